@@ -1,0 +1,53 @@
+"""Build the WSGI application: ``create_app(settings)`` returns a ``falcon.App``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import falcon
+import pluggy
+
+from .config import Settings
+from .http_errors import handle_storage_error, handle_unexpected, serialize_error
+from .middleware import RequestContextMiddleware
+from .plugins import create_plugin_manager
+from .registry import Registry
+from .storage import Storage, StorageError, create_driver
+
+
+def create_app(
+    settings: Settings,
+    *,
+    storage: Storage | None = None,
+    plugins: pluggy.PluginManager | None = None,
+    extra_plugins: Iterable[Any] = (),
+) -> falcon.App:
+    """Build the application for ``settings``.
+
+    :param settings: validated settings (:func:`docker_registry.core.config.load_settings`).
+    :param storage: storage to use instead of the configured driver (tests inject the
+        ``inmemory`` driver this way).
+    :param plugins: a ready plugin manager instead of the installed plugins.
+    :param extra_plugins: plugins registered in addition to the installed ones.
+    :raises ConfigError: the driver or a plugin cannot be loaded or configured.
+    """
+    if storage is None:
+        storage = Storage(create_driver(settings.storage, settings.values))
+    if plugins is None:
+        plugins = create_plugin_manager(extra_plugins)
+    registry = Registry(settings=settings, storage=storage, plugins=plugins)
+
+    app = falcon.App(middleware=[RequestContextMiddleware()])
+    # NOTE: registry clients send layer bodies as application/octet-stream or with no
+    # type at all; resources read req.bounded_stream themselves, never parsed forms.
+    app.req_options.auto_parse_form_urlencoded = False
+    app.req_options.strip_url_path_trailing_slash = False
+    app.resp_options.secure_cookies_by_default = False
+    app.set_error_serializer(serialize_error)
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(StorageError, handle_storage_error)
+
+    plugins.hook.registry_routes(app=app, registry=registry)
+    plugins.hook.registry_startup(app=app, registry=registry)
+    return app

@@ -1,0 +1,133 @@
+"""The ``docker-registry`` command: serve, config show|check, plugins.
+
+Every configuration problem ends the command with status 2 and one line on stderr that
+names the key, flavor and file; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import yaml
+
+from . import __version__
+from .config import ConfigError, Settings, load_settings
+
+EXIT_CONFIG_ERROR = 2
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="FILE", help="configuration file (default: $DOCKER_REGISTRY_CONFIG, "
+        "else the packaged defaults)"
+    )
+    parser.add_argument("--flavor", metavar="NAME", help="flavor (default: $SETTINGS_FLAVOR, else dev)")
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value.strip() else default
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be an integer, not {value!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="docker-registry", description="Docker Registry v1 and OCI Distribution v2 server."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the registry on waitress")
+    _add_config_options(serve)
+    serve.add_argument("--host", help="interface to bind (default: $REGISTRY_HOST, else 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="TCP port (default: $REGISTRY_PORT, else 5000)")
+    serve.add_argument("--threads", type=int, help="worker threads (default: $REGISTRY_THREADS, else 8)")
+
+    config = commands.add_parser("config", help="show or check the effective configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    _add_config_options(config_commands.add_parser("show", help="print it, secrets masked"))
+    _add_config_options(config_commands.add_parser("check", help="validate it; exit 0 or 2"))
+
+    commands.add_parser("plugins", help="list installed storage drivers and plugins")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "config":
+            settings = load_settings(args.config, args.flavor)
+            if args.config_command == "show":
+                return _config_show(settings)
+            return _config_check(settings)
+        return _plugins()
+    except ConfigError as exc:
+        print(f"docker-registry: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .app import create_app
+    from .logs import configure_logging
+    from .server import serve
+
+    settings = load_settings(args.config, args.flavor)
+    host = args.host or os.environ.get("REGISTRY_HOST") or "0.0.0.0"
+    port = args.port if args.port is not None else _env_int("REGISTRY_PORT", 5000)
+    threads = args.threads or _env_int("REGISTRY_THREADS", 8)
+    configure_logging(settings.loglevel)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        raise exc.located(flavor=settings.flavor, file=settings.source) from None
+    try:
+        serve(app, settings, host=host, port=port, threads=threads)
+    except OSError as exc:
+        print(f"docker-registry: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _config_show(settings: Settings) -> int:
+    print(f"# flavor: {settings.flavor}\n# source: {settings.source or '(packaged defaults)'}")
+    print(yaml.safe_dump(settings.masked(), sort_keys=True, default_flow_style=False), end="")
+    return 0
+
+
+def _config_check(settings: Settings) -> int:
+    from .plugins import create_plugin_manager
+    from .storage.factory import load_driver_class, resolve_options
+
+    try:
+        driver_class = load_driver_class(settings.storage)
+        resolve_options(driver_class, settings.values)
+        create_plugin_manager()
+    except ConfigError as exc:
+        raise exc.located(flavor=settings.flavor, file=settings.source) from None
+    print(
+        f"configuration OK: flavor '{settings.flavor}' from {settings.source or 'packaged defaults'}, "
+        f"storage '{driver_class.name}'"
+    )
+    return 0
+
+
+def _plugins() -> int:
+    from .plugins import create_plugin_manager, describe_plugins
+    from .storage.factory import installed_drivers
+
+    print("storage drivers (docker_registry.drivers):")
+    for driver in sorted(installed_drivers().values(), key=lambda item: item.name):
+        print(f"  {driver.name:<12} {driver.distribution} {driver.version}")
+    print("plugins (docker_registry.plugins):")
+    for plugin in describe_plugins(create_plugin_manager()):
+        hooks = ", ".join(plugin.hooks) or "no hooks"
+        print(f"  {plugin.name:<12} {plugin.distribution} {plugin.version}  [{hooks}]")
+    return 0

@@ -1,0 +1,47 @@
+"""The one error type a broken configuration raises."""
+
+from __future__ import annotations
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key, flavor and file.
+
+    ``str()`` gives one line such as
+    ``config/config.yml, flavor 'prod', key 'storage': unknown storage driver 'gcs' ...``
+    which the CLI prints as is (exit status 2, no traceback).
+
+    :param detail: what is wrong and, where possible, how to fix it.
+    :param key: the dotted configuration key at fault (``cache_lru.port``).
+    :param flavor: the flavor being loaded.
+    :param file: the configuration file being read.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        key: str | None = None,
+        flavor: str | None = None,
+        file: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.key = key
+        self.flavor = flavor
+        self.file = file
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(str(self.file))
+        if self.flavor:
+            where.append(f"flavor '{self.flavor}'")
+        if self.key:
+            where.append(f"key '{self.key}'")
+        return f"{', '.join(where)}: {self.detail}" if where else self.detail
+
+    def located(self, *, flavor: str | None = None, file: str | None = None) -> ConfigError:
+        """Fill in the flavor and file when the raiser did not know them; return self."""
+        self.flavor = self.flavor or flavor
+        self.file = self.file or file
+        return self

@@ -1,0 +1,21 @@
+"""The core's own plugin, registered through the same entry-point group as any other.
+
+It mounts the meta routes; later API modules add their routes the same way.
+"""
+
+from __future__ import annotations
+
+import falcon
+
+from .hookspecs import hookimpl
+from .meta import PingResource, RootResource
+from .registry import Registry
+
+
+@hookimpl
+def registry_routes(app: falcon.App, registry: Registry) -> None:
+    """Mount ``/``, ``/_ping`` and ``/v1/_ping``."""
+    app.add_route("/", RootResource(registry))
+    ping = PingResource(registry)
+    app.add_route("/_ping", ping)
+    app.add_route("/v1/_ping", ping)

@@ -1,0 +1,197 @@
+"""Every hook a plugin can implement, documented by its docstring.
+
+A plugin is a module (or object) of plain functions marked with ``@hookimpl``, listed
+under the ``docker_registry.plugins`` entry-point group::
+
+    # my_plugin.py
+    from docker_registry.core import hookimpl
+
+    @hookimpl
+    def registry_event(event):
+        print(event.kind, event.repository)
+
+    # pyproject.toml
+    [project.entry-points."docker_registry.plugins"]
+    my-plugin = "my_plugin"
+
+The core's own defaults (:mod:`docker_registry.core.defaults`) are registered the same
+way. Hook names all start with ``registry_``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import falcon
+
+    from .registry import Registry
+
+PROJECT_NAME = "docker_registry"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@dataclass(frozen=True)
+class SearchBackendSpec:
+    """A search backend a plugin offers; config ``search_backend: <name>`` picks it.
+
+    :param name: the configuration value selecting it (lower case).
+    :param factory: ``factory(registry) -> backend``; the backend answers
+        ``search(query, page, per_page)`` (see the v1 search route) and usually also
+        implements ``registry_event`` to keep its index current.
+    :param description: one line for ``docker-registry plugins``.
+    """
+
+    name: str
+    factory: Callable[[Registry], Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class AuthBackendSpec:
+    """An authentication/authorization backend; config ``auth_backend: <name>`` picks it.
+
+    :param name: the configuration value selecting it.
+    :param factory: ``factory(registry) -> backend`` deciding who may read or write.
+    :param description: one line for ``docker-registry plugins``.
+    """
+
+    name: str
+    factory: Callable[[Registry], Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CacheBackendSpec:
+    """A cache of small storage files; config ``cache_backend: <name>`` picks it.
+
+    :param name: the configuration value selecting it.
+    :param factory: ``factory(registry) -> cache``.
+    :param description: one line for ``docker-registry plugins``.
+    """
+
+    name: str
+    factory: Callable[[Registry], Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something happened to a repository; delivered to :func:`registry_event`.
+
+    :param kind: ``push``, ``pull``, ``tag``, ``tag_delete``, ``delete`` or
+        ``repository_delete``.
+    :param repository: the full repository name (``library/ubuntu``).
+    :param api: ``v1`` or ``v2``.
+    :param tag: the tag concerned, if any.
+    :param reference: the image id (v1) or digest (v2) concerned, if any.
+    :param details: anything else the emitter knows (description, size, media type).
+    """
+
+    kind: str
+    repository: str
+    api: str
+    tag: str | None = None
+    reference: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@hookspec
+def registry_search_backends() -> Iterable[SearchBackendSpec]:  # type: ignore[empty-body]
+    """Offer search backends.
+
+    :returns: an iterable of :class:`SearchBackendSpec`. Names must be unique across
+        all plugins; a duplicate fails start-up.
+
+    Example::
+
+        @hookimpl
+        def registry_search_backends():
+            yield SearchBackendSpec("sqlalchemy", SqlIndex.from_registry, "SQL search index")
+    """
+
+
+@hookspec
+def registry_auth_backends() -> Iterable[AuthBackendSpec]:  # type: ignore[empty-body]
+    """Offer authentication backends.
+
+    :returns: an iterable of :class:`AuthBackendSpec` with unique names.
+
+    Example::
+
+        @hookimpl
+        def registry_auth_backends():
+            yield AuthBackendSpec("htpasswd", HtpasswdAuth.from_registry, "HTTP Basic")
+    """
+
+
+@hookspec
+def registry_cache_backends() -> Iterable[CacheBackendSpec]:  # type: ignore[empty-body]
+    """Offer caches of small storage files.
+
+    :returns: an iterable of :class:`CacheBackendSpec` with unique names.
+
+    Example::
+
+        @hookimpl
+        def registry_cache_backends():
+            yield CacheBackendSpec("redis", RedisCache.from_registry, "Redis LRU cache")
+    """
+
+
+@hookspec
+def registry_event(event: Event, registry: Registry) -> None:
+    """React to a push, pull, tag or delete, after it has been committed to storage.
+
+    Called synchronously on the request's thread: keep it quick, and do not raise for
+    failures the client cannot fix (log them instead); an exception fails the request.
+
+    :param event: what happened.
+    :param registry: the running registry (settings, storage, plugins).
+
+    Example::
+
+        @hookimpl
+        def registry_event(event, registry):
+            if event.kind == "tag":
+                log.info("%s:%s now points at %s", event.repository, event.tag, event.reference)
+    """
+
+
+@hookspec
+def registry_routes(app: falcon.App, registry: Registry) -> None:
+    """Add endpoints to the application (metrics, a UI, extra APIs).
+
+    :param app: the Falcon application; call ``app.add_route`` or ``app.add_sink``.
+    :param registry: the running registry, to hand to your resources.
+
+    Example::
+
+        @hookimpl
+        def registry_routes(app, registry):
+            app.add_route("/metrics", MetricsResource(registry))
+    """
+
+
+@hookspec
+def registry_startup(app: falcon.App, registry: Registry) -> None:
+    """Run once when the application has been built, before it serves requests.
+
+    Use it to check connections or warm caches; raising aborts start-up with your
+    message.
+
+    :param app: the Falcon application.
+    :param registry: the running registry.
+
+    Example::
+
+        @hookimpl
+        def registry_startup(app, registry):
+            registry.settings.get("my_plugin.url") or log.warning("my_plugin.url not set")
+    """

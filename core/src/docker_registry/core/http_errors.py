@@ -1,0 +1,119 @@
+"""HTTP errors, and the one place where exceptions become JSON error responses.
+
+v1 routes answer ``{"error": "<message>"}`` (the seed's shape); ``/v2`` routes answer the
+OCI ``{"errors": [{"code", "message", "detail"}]}`` envelope. Framework errors (unknown
+path, wrong method) and unhandled exceptions get the same JSON shapes, never HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import falcon
+
+from .storage import InvalidPathError, PathNotFoundError, StorageError
+
+log = logging.getLogger(__name__)
+
+#: OCI error code used when an error does not carry one, by HTTP status.
+DEFAULT_V2_CODES = {
+    400: "UNSUPPORTED",
+    401: "UNAUTHORIZED",
+    403: "DENIED",
+    404: "NOT_FOUND",
+    405: "UNSUPPORTED",
+    413: "SIZE_INVALID",
+    416: "BLOB_UPLOAD_INVALID",
+    429: "TOOMANYREQUESTS",
+    500: "UNKNOWN",
+    503: "UNAVAILABLE",
+}
+
+
+class RegistryError(falcon.HTTPError):
+    """An error with a status, a message and (for v2) an OCI code and detail.
+
+    :param status: HTTP status (``falcon.HTTP_404`` or an int).
+    :param message: what the client did wrong or what failed, in one sentence.
+    :param code: OCI error code (``BLOB_UNKNOWN``...); v1 ignores it.
+    :param detail: extra structured information for the OCI ``detail`` field.
+    :param headers: extra response headers.
+    """
+
+    def __init__(
+        self,
+        status: str | int,
+        message: str,
+        *,
+        code: str | None = None,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status, description=message, headers=headers)
+        self.oci_code = code
+        self.detail = detail
+
+
+def _status_code(exc: falcon.HTTPError) -> int:
+    return int(str(exc.status).split(" ", 1)[0])
+
+
+def error_message(req: falcon.Request, exc: falcon.HTTPError) -> str:
+    """The human message of an error, with useful defaults for framework errors."""
+    if isinstance(exc, falcon.HTTPRouteNotFound):
+        return f"no such endpoint: {req.method} {req.path}"
+    if isinstance(exc, falcon.HTTPMethodNotAllowed):
+        return f"method {req.method} is not allowed on {req.path}"
+    return exc.description or exc.title or "error"
+
+
+def serialize_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
+    """Falcon error serializer: every error body is JSON in the API's own shape."""
+    message = error_message(req, exc)
+    body: dict[str, Any]
+    if req.path == "/v2" or req.path.startswith("/v2/"):
+        code = getattr(exc, "oci_code", None) or DEFAULT_V2_CODES.get(_status_code(exc), "UNKNOWN")
+        detail = getattr(exc, "detail", None)
+        entry: dict[str, Any] = {"code": code, "message": message}
+        if detail is not None:
+            entry["detail"] = detail
+        body = {"errors": [entry]}
+    else:
+        body = {"error": message}
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = json.dumps(body, sort_keys=True).encode()
+
+
+def _request_id(req: falcon.Request) -> str:
+    return getattr(req.context, "request_id", "-")
+
+
+def handle_storage_error(
+    req: falcon.Request, resp: falcon.Response, exc: StorageError, params: dict[str, Any]
+) -> None:
+    """Storage failures the resource did not handle: 404, 400 or a JSON 503."""
+    if isinstance(exc, PathNotFoundError):
+        raise RegistryError(404, "not found", code="NOT_FOUND") from exc
+    if isinstance(exc, InvalidPathError):
+        raise RegistryError(400, f"invalid name or path: {exc.detail}", code="NAME_INVALID") from exc
+    log.error("request %s: storage unavailable: %s", _request_id(req), exc)
+    raise RegistryError(
+        503,
+        f"storage backend unavailable ({exc}); request id {_request_id(req)}",
+        code="UNAVAILABLE",
+        headers={"Retry-After": "5"},
+    ) from exc
+
+
+def handle_unexpected(
+    req: falcon.Request, resp: falcon.Response, exc: Exception, params: dict[str, Any]
+) -> None:
+    """Any other exception: log it with the request id, answer a JSON 500."""
+    if isinstance(exc, (falcon.HTTPError, falcon.HTTPStatus)):
+        raise exc
+    log.exception("request %s: unhandled error in %s %s", _request_id(req), req.method, req.path)
+    raise RegistryError(
+        500, f"internal error; request id {_request_id(req)}", code="UNKNOWN"
+    ) from exc

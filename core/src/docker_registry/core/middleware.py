@@ -1,0 +1,49 @@
+"""Request-wide concerns: request id, version header, access log."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+import falcon
+
+from . import __version__
+
+access_log = logging.getLogger("docker_registry.access")
+
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    """Give each request an id (the client's ``X-Request-Id`` when sane) and log it.
+
+    Every response carries ``X-Request-Id`` and ``X-Docker-Registry-Version`` (the seed's
+    recommendation Q1: clients read the version from the ping, it is harmless elsewhere).
+    """
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        offered = req.get_header("X-Request-Id") or ""
+        req.context.request_id = offered if _CLIENT_REQUEST_ID.match(offered) else uuid.uuid4().hex
+        req.context.started = time.perf_counter()
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        request_id = getattr(req.context, "request_id", None) or uuid.uuid4().hex
+        resp.set_header("X-Request-Id", request_id)
+        resp.set_header("X-Docker-Registry-Version", __version__)
+        if access_log.isEnabledFor(logging.INFO):
+            elapsed = (time.perf_counter() - getattr(req.context, "started", time.perf_counter()))
+            access_log.info(
+                '%s "%s %s" %s %s %.1fms id=%s ua="%s"',
+                req.remote_addr,
+                req.method,
+                req.relative_uri,
+                resp.status_code,
+                resp.content_length if resp.content_length is not None else "-",
+                elapsed * 1000,
+                request_id,
+                req.user_agent or "-",
+            )

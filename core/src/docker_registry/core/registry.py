@@ -1,0 +1,60 @@
+"""The running registry: settings, storage and plugins, handed to resources and hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pluggy
+
+from .config import ConfigError, Settings
+from .hookspecs import AuthBackendSpec, CacheBackendSpec, Event, SearchBackendSpec
+from .storage import Storage
+
+_Spec = TypeVar("_Spec", SearchBackendSpec, AuthBackendSpec, CacheBackendSpec)
+
+
+@dataclass
+class Registry:
+    """Everything a request handler or a plugin needs, built once per application.
+
+    :param settings: the validated configuration.
+    :param storage: the configured storage, behind the core's wrapper.
+    :param plugins: the application's plugin manager.
+    :param services: per-API service objects registered by route modules (``v1``...).
+    """
+
+    settings: Settings
+    storage: Storage
+    plugins: pluggy.PluginManager
+    services: dict[str, Any] = field(default_factory=dict)
+
+    def emit(self, event: Event) -> None:
+        """Deliver ``event`` to every plugin implementing ``registry_event``."""
+        self.plugins.hook.registry_event(event=event, registry=self)
+
+    def search_backends(self) -> dict[str, SearchBackendSpec]:
+        """Every offered search backend by name."""
+        return _by_name(self.plugins.hook.registry_search_backends(), "search")
+
+    def auth_backends(self) -> dict[str, AuthBackendSpec]:
+        """Every offered auth backend by name."""
+        return _by_name(self.plugins.hook.registry_auth_backends(), "auth")
+
+    def cache_backends(self) -> dict[str, CacheBackendSpec]:
+        """Every offered cache backend by name."""
+        return _by_name(self.plugins.hook.registry_cache_backends(), "cache")
+
+
+def _by_name(results: Iterable[Iterable[_Spec]], kind: str) -> dict[str, _Spec]:
+    specs: dict[str, _Spec] = {}
+    for offered in results:
+        for spec in offered or ():
+            if spec.name in specs:
+                raise ConfigError(
+                    f"two plugins offer a {kind} backend named '{spec.name}'; "
+                    "uninstall one of them"
+                )
+            specs[spec.name] = spec
+    return specs

@@ -1,0 +1,253 @@
+"""The storage driver contract: the only thing a backend has to implement.
+
+A driver moves bytes between opaque paths and a backend. It never sees repositories,
+images or manifests: the core's layouts build every path (see :mod:`.paths` for the
+grammar). Each method documents when writes become visible, what is recursive and what
+happens at the edges, so that every driver behaves the same and the shared conformance
+suite (:mod:`docker_registry.testing`) can prove it.
+
+Drivers are registered under the ``docker_registry.drivers`` entry-point group; the
+entry name is the ``storage:`` value of the configuration.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, ClassVar
+
+from .errors import PathNotFoundError, UnsupportedMethodError
+
+#: Bytes per chunk when a driver or the core streams data.
+CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What :meth:`StorageDriver.stat` knows about a path.
+
+    :param path: the storage path.
+    :param size: bytes of content; 0 for a directory.
+    :param mtime: last modification, seconds since the epoch (``None`` if unknown).
+    :param is_dir: the path is a directory (a prefix of other paths).
+    """
+
+    path: str
+    size: int
+    mtime: float | None
+    is_dir: bool
+
+
+@dataclass(frozen=True)
+class DriverOption:
+    """One configuration key a driver reads, declared on the driver class.
+
+    The core reads the value from the effective configuration, applies the default,
+    checks the type and passes it to the driver's constructor as a keyword argument of
+    the same name. ``docker-registry config check`` reports a missing required option;
+    ``config show`` masks a secret one.
+
+    :param name: the configuration key (``storage_path``, ``s3_bucket``...).
+    :param type: ``str``, ``int``, ``float``, ``bool``, ``list`` or ``dict``.
+    :param default: the value when the key is absent or null.
+    :param required: the driver cannot start without it.
+    :param secret: mask the value in ``config show`` and logs.
+    :param help: one line for the documentation and for error messages.
+    """
+
+    name: str
+    type: type = str
+    default: Any = None
+    required: bool = False
+    secret: bool = False
+    help: str = ""
+
+
+class Capability:
+    """Names of optional behaviours a driver declares in ``capabilities``."""
+
+    #: ``redirect_url`` can return URLs clients may fetch directly.
+    REDIRECT = "redirect"
+    #: ``move`` is done by the backend without streaming the bytes through us.
+    SERVER_SIDE_MOVE = "server_side_move"
+    #: files can be served from a real OS file object (``wsgi.file_wrapper``).
+    LOCAL_FILES = "local_files"
+
+
+class FileWriter(abc.ABC):
+    """A write in progress to one path, returned by :meth:`StorageDriver.writer`.
+
+    Nothing is visible at the path until :meth:`commit` returns: readers keep seeing the
+    previous content (or nothing). :meth:`cancel` drops what was written and leaves the
+    path as it was. :meth:`close` releases resources; closing a writer that was neither
+    committed nor cancelled cancels it. Writers are context managers: leaving the block
+    closes them, so only an explicit ``commit()`` publishes data.
+    """
+
+    @abc.abstractmethod
+    def write(self, data: bytes) -> int:
+        """Append ``data``; return the number of bytes accepted (all of them)."""
+
+    @property
+    @abc.abstractmethod
+    def size(self) -> int:
+        """Total bytes the path will hold on commit (appended-to content included)."""
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Make the written content visible at the path, atomically and durably."""
+
+    @abc.abstractmethod
+    def cancel(self) -> None:
+        """Discard everything written; the path keeps its previous content."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release resources; cancel first if neither committed nor cancelled."""
+
+    def __enter__(self) -> FileWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class StorageDriver(abc.ABC):
+    """Base class of every storage driver.
+
+    Subclasses set ``name``, declare their ``options`` and ``capabilities``, accept each
+    option as a keyword argument of ``__init__``, and implement the abstract methods.
+    All paths they receive are valid per :func:`.paths.validate_path`; a driver that
+    maps paths onto a local namespace must still confine them under its root.
+
+    Errors are the typed :mod:`.errors` classes. A driver may raise them without
+    context: the core's :class:`~docker_registry.core.storage.Storage` wrapper adds the
+    driver name, operation and path.
+    """
+
+    #: entry-point name (the ``storage:`` value).
+    name: ClassVar[str] = ""
+    #: version of this contract the driver implements.
+    api_version: ClassVar[int] = 1
+    #: :class:`DriverOption` declarations, read from the configuration.
+    options: ClassVar[tuple[DriverOption, ...]] = ()
+    #: :class:`Capability` names.
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    # -- whole-object access ---------------------------------------------------------
+
+    def get_content(self, path: str) -> bytes:
+        """Return the whole content of the file at ``path``.
+
+        :raises PathNotFoundError: no file there (a directory counts as missing).
+        """
+        with self.reader(path) as stream:
+            return stream.read()
+
+    def put_content(self, path: str, data: bytes) -> None:
+        """Store ``data`` at ``path``, replacing any previous content atomically.
+
+        Parent directories are implied. Readers see the old or the new content, never a
+        mix or a truncated file.
+        """
+        with self.writer(path) as writer:
+            writer.write(data)
+            writer.commit()
+
+    # -- streams -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def reader(self, path: str, offset: int = 0) -> BinaryIO:
+        """Open the file at ``path`` for reading from byte ``offset``.
+
+        The stream supports ``read(n)`` and ``close()``. An offset at or past the end
+        gives an empty stream.
+
+        :raises PathNotFoundError: no file there.
+        :raises InvalidOffsetError: ``offset`` is negative.
+        """
+
+    @abc.abstractmethod
+    def writer(self, path: str, append: bool = False) -> FileWriter:
+        """Start writing the file at ``path``.
+
+        With ``append=False`` the committed file holds only what is written now. With
+        ``append=True`` it holds the current content at ``path`` (nothing if absent)
+        followed by what is written now; ``FileWriter.size`` starts at the current size.
+        Nothing changes at ``path`` before ``commit()``.
+        """
+
+    # -- metadata and namespace ------------------------------------------------------
+
+    @abc.abstractmethod
+    def stat(self, path: str) -> FileInfo:
+        """Describe the file or directory at ``path`` (``/`` is the root directory).
+
+        :raises PathNotFoundError: neither a file nor a directory is there.
+        """
+
+    @abc.abstractmethod
+    def list(self, path: str) -> list[str]:
+        """Return the full paths of the direct children of directory ``path``, sorted.
+
+        Only direct children: files and subdirectories one level down.
+
+        :raises PathNotFoundError: ``path`` is not a directory (missing, or a file).
+        """
+
+    def walk(self, path: str) -> Iterator[FileInfo]:
+        """Yield a :class:`FileInfo` for every file under directory ``path``, recursively.
+
+        Directories themselves are not yielded. Order is unspecified.
+
+        :raises PathNotFoundError: ``path`` is not a directory.
+        """
+        for child in self.list(path):
+            info = self.stat(child)
+            if info.is_dir:
+                yield from self.walk(child)
+            else:
+                yield info
+
+    @abc.abstractmethod
+    def move(self, source: str, destination: str) -> None:
+        """Move the file at ``source`` to ``destination``, replacing what is there.
+
+        Readers of ``destination`` see the old or the new content, never a partial one.
+
+        :raises PathNotFoundError: no file at ``source``.
+        """
+
+    @abc.abstractmethod
+    def delete(self, path: str) -> None:
+        """Delete the file at ``path``, or the directory and everything under it.
+
+        Nothing outside ``path`` is touched (``/a/b`` never removes ``/a/bc``).
+
+        :raises PathNotFoundError: nothing is there.
+        """
+
+    def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        """Return a URL a client may use to fetch ``path`` directly, or ``None``.
+
+        ``None`` means the registry serves the bytes itself. Drivers with the
+        :attr:`Capability.REDIRECT` capability return signed, expiring URLs.
+        """
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional hook with an empty default
+        """Release connections and other resources held by the driver."""
+
+
+__all__ = [
+    "CHUNK_SIZE",
+    "Capability",
+    "DriverOption",
+    "FileInfo",
+    "FileWriter",
+    "PathNotFoundError",
+    "StorageDriver",
+    "UnsupportedMethodError",
+]
+

@@ -1,0 +1,139 @@
+"""Find storage drivers through the ``docker_registry.drivers`` entry-point group.
+
+Nothing is imported until a driver is chosen: listing the installed drivers reads only
+package metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from ..config.errors import ConfigError
+from .driver import DriverOption, StorageDriver
+
+ENTRY_POINT_GROUP = "docker_registry.drivers"
+
+#: Names the seed used for drivers we ship under another name.
+ALIASES = {"local": "file", "azureblob": "azure"}
+
+#: ``name -> distribution`` for first-party drivers, to tell users what to install.
+KNOWN_DISTRIBUTIONS = {
+    "file": "registry-driver-file",
+    "s3": "registry-driver-s3",
+    "oss": "registry-driver-s3",
+    "gcs": "registry-driver-gcs",
+    "azure": "registry-driver-azure",
+    "swift": "registry-driver-swift",
+    "glance": "registry-driver-glance",
+}
+
+
+@dataclass(frozen=True)
+class InstalledDriver:
+    """A driver entry point found in the environment (not imported yet)."""
+
+    name: str
+    target: str
+    distribution: str
+    version: str
+
+
+def installed_drivers() -> dict[str, InstalledDriver]:
+    """Map each installed driver name to where it comes from, without importing it."""
+    found: dict[str, InstalledDriver] = {}
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = entry.dist
+        found[entry.name] = InstalledDriver(
+            name=entry.name,
+            target=entry.value,
+            distribution=dist.metadata["Name"] if dist else "?",
+            version=dist.version if dist else "?",
+        )
+    return found
+
+
+def canonical_name(name: str) -> str:
+    """Lower-case the configured name and resolve the seed's aliases."""
+    lowered = name.strip().lower()
+    return ALIASES.get(lowered, lowered)
+
+
+def load_driver_class(name: str) -> type[StorageDriver]:
+    """Import and return the driver class registered under ``name`` (or an alias).
+
+    :raises ConfigError: key ``storage``; the message lists the installed drivers and
+        names the package to install.
+    """
+    wanted = canonical_name(name)
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP, name=wanted):
+        try:
+            driver_class = entry.load()
+        except Exception as exc:  # noqa: BLE001 - any import failure is reported the same way
+            dist = entry.dist.metadata["Name"] if entry.dist else "an unknown distribution"
+            raise ConfigError(
+                f"storage driver '{wanted}' from {dist} failed to import: "
+                f"{type(exc).__name__}: {exc}",
+                key="storage",
+            ) from exc
+        if not (isinstance(driver_class, type) and issubclass(driver_class, StorageDriver)):
+            raise ConfigError(
+                f"entry point '{wanted}' ({entry.value}) is not a StorageDriver subclass",
+                key="storage",
+            )
+        return driver_class
+    installed = ", ".join(sorted(installed_drivers())) or "none"
+    package = KNOWN_DISTRIBUTIONS.get(wanted, f"a package providing the '{wanted}' driver")
+    raise ConfigError(
+        f"unknown storage driver '{name}' (installed: {installed}); install it with "
+        f"'pip install {package}'",
+        key="storage",
+    )
+
+
+def resolve_options(driver_class: type[StorageDriver], config: Mapping[str, Any]) -> dict[str, Any]:
+    """Read the driver's declared options from ``config``, with defaults and type checks.
+
+    :raises ConfigError: naming the option that is missing or has the wrong type.
+    """
+    values: dict[str, Any] = {}
+    for option in driver_class.options:
+        value = config.get(option.name)
+        if value is None:
+            value = option.default
+        if value is None:
+            if option.required:
+                raise ConfigError(
+                    f"required by the '{driver_class.name}' storage driver"
+                    + (f" ({option.help})" if option.help else ""),
+                    key=option.name,
+                )
+            values[option.name] = None
+            continue
+        values[option.name] = _coerce(option, value, driver_class.name)
+    return values
+
+
+def _coerce(option: DriverOption, value: Any, driver: str) -> Any:
+    expected = option.type
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if expected is bool and isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(
+        f"the '{driver}' storage driver expects {expected.__name__}, got "
+        f"{type(value).__name__} {value!r}",
+        key=option.name,
+    )
+
+
+def create_driver(name: str, config: Mapping[str, Any]) -> StorageDriver:
+    """Load the driver called ``name`` and build it from the configuration mapping."""
+    driver_class = load_driver_class(name)
+    return driver_class(**resolve_options(driver_class, config))

@@ -1,0 +1,526 @@
+"""The ``file`` driver: the registry's files in a local directory (the embedded default).
+
+Storage paths map one to one onto files under ``storage_path``, so a 0.9.1 registry's
+directory (or a Go registry's ``rootdirectory``) is served as it lies::
+
+    <storage_path>/
+    ├── .registry-staging/         temporary files of writes in progress (see below)
+    │   └── <uuid hex>.tmp
+    ├── images/<id>/{json,layer,ancestry,_checksum}       v1, the seed's layout
+    ├── repositories/<namespace>/<repository>/tag_<tag>
+    └── docker/registry/v2/blobs/sha256/<2 hex>/<hex>/data v2, distribution's layout
+
+Every write (``put_content``, a writer's ``commit``) is staged in a temporary file in
+``.registry-staging`` on the same filesystem, flushed and fsynced, renamed onto its target
+with :func:`os.replace` and made durable by fsyncing the target's directory: readers see
+the old or the new file, never a mix, and a crash leaves at worst a stray temporary file
+in the staging directory. The staging directory is reserved: it never appears in
+``list``/``walk`` of the root, and a storage path that starts with it is refused.
+
+Every path is confined under the root: besides :func:`~docker_registry.core.storage.paths.
+validate_path` (``..``, NUL...), the real path is resolved and must stay under the real
+root, so a symlink pointing outside is refused with :class:`InvalidPathError`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from docker_registry.core.storage import (
+    CHUNK_SIZE,
+    Capability,
+    DriverOption,
+    FileInfo,
+    FileWriter,
+    InvalidOffsetError,
+    InvalidPathError,
+    PathNotFoundError,
+    StorageDriver,
+    StorageError,
+    validate_path,
+)
+from docker_registry.core.storage.paths import ROOT
+
+#: The reserved directory under the root that holds temporary files of writes in progress.
+STAGING_DIR = ".registry-staging"
+
+#: Reading these errors means nothing (or no file) is at the path.
+_MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
+#: ``fsync`` of a directory is refused by some filesystems; nothing more can be done there.
+_FSYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
+#: ``copy_file_range`` is not available for this pair of files: copy through user space.
+_NO_COPY_FILE_RANGE = frozenset(
+    {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
+)
+#: Bytes per ``copy_file_range`` call when appending (the kernel copies, we only loop).
+_COPY_BLOCK = 64 * CHUNK_SIZE
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+
+class FileDriver(StorageDriver):
+    """Stores each storage path as a file under ``storage_path``; directories are real.
+
+    :param storage_path: the root directory, created if missing (``./tmp/registry`` by
+        default, like the seed's ``local`` flavor).
+    :raises StorageError: the root cannot be created or is not a directory.
+    """
+
+    name = "file"
+    options = (
+        DriverOption(
+            "storage_path",
+            str,
+            default="./tmp/registry",
+            help="directory that holds the registry's files (created if missing)",
+        ),
+    )
+    capabilities = frozenset({Capability.LOCAL_FILES})
+
+    def __init__(self, *, storage_path: str) -> None:
+        self.storage_path = storage_path
+        absolute = os.path.abspath(storage_path)
+        try:
+            os.makedirs(absolute, exist_ok=True)
+        except OSError as exc:
+            raise self._failure(exc, "__init__", ROOT, "create the storage root") from exc
+        # NOTE: confinement compares real paths, so the root itself is resolved once here.
+        self.root = os.path.realpath(absolute)
+        self.staging_dir = os.path.join(self.root, STAGING_DIR)
+
+    def __repr__(self) -> str:
+        return f"FileDriver(storage_path={self.storage_path!r})"
+
+    # -- whole-object access ---------------------------------------------------------
+
+    def get_content(self, path: str) -> bytes:
+        local = self._local(path, "get_content")
+        try:
+            with open(local, "rb") as stream:
+                return stream.read()
+        except OSError as exc:
+            raise self._read_error(exc, "get_content", path, "read") from None
+
+    def put_content(self, path: str, data: bytes) -> None:
+        local = self._local(path, "put_content")
+        descriptor, temp = self._stage("put_content", path)
+        try:
+            try:
+                _write_all(descriptor, memoryview(data).cast("B"))
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except BaseException as exc:
+            _discard(temp)
+            if isinstance(exc, OSError):
+                raise self._failure(exc, "put_content", path, "write") from exc
+            raise
+        self._publish(temp, local, "put_content", path)
+
+    # -- streams -----------------------------------------------------------------------
+
+    def reader(self, path: str, offset: int = 0) -> BinaryIO:
+        """Open the file for reading; a real OS file object (``fileno()``, sendfile)."""
+        if offset < 0:
+            raise InvalidOffsetError(
+                f"negative offset {offset}", driver=self.name, operation="reader", path=path
+            )
+        local = self._local(path, "reader")
+        try:
+            stream = open(local, "rb")  # noqa: SIM115 - the caller owns and closes it
+        except OSError as exc:
+            raise self._read_error(exc, "reader", path, "open") from None
+        if offset:
+            # NOTE: seeking past the end is allowed and gives an empty stream, as specified.
+            stream.seek(offset)
+        return stream
+
+    def writer(self, path: str, append: bool = False) -> FileDriverWriter:
+        local = self._local(path, "writer")
+        return FileDriverWriter(self, path, local, append=append)
+
+    # -- metadata and namespace ------------------------------------------------------
+
+    def stat(self, path: str) -> FileInfo:
+        local = self._local(path, "stat", allow_root=True)
+        try:
+            info = os.stat(local)
+        except OSError as exc:
+            raise self._read_error(exc, "stat", path, "stat") from None
+        is_dir = stat.S_ISDIR(info.st_mode)
+        return FileInfo(path, 0 if is_dir else info.st_size, info.st_mtime, is_dir)
+
+    def list(self, path: str) -> list[str]:
+        local = self._local(path, "list", allow_root=True)
+        try:
+            with os.scandir(local) as entries:
+                names = [entry.name for entry in entries]
+        except OSError as exc:
+            raise self._read_error(exc, "list", path, "list") from None
+        prefix = _prefix(path)
+        return sorted(prefix + name for name in names if not _is_staging(path, name))
+
+    def walk(self, path: str) -> Iterator[FileInfo]:
+        """Yield every regular file below ``path``; symlinked directories are not entered."""
+        local = self._local(path, "walk", allow_root=True)
+        if not os.path.isdir(local):
+            raise PathNotFoundError("not a directory", driver=self.name, operation="walk", path=path)
+        return self._walk(path, local)
+
+    def _walk(self, path: str, local: str) -> Iterator[FileInfo]:
+        pending = [(path, local)]
+        while pending:
+            directory, local_directory = pending.pop()
+            try:
+                with os.scandir(local_directory) as iterator:
+                    entries = list(iterator)
+            except FileNotFoundError:
+                continue  # removed while we were walking
+            except OSError as exc:
+                raise self._failure(exc, "walk", directory, "list") from exc
+            prefix = _prefix(directory)
+            for entry in entries:
+                if _is_staging(directory, entry.name):
+                    continue
+                child = prefix + entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((child, entry.path))
+                        continue
+                    if entry.is_symlink() and not self._confined(os.path.realpath(entry.path)):
+                        continue
+                    info = os.stat(entry.path)
+                except FileNotFoundError:
+                    continue  # removed while we were walking, or a dangling symlink
+                except OSError as exc:
+                    raise self._failure(exc, "walk", child, "stat") from exc
+                if stat.S_ISREG(info.st_mode):
+                    yield FileInfo(child, info.st_size, info.st_mtime, False)
+
+    def move(self, source: str, destination: str) -> None:
+        source_local = self._local(source, "move")
+        destination_local = self._local(destination, "move")
+        if not os.path.isfile(source_local):
+            raise PathNotFoundError(
+                "no file at the source", driver=self.name, operation="move", path=source
+            )
+        destination_directory = os.path.dirname(destination_local)
+        try:
+            self._make_parents(destination_directory, "move", destination)
+            os.replace(source_local, destination_local)
+        except FileNotFoundError as exc:
+            if not os.path.lexists(source_local):
+                raise PathNotFoundError(
+                    "the source vanished", driver=self.name, operation="move", path=source
+                ) from None
+            raise self._write_error(exc, "move", source, f"move to {destination}") from exc
+        except OSError as exc:
+            raise self._write_error(exc, "move", source, f"move to {destination}") from exc
+        self._sync_directory(destination_directory, "move", destination)
+        source_directory = os.path.dirname(source_local)
+        if source_directory != destination_directory:
+            self._sync_directory(source_directory, "move", source)
+
+    def delete(self, path: str) -> None:
+        local = self._local(path, "delete")
+        try:
+            mode = os.lstat(local).st_mode
+        except OSError as exc:
+            raise self._read_error(exc, "delete", path, "stat") from None
+        try:
+            if stat.S_ISDIR(mode):
+                shutil.rmtree(local)
+            else:
+                os.unlink(local)
+        except FileNotFoundError:
+            raise PathNotFoundError(
+                "deleted concurrently", driver=self.name, operation="delete", path=path
+            ) from None
+        except OSError as exc:
+            raise self._failure(exc, "delete", path, "delete") from exc
+        self._sync_directory(os.path.dirname(local), "delete", path)
+
+    # -- paths ---------------------------------------------------------------------------
+
+    def _local(self, path: str, operation: str, *, allow_root: bool = False) -> str:
+        """Map a storage path to its OS path under the root, or refuse it.
+
+        :raises InvalidPathError: invalid per ``validate_path``, the reserved staging
+            name, or a path that resolves (through symlinks) outside the root.
+        """
+        try:
+            validate_path(path, allow_root=allow_root)
+        except InvalidPathError as exc:
+            raise exc.with_context(driver=self.name, operation=operation) from None
+        if path == ROOT:
+            return self.root
+        parts = path[1:].split("/")
+        # NOTE: casefold, so that case-insensitive filesystems cannot reach it either.
+        if parts[0].casefold() == STAGING_DIR:
+            raise InvalidPathError(
+                f"'/{STAGING_DIR}' is reserved for the file driver's temporary files",
+                driver=self.name,
+                operation=operation,
+                path=path,
+            )
+        local = os.path.join(self.root, *parts)
+        # PERF: realpath costs an lstat per component; it is what stops symlink escapes.
+        if not self._confined(os.path.realpath(local)):
+            raise InvalidPathError(
+                "the path leads outside the storage root (through a symlink)",
+                driver=self.name,
+                operation=operation,
+                path=path,
+            )
+        return local
+
+    def _confined(self, real: str) -> bool:
+        """True when the resolved ``real`` path is the root or below it, not in staging."""
+        return _is_within(real, self.root) and not _is_within(real, self.staging_dir)
+
+    # -- staged, durable writes -------------------------------------------------------
+
+    def _stage(self, operation: str, path: str) -> tuple[int, str]:
+        """Create an empty temporary file in the staging directory; return (fd, OS path)."""
+        temp = os.path.join(self.staging_dir, f"{uuid.uuid4().hex}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
+        try:
+            try:
+                # NOTE: mode 0o666 minus the umask, like any file the seed wrote (mkstemp
+                # would publish 0o600 files that a web server or backup user cannot read).
+                return os.open(temp, flags, 0o666), temp
+            except FileNotFoundError:
+                os.makedirs(self.staging_dir, exist_ok=True)
+                return os.open(temp, flags, 0o666), temp
+        except OSError as exc:
+            raise self._failure(exc, operation, path, "create a temporary file") from exc
+
+    def _publish(self, temp: str, local: str, operation: str, path: str) -> None:
+        """Rename the fsynced ``temp`` onto ``local`` and fsync the directory.
+
+        The temporary file is removed when the rename fails.
+        """
+        directory = os.path.dirname(local)
+        try:
+            self._make_parents(directory, operation, path)
+            os.replace(temp, local)
+        except BaseException as exc:
+            _discard(temp)
+            if isinstance(exc, OSError):
+                raise self._write_error(exc, operation, path, "publish") from exc
+            raise
+        self._sync_directory(directory, operation, path)
+
+    def _make_parents(self, directory: str, operation: str, path: str) -> None:
+        """Create ``directory`` and its missing ancestors, each one durably.
+
+        :raises NotADirectoryError: an ancestor is a file.
+        """
+        missing = []
+        current = directory
+        while not os.path.isdir(current):
+            missing.append(current)
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current = parent
+        for new in reversed(missing):
+            try:
+                os.mkdir(new)
+            except FileExistsError:
+                if os.path.isdir(new):
+                    continue  # a concurrent writer created it
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), new) from None
+            self._sync_directory(os.path.dirname(new), operation, path)
+
+    def _sync_directory(self, directory: str, operation: str, path: str) -> None:
+        """fsync a directory so that a rename or new entry in it survives a crash."""
+        try:
+            descriptor = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+        except FileNotFoundError:
+            return  # removed concurrently: nothing left to make durable
+        except OSError as exc:
+            raise self._failure(exc, operation, path, "open the directory to fsync") from exc
+        try:
+            os.fsync(descriptor)
+        except OSError as exc:
+            if exc.errno not in _FSYNC_UNSUPPORTED:
+                raise self._failure(exc, operation, path, "fsync the directory") from exc
+        finally:
+            os.close(descriptor)
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _failure(
+        self, exc: OSError, operation: str, path: str | None, action: str
+    ) -> StorageError:
+        """A :class:`StorageError` saying what failed, on which OS path, and why."""
+        files = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name)
+        code = errno.errorcode.get(exc.errno or 0, "")
+        reason = exc.strerror or str(exc)
+        detail = f"cannot {action}" + (f" {files}" if files else "") + f": {reason}"
+        return StorageError(
+            detail + (f" [{code}]" if code else ""),
+            driver=self.name,
+            operation=operation,
+            path=path,
+        )
+
+    def _read_error(self, exc: OSError, operation: str, path: str, action: str) -> StorageError:
+        if exc.errno in _MISSING:
+            return PathNotFoundError(driver=self.name, operation=operation, path=path)
+        return self._failure(exc, operation, path, action)
+
+    def _write_error(self, exc: OSError, operation: str, path: str, action: str) -> StorageError:
+        if exc.errno == errno.EISDIR:
+            return StorageError(
+                "a directory is at this path", driver=self.name, operation=operation, path=path
+            )
+        if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+            return StorageError(
+                f"a parent of the path is a file, not a directory ({exc.filename})",
+                driver=self.name,
+                operation=operation,
+                path=path,
+            )
+        return self._failure(exc, operation, path, action)
+
+
+class FileDriverWriter(FileWriter):
+    """A write staged in a temporary file, renamed onto the path by :meth:`commit`.
+
+    With ``append=True`` the current content is copied into the temporary file first
+    (``copy_file_range``: in the kernel, a reflink on filesystems that support it).
+    """
+
+    def __init__(self, driver: FileDriver, path: str, local: str, *, append: bool) -> None:
+        self._driver = driver
+        self._path = path
+        self._local = local
+        self._descriptor, self._temp = driver._stage("writer", path)
+        self._size = 0
+        self._state = "open"
+        if append:
+            try:
+                self._size = self._copy_existing()
+            except BaseException:
+                self.cancel()
+                raise
+
+    def _copy_existing(self) -> int:
+        try:
+            source = os.open(self._local, os.O_RDONLY | _O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno in _MISSING:
+                return 0  # appending to nothing starts an empty file
+            raise self._driver._failure(exc, "writer", self._path, "open for append") from exc
+        try:
+            if stat.S_ISDIR(os.fstat(source).st_mode):
+                return 0  # a directory holds no content; commit will refuse the path
+            return _copy(source, self._descriptor)
+        except OSError as exc:
+            raise self._driver._failure(exc, "writer", self._path, "copy for append") from exc
+        finally:
+            os.close(source)
+
+    def _check_open(self, action: str) -> None:
+        if self._state != "open":
+            raise StorageError(
+                f"cannot {action}: the writer is already {self._state}",
+                driver=self._driver.name,
+                operation="writer",
+                path=self._path,
+            )
+
+    def write(self, data: bytes) -> int:
+        self._check_open("write")
+        view = memoryview(data).cast("B")
+        try:
+            # PERF: unbuffered: callers write CHUNK_SIZE pieces, one syscall each.
+            _write_all(self._descriptor, view)
+        except OSError as exc:
+            raise self._driver._failure(exc, "writer", self._path, "write") from exc
+        self._size += len(view)
+        return len(view)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def commit(self) -> None:
+        self._check_open("commit")
+        # NOTE: whatever happens below, the descriptor is closed and the writer spent.
+        self._state = "broken (its commit failed)"
+        try:
+            try:
+                os.fsync(self._descriptor)
+            finally:
+                os.close(self._descriptor)
+        except OSError as exc:
+            _discard(self._temp)
+            raise self._driver._failure(exc, "commit", self._path, "fsync") from exc
+        self._driver._publish(self._temp, self._local, "commit", self._path)
+        self._state = "committed"
+
+    def cancel(self) -> None:
+        if self._state != "open":
+            return
+        self._state = "cancelled"
+        try:
+            os.close(self._descriptor)
+        finally:
+            _discard(self._temp)
+
+    def close(self) -> None:
+        self.cancel()
+
+
+def _prefix(directory: str) -> str:
+    return "/" if directory == ROOT else directory + "/"
+
+
+def _is_staging(directory: str, name: str) -> bool:
+    return directory == ROOT and name.casefold() == STAGING_DIR
+
+
+def _is_within(real: str, directory: str) -> bool:
+    return os.path.commonpath([real, directory]) == directory
+
+
+def _write_all(descriptor: int, view: memoryview) -> None:
+    """Write every byte of ``view``; ``os.write`` may accept fewer than asked."""
+    while view:
+        written = os.write(descriptor, view)
+        view = view[written:]
+
+
+def _copy(source: int, target: int) -> int:
+    """Copy the rest of ``source`` into ``target`` at their current offsets; return bytes."""
+    total = 0
+    if hasattr(os, "copy_file_range"):
+        try:
+            while copied := os.copy_file_range(source, target, _COPY_BLOCK):
+                total += copied
+            return total
+        except OSError as exc:
+            if exc.errno not in _NO_COPY_FILE_RANGE:
+                raise
+            # NOTE: both offsets advanced by what was copied; go on from there.
+    while chunk := os.read(source, CHUNK_SIZE):
+        _write_all(target, memoryview(chunk))
+        total += len(chunk)
+    return total
+
+
+def _discard(temp: str) -> None:
+    """Remove a temporary file; it may already be gone."""
+    try:
+        os.unlink(temp)
+    except FileNotFoundError:
+        pass
