@@ -1,10 +1,10 @@
 """The one task runner. Sessions are computed from the folders.
 
-    nox                   every default session: lint, typecheck, each package's tests,
-                          each driver's conformance run, the end-to-end suite
-    nox -l                list sessions
-    nox -s driver-file    one driver's conformance and unit tests
-    nox -s e2e -- -k v1   pass pytest options after --
+nox                   every default session: lint, typecheck, each package's tests,
+                      each driver's conformance run, the end-to-end suite
+nox -l                list sessions
+nox -s driver-file    one driver's conformance and unit tests
+nox -s e2e -- -k v1   pass pytest options after --
 """
 
 from __future__ import annotations

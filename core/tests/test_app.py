@@ -89,8 +89,9 @@ class _FailingRoutes:
 
         class StorageDown:
             def on_get(self, req, resp):
-                raise StorageError("connection refused", driver="s3", operation="get_content",
-                                   path="/a")
+                raise StorageError(
+                    "connection refused", driver="s3", operation="get_content", path="/a"
+                )
 
         app.add_route("/boom", Boom())
         app.add_route("/storage-down", StorageDown())
@@ -125,8 +126,9 @@ def test_access_log_names_method_path_status_and_id(caplog):
     client = make_client()
     with caplog.at_level("INFO", logger="docker_registry.access"):
         client.simulate_get("/_ping", headers={"X-Request-Id": "log-me"})
-    line = next(record.getMessage() for record in caplog.records
-                if record.name == "docker_registry.access")
+    line = next(
+        record.getMessage() for record in caplog.records if record.name == "docker_registry.access"
+    )
     assert '"GET /_ping" 200' in line
     assert "id=log-me" in line
 

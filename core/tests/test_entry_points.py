@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-GOOD_MODULE = '''
+GOOD_MODULE = """
 from docker_registry.core import hookimpl
 from docker_registry.core.hookspecs import SearchBackendSpec
 from docker_registry.core.storage import DriverOption
@@ -39,7 +39,7 @@ def registry_search_backends():
 @hookimpl
 def registry_startup(app, registry):
     pass
-'''
+"""
 
 
 def _install(tmp_path: Path, name: str, module_source: str, entry_points: str) -> Path:
@@ -47,7 +47,8 @@ def _install(tmp_path: Path, name: str, module_source: str, entry_points: str) -
     package = source / "src" / name.replace("-", "_")
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(textwrap.dedent(module_source))
-    (source / "pyproject.toml").write_text(textwrap.dedent(f"""\
+    (source / "pyproject.toml").write_text(
+        textwrap.dedent(f"""\
         [build-system]
         requires = ["hatchling"]
         build-backend = "hatchling.build"
@@ -57,35 +58,58 @@ def _install(tmp_path: Path, name: str, module_source: str, entry_points: str) -
         version = "1.2.3"
 
         [tool.hatch.build.targets.wheel]
-        packages = ["src/{name.replace('-', '_')}"]
-        """) + textwrap.dedent(entry_points))
+        packages = ["src/{name.replace("-", "_")}"]
+        """)
+        + textwrap.dedent(entry_points)
+    )
     target = tmp_path / f"{name}-site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--disable-pip-version-check", "--target", str(target), str(source)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     return target
 
 
 @pytest.fixture(scope="module")
 def good_site(tmp_path_factory) -> Path:
-    return _install(tmp_path_factory.mktemp("good"), "registry-sample-ext", GOOD_MODULE, """
+    return _install(
+        tmp_path_factory.mktemp("good"),
+        "registry-sample-ext",
+        GOOD_MODULE,
+        """
         [project.entry-points."docker_registry.drivers"]
         needy = "registry_sample_ext:NeedyDriver"
 
         [project.entry-points."docker_registry.plugins"]
         sample = "registry_sample_ext"
-        """)
+        """,
+    )
 
 
 @pytest.fixture(scope="module")
 def broken_site(tmp_path_factory) -> Path:
-    return _install(tmp_path_factory.mktemp("broken"), "registry-broken-ext",
-                    "import no_such_module_anywhere\n", """
+    return _install(
+        tmp_path_factory.mktemp("broken"),
+        "registry-broken-ext",
+        "import no_such_module_anywhere\n",
+        """
         [project.entry-points."docker_registry.plugins"]
         broken = "registry_broken_ext"
-        """)
+        """,
+    )
 
 
 def test_installed_driver_and_plugin_are_listed_with_versions(run_cli, good_site):

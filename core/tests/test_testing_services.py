@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from docker_registry.testing.services import (
 )
 
 
-def _http_server(directory: Path, **options: float) -> ServiceProcess:
+def _http_server(directory: Path, **options: Any) -> ServiceProcess:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
@@ -36,7 +37,7 @@ def _http_server(directory: Path, **options: float) -> ServiceProcess:
     )
 
 
-def _python(code: str, **options: float) -> ServiceProcess:
+def _python(code: str, **options: Any) -> ServiceProcess:
     """A service whose readiness is a line it prints (no port needed)."""
     service: ServiceProcess
 
@@ -149,6 +150,17 @@ def test_sigkill_after_the_stop_timeout() -> None:
     started = time.monotonic()
     assert service.stop() == -signal.SIGKILL
     assert 0.5 <= time.monotonic() - started < 10
+
+
+def test_stop_signal_is_configurable() -> None:
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *_: sys.exit(7))\n"
+        "print('READY', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    service = _python(code, stop_signal=signal.SIGINT).start()
+    assert service.stop() == 7
 
 
 def test_early_exit_reports_the_code_and_the_log_tail() -> None:

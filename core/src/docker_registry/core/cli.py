@@ -21,10 +21,13 @@ EXIT_CONFIG_ERROR = 2
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", metavar="FILE", help="configuration file (default: $DOCKER_REGISTRY_CONFIG, "
-        "else the packaged defaults)"
+        "--config",
+        metavar="FILE",
+        help="configuration file (default: $DOCKER_REGISTRY_CONFIG, else the packaged defaults)",
     )
-    parser.add_argument("--flavor", metavar="NAME", help="flavor (default: $SETTINGS_FLAVOR, else dev)")
+    parser.add_argument(
+        "--flavor", metavar="NAME", help="flavor (default: $SETTINGS_FLAVOR, else dev)"
+    )
 
 
 def _env_int(name: str, default: int) -> int:
@@ -32,7 +35,9 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value) if value.strip() else default
     except ValueError:
-        raise ConfigError(f"environment variable {name} must be an integer, not {value!r}") from None
+        raise ConfigError(
+            f"environment variable {name} must be an integer, not {value!r}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(serve)
     serve.add_argument("--host", help="interface to bind (default: $REGISTRY_HOST, else 0.0.0.0)")
     serve.add_argument("--port", type=int, help="TCP port (default: $REGISTRY_PORT, else 5000)")
-    serve.add_argument("--threads", type=int, help="worker threads (default: $REGISTRY_THREADS, else 8)")
+    serve.add_argument(
+        "--threads", type=int, help="worker threads (default: $REGISTRY_THREADS, else 8)"
+    )
 
     config = commands.add_parser("config", help="show or check the effective configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -112,9 +119,9 @@ def _config_check(settings: Settings) -> int:
         create_plugin_manager()
     except ConfigError as exc:
         raise exc.located(flavor=settings.flavor, file=settings.source) from None
+    source = settings.source or "packaged defaults"
     print(
-        f"configuration OK: flavor '{settings.flavor}' from {settings.source or 'packaged defaults'}, "
-        f"storage '{driver_class.name}'"
+        f"configuration OK: flavor '{settings.flavor}' from {source}, storage '{driver_class.name}'"
     )
     return 0
 

@@ -97,7 +97,9 @@ def handle_storage_error(
     if isinstance(exc, PathNotFoundError):
         raise RegistryError(404, "not found", code="NOT_FOUND") from exc
     if isinstance(exc, InvalidPathError):
-        raise RegistryError(400, f"invalid name or path: {exc.detail}", code="NAME_INVALID") from exc
+        raise RegistryError(
+            400, f"invalid name or path: {exc.detail}", code="NAME_INVALID"
+        ) from exc
     log.error("request %s: storage unavailable: %s", _request_id(req), exc)
     raise RegistryError(
         503,

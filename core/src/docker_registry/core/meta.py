@@ -63,8 +63,12 @@ def _debug_info() -> dict[str, Any]:
         for name in ("registry-core", "falcon", "waitress", "pluggy", "PyYAML")
     }
     versions["python"] = sys.version
-    return {"host": list(platform.uname()), "launch": list(sys.argv), "pid": os.getpid(),
-            "versions": versions}
+    return {
+        "host": list(platform.uname()),
+        "launch": list(sys.argv),
+        "pid": os.getpid(),
+        "versions": versions,
+    }
 
 
 def _version_of(distribution: str) -> str:

@@ -35,7 +35,7 @@ class RequestContextMiddleware:
         resp.set_header("X-Request-Id", request_id)
         resp.set_header("X-Docker-Registry-Version", __version__)
         if access_log.isEnabledFor(logging.INFO):
-            elapsed = (time.perf_counter() - getattr(req.context, "started", time.perf_counter()))
+            elapsed = time.perf_counter() - getattr(req.context, "started", time.perf_counter())
             access_log.info(
                 '%s "%s %s" %s %s %.1fms id=%s ua="%s"',
                 req.remote_addr,

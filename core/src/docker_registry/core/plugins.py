@@ -47,7 +47,7 @@ def create_plugin_manager(extra_plugins: Iterable[Any] = ()) -> pluggy.PluginMan
         dist = f"{entry.dist.metadata['Name']} {entry.dist.version}" if entry.dist else "?"
         try:
             plugin = entry.load()
-        except Exception as exc:  # noqa: BLE001 - any import failure is reported the same way
+        except Exception as exc:
             raise ConfigError(
                 f"plugin '{entry.name}' ({entry.value}) from distribution {dist} failed to "
                 f"import: {type(exc).__name__}: {exc}; fix or uninstall that distribution"

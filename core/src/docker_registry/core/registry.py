@@ -53,8 +53,7 @@ def _by_name(results: Iterable[Iterable[_Spec]], kind: str) -> dict[str, _Spec]:
         for spec in offered or ():
             if spec.name in specs:
                 raise ConfigError(
-                    f"two plugins offer a {kind} backend named '{spec.name}'; "
-                    "uninstall one of them"
+                    f"two plugins offer a {kind} backend named '{spec.name}'; uninstall one of them"
                 )
             specs[spec.name] = spec
     return specs

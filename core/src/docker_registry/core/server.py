@@ -38,10 +38,14 @@ def serve(app: falcon.App, settings: Settings, *, host: str, port: int, threads:
         clear_untrusted_proxy_headers=True,
         channel_timeout=300,
     )
-    bound_host, bound_port = server.effective_host, server.effective_port  # type: ignore[union-attr]
+    bound_host, bound_port = server.effective_host, server.effective_port
     log.info(
         "docker-registry serving on http://%s:%s (flavor %s, storage %s, %d threads)",
-        bound_host, bound_port, settings.flavor, settings.storage, threads,
+        bound_host,
+        bound_port,
+        settings.flavor,
+        settings.storage,
+        threads,
     )
     try:
         server.run()

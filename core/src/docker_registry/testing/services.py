@@ -96,7 +96,9 @@ def wait_until(
         except Exception as exc:  # noqa: BLE001 - any failure just means "not ready yet"
             last_error = exc
         if time.monotonic() >= deadline:
-            detail = f" (last error: {type(last_error).__name__}: {last_error})" if last_error else ""
+            detail = ""
+            if last_error is not None:
+                detail = f" (last error: {type(last_error).__name__}: {last_error})"
             raise ServiceError(f"timed out after {timeout:g}s waiting for {what}{detail}")
         time.sleep(interval)
 
@@ -113,7 +115,7 @@ def http_ready(url: str, timeout: float = 2.0) -> Callable[[], bool]:
 
     def check() -> bool:
         try:
-            with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - test helper
+            with urllib.request.urlopen(url, timeout=timeout):
                 return True
         except urllib.error.HTTPError:
             return True
@@ -150,9 +152,9 @@ class ServiceProcess:
 
     Its stdout and stderr go to a log file in a private temporary directory; the tail of
     that log is quoted when the service exits early or never becomes ready. :meth:`stop`
-    signals the whole group by PID (``SIGTERM``, then ``SIGKILL`` after ``stop_timeout``),
-    so that wrapper scripts do not leave their children behind. If the interpreter exits
-    without :meth:`stop`, the group is killed anyway.
+    signals the whole group by PID (``stop_signal``, then ``SIGKILL`` after
+    ``stop_timeout``), so that wrapper scripts do not leave their children behind. If the
+    interpreter exits without :meth:`stop`, the group is killed anyway.
 
     :param command: the program and its arguments (no shell).
     :param name: a short name for messages (``moto``, ``azurite``...).
@@ -161,7 +163,9 @@ class ServiceProcess:
     :param env: extra environment variables, on top of the current environment.
     :param cwd: working directory of the process.
     :param startup_timeout: seconds to wait for ``ready``.
-    :param stop_timeout: seconds between ``SIGTERM`` and ``SIGKILL``.
+    :param stop_timeout: seconds between ``stop_signal`` and ``SIGKILL``.
+    :param stop_signal: the polite stop request (PostgreSQL wants ``SIGINT`` for a fast
+        shutdown).
     """
 
     def __init__(
@@ -175,6 +179,7 @@ class ServiceProcess:
         cwd: str | os.PathLike[str] | None = None,
         startup_timeout: float = 60.0,
         stop_timeout: float = 10.0,
+        stop_signal: int = signal.SIGTERM,
     ) -> None:
         self.command = list(command)
         self.name = name
@@ -184,10 +189,11 @@ class ServiceProcess:
         self.cwd = cwd
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
+        self.stop_signal = stop_signal
         self.log_path: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_dir: str | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[[subprocess.Popen[bytes]], ServiceProcess] | None = None
         self._stopped = False
 
     @property
@@ -213,7 +219,7 @@ class ServiceProcess:
         self.log_path = Path(self._log_dir) / f"{self.name}.log"
         with open(self.log_path, "wb") as log:
             try:
-                self._process = subprocess.Popen(  # noqa: S603 - a command list, no shell
+                self._process = subprocess.Popen(
                     self.command,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -264,7 +270,7 @@ class ServiceProcess:
 
     def _terminate(self, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
+            _signal_group(process.pid, self.stop_signal)
             try:
                 process.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:

@@ -87,7 +87,10 @@ class FileWriter(abc.ABC):
 
     @abc.abstractmethod
     def write(self, data: bytes) -> int:
-        """Append ``data``; return the number of bytes accepted (all of them)."""
+        """Append ``data``; return the number of bytes accepted (all of them).
+
+        :raises StorageError: the writer was already committed, cancelled or closed.
+        """
 
     @property
     @abc.abstractmethod
@@ -150,6 +153,8 @@ class StorageDriver(abc.ABC):
 
         Parent directories are implied. Readers see the old or the new content, never a
         mix or a truncated file.
+
+        :raises StorageError: ``path`` is a directory, or one of its parents is a file.
         """
         with self.writer(path) as writer:
             writer.write(data)
@@ -191,7 +196,8 @@ class StorageDriver(abc.ABC):
     def list(self, path: str) -> list[str]:
         """Return the full paths of the direct children of directory ``path``, sorted.
 
-        Only direct children: files and subdirectories one level down.
+        Only direct children: files and subdirectories one level down. The root of an
+        empty backend lists as ``[]``.
 
         :raises PathNotFoundError: ``path`` is not a directory (missing, or a file).
         """
@@ -216,7 +222,7 @@ class StorageDriver(abc.ABC):
 
         Readers of ``destination`` see the old or the new content, never a partial one.
 
-        :raises PathNotFoundError: no file at ``source``.
+        :raises PathNotFoundError: no file at ``source`` (a directory counts as missing).
         """
 
     @abc.abstractmethod
@@ -250,4 +256,3 @@ __all__ = [
     "StorageDriver",
     "UnsupportedMethodError",
 ]
-

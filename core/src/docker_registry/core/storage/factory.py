@@ -71,7 +71,7 @@ def load_driver_class(name: str) -> type[StorageDriver]:
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP, name=wanted):
         try:
             driver_class = entry.load()
-        except Exception as exc:  # noqa: BLE001 - any import failure is reported the same way
+        except Exception as exc:
             dist = entry.dist.metadata["Name"] if entry.dist else "an unknown distribution"
             raise ConfigError(
                 f"storage driver '{wanted}' from {dist} failed to import: "

@@ -34,7 +34,9 @@ def validate_path(path: object, *, allow_root: bool = False) -> str:
     if path.endswith("/"):
         raise InvalidPathError("path must not end with '/'", path=repr(path))
     if any(char in _FORBIDDEN_CHARS for char in path):
-        raise InvalidPathError("path contains a NUL, control character or backslash", path=repr(path))
+        raise InvalidPathError(
+            "path contains a NUL, control character or backslash", path=repr(path)
+        )
     for component in path[1:].split("/"):
         if component in ("", ".", ".."):
             raise InvalidPathError("path has an empty, '.' or '..' component", path=repr(path))

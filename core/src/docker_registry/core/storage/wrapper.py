@@ -40,8 +40,8 @@ class Storage:
     def _call(
         self, operation: str, path: str, call: Callable[[], _Result], *, allow_root: bool = False
     ) -> _Result:
-        paths.validate_path(path, allow_root=allow_root)
         try:
+            paths.validate_path(path, allow_root=allow_root)
             return call()
         except StorageError as exc:
             raise exc.with_context(driver=self.name, operation=operation, path=path) from None
@@ -73,8 +73,11 @@ class Storage:
         return self._call("walk", path, lambda: iter(list(self.driver.walk(path))), allow_root=True)
 
     def move(self, source: str, destination: str) -> None:
-        paths.validate_path(destination)
-        self._call("move", source, lambda: self.driver.move(source, destination))
+        def move() -> None:
+            paths.validate_path(destination)
+            self.driver.move(source, destination)
+
+        self._call("move", source, move)
 
     def delete(self, path: str) -> None:
         self._call("delete", path, lambda: self.driver.delete(path))

@@ -24,6 +24,7 @@ root, so a symlink pointing outside is refused with :class:`InvalidPathError`.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -170,7 +171,9 @@ class FileDriver(StorageDriver):
         """Yield every regular file below ``path``; symlinked directories are not entered."""
         local = self._local(path, "walk", allow_root=True)
         if not os.path.isdir(local):
-            raise PathNotFoundError("not a directory", driver=self.name, operation="walk", path=path)
+            raise PathNotFoundError(
+                "not a directory", driver=self.name, operation="walk", path=path
+            )
         return self._walk(path, local)
 
     def _walk(self, path: str, local: str) -> Iterator[FileInfo]:
@@ -357,9 +360,7 @@ class FileDriver(StorageDriver):
 
     # -- errors ------------------------------------------------------------------------
 
-    def _failure(
-        self, exc: OSError, operation: str, path: str | None, action: str
-    ) -> StorageError:
+    def _failure(self, exc: OSError, operation: str, path: str | None, action: str) -> StorageError:
         """A :class:`StorageError` saying what failed, on which OS path, and why."""
         files = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name)
         code = errno.errorcode.get(exc.errno or 0, "")
@@ -520,7 +521,5 @@ def _copy(source: int, target: int) -> int:
 
 def _discard(temp: str) -> None:
     """Remove a temporary file; it may already be gone."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(temp)
-    except FileNotFoundError:
-        pass

@@ -1,0 +1,1 @@
+"""The v1 API as a plugin: mounts its routes through registry_routes."""
