@@ -143,3 +143,42 @@ def test_startup_hook_sees_the_registry():
 
     make_client(extra_plugins=[Startup()])
     assert seen == [("test", "inmemory")]
+
+
+def test_cache_backend_from_a_plugin_is_used_for_small_files():
+    from docker_registry.core.hookspecs import CacheBackendSpec
+
+    created = []
+
+    class Plugin:
+        @hookimpl
+        def registry_cache_backends(self):
+            def factory(registry):
+                cache = {}
+                created.append(cache)
+                return type(
+                    "Cache", (), {
+                        "get": lambda self, path: cache.get(path),
+                        "set": lambda self, path, content: cache.__setitem__(path, content),
+                        "delete": lambda self, path: cache.pop(path, None),
+                        "delete_prefix": lambda self, directory: None,
+                    },
+                )()
+
+            yield CacheBackendSpec("dict", factory, "a dict")
+
+    storage = Storage(InMemoryDriver())
+    settings = Settings.from_mapping({"storage": "inmemory", "cache_backend": "dict"})
+    create_app(settings, storage=storage, extra_plugins=[Plugin()])
+    storage.put_content("/a", b"1")
+    assert created == [{"/a": b"1"}]
+
+
+def test_seed_cache_lru_section_asks_for_the_redis_backend():
+    from docker_registry.core.config import ConfigError
+
+    settings = Settings.from_mapping({"storage": "inmemory", "cache_lru": {"host": "127.0.0.1"}})
+    with pytest.raises(ConfigError) as error:
+        create_app(settings, storage=Storage(InMemoryDriver()))
+    assert error.value.key == "cache_backend"
+    assert "pip install registry-plugin-redis" in str(error.value)

@@ -8,7 +8,7 @@ from typing import Any
 import falcon
 import pluggy
 
-from .config import Settings
+from .config import ConfigError, Settings
 from .http_errors import handle_storage_error, handle_unexpected, serialize_error
 from .middleware import RequestContextMiddleware
 from .plugins import create_plugin_manager
@@ -37,6 +37,17 @@ def create_app(
     if plugins is None:
         plugins = create_plugin_manager(extra_plugins)
     registry = Registry(settings=settings, storage=storage, plugins=plugins)
+    cache_name = configured_cache_backend(settings)
+    if cache_name:
+        spec = registry.cache_backends().get(cache_name)
+        if spec is None:
+            raise ConfigError(
+                f"no cache backend named '{cache_name}' is installed "
+                f"(installed: {', '.join(sorted(registry.cache_backends())) or 'none'}); "
+                f"for Redis, 'pip install registry-plugin-redis'",
+                key="cache_backend",
+            )
+        storage.use_cache(spec.factory(registry))
 
     app = falcon.App(middleware=[RequestContextMiddleware()])
     # NOTE: registry clients send layer bodies as application/octet-stream or with no
@@ -51,3 +62,14 @@ def create_app(
     plugins.hook.registry_routes(app=app, registry=registry)
     plugins.hook.registry_startup(app=app, registry=registry)
     return app
+
+
+def configured_cache_backend(settings: Settings) -> str | None:
+    """The cache backend to use: ``cache_backend``, else ``redis`` when the seed's
+    ``cache_lru.host`` is set, else none."""
+    explicit = settings.get("cache_backend")
+    if explicit:
+        return str(explicit).strip().lower()
+    if settings.get("cache_lru.host"):
+        return "redis"
+    return None
