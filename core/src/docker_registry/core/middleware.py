@@ -42,8 +42,14 @@ class RequestContextMiddleware:
                 req.method,
                 req.relative_uri,
                 resp.status_code,
-                resp.content_length if resp.content_length is not None else "-",
+                _body_size(resp),
                 elapsed * 1000,
                 request_id,
                 req.user_agent or "-",
             )
+
+
+def _body_size(resp: falcon.Response) -> str:
+    if resp.content_length is not None:
+        return str(resp.content_length)
+    return str(len(resp.data)) if resp.data is not None else "-"
