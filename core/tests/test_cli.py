@@ -111,17 +111,29 @@ def test_config_check_wrong_type(run_cli, write_config):
     )
 
 
-def test_config_check_unknown_driver_names_the_package(run_cli, write_config):
-    path = write_config("prod:\n  storage: gcs\n")
+def test_config_check_unknown_driver_lists_installed_and_says_what_to_install(
+    run_cli, write_config
+):
+    path = write_config("prod:\n  storage: elliptics\n")
     result = run_cli("config", "check", "--config", str(path), "--flavor", "prod")
     _assert_one_line_config_error(
         result,
         "storage",
         "'prod'",
         str(path),
-        "pip install registry-driver-gcs",
-        "installed: file, inmemory",
+        "unknown storage driver 'elliptics' (installed: ",
+        "file, ",
+        "inmemory",
+        "install it with 'pip install a package providing the 'elliptics' driver'",
     )
+
+
+def test_first_party_drivers_name_their_distribution():
+    from docker_registry.core.storage.factory import install_hint
+
+    assert install_hint("gcs") == "pip install registry-driver-gcs"
+    assert install_hint("oss") == "pip install registry-driver-s3"
+    assert install_hint("mystery") == "pip install a package providing the 'mystery' driver"
 
 
 def test_config_check_driver_option_of_wrong_type(run_cli, write_config):

@@ -66,10 +66,10 @@ def create_app(
 
 def configured_cache_backend(settings: Settings) -> str | None:
     """The cache backend to use: ``cache_backend``, else ``redis`` when the seed's
-    ``cache_lru.host`` is set, else none."""
+    ``cache_lru.host`` (or a ``cache_lru.url``) is set, else none."""
     explicit = settings.get("cache_backend")
     if explicit:
         return str(explicit).strip().lower()
-    if settings.get("cache_lru.host"):
+    if settings.get("cache_lru.host") or settings.get("cache_lru.url"):
         return "redis"
     return None

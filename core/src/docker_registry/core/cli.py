@@ -1,4 +1,7 @@
-"""The ``docker-registry`` command: serve, config show|check, plugins.
+"""The ``docker-registry`` command: serve, config show|check, plugins, and plugin commands.
+
+Plugins add their own sub-commands through the ``registry_commands`` hook (for example
+``docker-registry index rebuild`` from registry-plugin-sqlalchemy).
 
 Every configuration problem ends the command with status 2 and one line on stderr that
 names the key, flavor and file; never a traceback.
@@ -11,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+import pluggy
 import yaml
 
 from . import __version__
@@ -19,7 +23,12 @@ from .config import ConfigError, Settings, load_settings
 EXIT_CONFIG_ERROR = 2
 
 
-def _add_config_options(parser: argparse.ArgumentParser) -> None:
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--config FILE`` and ``--flavor NAME`` to a (sub-)command's parser.
+
+    Plugin commands (``registry_commands``) use it so that every command finds its
+    configuration the same way; pass ``args.config, args.flavor`` to ``load_settings``.
+    """
     parser.add_argument(
         "--config",
         metavar="FILE",
@@ -40,7 +49,8 @@ def _env_int(name: str, default: int) -> int:
         ) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
+    """The ``docker-registry`` parser, with the commands of ``plugins`` if given."""
     parser = argparse.ArgumentParser(
         prog="docker-registry", description="Docker Registry v1 and OCI Distribution v2 server."
     )
@@ -48,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the registry on waitress")
-    _add_config_options(serve)
+    add_config_options(serve)
     serve.add_argument("--host", help="interface to bind (default: $REGISTRY_HOST, else 0.0.0.0)")
     serve.add_argument("--port", type=int, help="TCP port (default: $REGISTRY_PORT, else 5000)")
     serve.add_argument(
@@ -57,17 +67,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="show or check the effective configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    _add_config_options(config_commands.add_parser("show", help="print it, secrets masked"))
-    _add_config_options(config_commands.add_parser("check", help="validate it; exit 0 or 2"))
+    add_config_options(config_commands.add_parser("show", help="print it, secrets masked"))
+    add_config_options(config_commands.add_parser("check", help="validate it; exit 0 or 2"))
 
     commands.add_parser("plugins", help="list installed storage drivers and plugins")
+    if plugins is not None:
+        plugins.hook.registry_commands(commands=commands)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit status."""
-    args = build_parser().parse_args(argv)
+def _plugin_manager() -> pluggy.PluginManager | None:
+    """The installed plugins, for their commands; ``None`` when one fails to import.
+
+    NOTE: a broken plugin must not take ``config check`` or ``plugins`` down with it:
+    those commands report it themselves.
+    """
+    from .plugins import create_plugin_manager
+
     try:
+        return create_plugin_manager()
+    except ConfigError:
+        return None
+
+
+def main(
+    argv: Sequence[str] | None = None, plugins: pluggy.PluginManager | None = None
+) -> int:
+    """Run the command line; return the process exit status.
+
+    :param argv: the arguments (default: ``sys.argv[1:]``).
+    :param plugins: the plugin manager whose ``registry_commands`` add sub-commands
+        (default: the installed plugins).
+    """
+    args = build_parser(plugins or _plugin_manager()).parse_args(argv)
+    try:
+        run = getattr(args, "run", None)
+        if run is not None:
+            return int(run(args))
         if args.command == "serve":
             return _serve(args)
         if args.command == "config":

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import argparse
+
     import falcon
 
     from .registry import Registry
@@ -46,6 +48,16 @@ class SearchBackendSpec:
         ``search(query, page, per_page)`` (see the v1 search route) and usually also
         implements ``registry_event`` to keep its index current.
     :param description: one line for ``docker-registry plugins``.
+
+    The backend protocol (used by ``GET /v1/search?q=&n=&page=``)::
+
+        search(query: str, page: int, per_page: int | None) -> tuple[int, list[dict]]
+
+    returns the total number of matches and the results of page ``page`` (1-based;
+    ``per_page=None`` means all), each ``{"name": "<ns>/<repo>", "description": str|None}``.
+    Built in: ``storage`` (scans repository names in storage). A ``search_backend``
+    value no plugin offers is imported as a module with an ``Index`` class whose
+    ``results(term)`` list is used (the seed's form).
     """
 
     name: str
@@ -60,6 +72,20 @@ class AuthBackendSpec:
     :param name: the configuration value selecting it.
     :param factory: ``factory(registry) -> backend`` deciding who may read or write.
     :param description: one line for ``docker-registry plugins``.
+
+    The backend protocol (:class:`docker_registry.core.v1.auth.AuthBackend`; every
+    method thread-safe)::
+
+        authorize(request: AccessRequest) -> Grant | None       # None -> 401
+        parent_access(request, grant, image_id) -> bool          # parents, _private gate
+        image_allowed(request, grant, image_id) -> bool          # PUT json (token mode)
+
+    ``AccessRequest`` carries ``method``, ``path``, ``headers`` (upper-case names) and
+    the route's ``namespace``/``repository`` (``None`` on image routes); ``Grant`` names
+    the credentials' ``repository``. The privileged RSA signature (``privileged_key``)
+    is checked before any backend. Built in: ``open`` (default when ``standalone`` or
+    ``disable_token_auth``) and ``token`` (Docker index tokens validated at
+    ``index_endpoint``).
     """
 
     name: str
@@ -194,4 +220,29 @@ def registry_startup(app: falcon.App, registry: Registry) -> None:
         @hookimpl
         def registry_startup(app, registry):
             registry.settings.get("my_plugin.url") or log.warning("my_plugin.url not set")
+    """
+
+
+@hookspec
+def registry_commands(commands: argparse._SubParsersAction) -> None:
+    """Add sub-commands to the ``docker-registry`` command line.
+
+    Called once when the command line is parsed, with the ``add_subparsers()`` object of
+    the ``docker-registry`` parser. Add your command with ``commands.add_parser(...)``
+    and set its handler with ``set_defaults(run=handler)``: ``handler(args) -> int`` is
+    called with the parsed arguments and returns the exit status. A
+    :class:`~docker_registry.core.config.ConfigError` raised by the handler ends the
+    command with status 2 and one line on stderr, like the core's own commands.
+    :func:`docker_registry.core.cli.add_config_options` adds the usual ``--config`` and
+    ``--flavor`` options.
+
+    :param commands: the sub-parsers action of the ``docker-registry`` parser.
+
+    Example::
+
+        @hookimpl
+        def registry_commands(commands):
+            index = commands.add_parser("index", help="manage the search index")
+            add_config_options(index)
+            index.set_defaults(run=lambda args: rebuild(load_settings(args.config)))
     """

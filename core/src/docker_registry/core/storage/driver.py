@@ -13,7 +13,7 @@ entry name is the ``storage:`` value of the configuration.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar
 
@@ -137,6 +137,18 @@ class StorageDriver(abc.ABC):
     options: ClassVar[tuple[DriverOption, ...]] = ()
     #: :class:`Capability` names.
     capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod  # noqa: B027 - an optional hook with an empty default
+    def validate_options(cls, values: Mapping[str, Any]) -> None:
+        """Check the resolved option values together, before the driver is built.
+
+        Declarations check each option alone; override this for rules they cannot
+        express (one of two keys, a minimum part size, credentials the library cannot
+        use). ``docker-registry config check`` and start-up both call it.
+
+        :param values: every declared option, defaults applied.
+        :raises ConfigError: with ``key=`` naming the option at fault.
+        """
 
     # -- whole-object access ---------------------------------------------------------
 

@@ -85,18 +85,27 @@ def load_driver_class(name: str) -> type[StorageDriver]:
             )
         return driver_class
     installed = ", ".join(sorted(installed_drivers())) or "none"
-    package = KNOWN_DISTRIBUTIONS.get(wanted, f"a package providing the '{wanted}' driver")
     raise ConfigError(
         f"unknown storage driver '{name}' (installed: {installed}); install it with "
-        f"'pip install {package}'",
+        f"'{install_hint(wanted)}'",
         key="storage",
     )
+
+
+def install_hint(name: str) -> str:
+    """The ``pip install`` command that provides the driver called ``name``."""
+    package = KNOWN_DISTRIBUTIONS.get(name, f"a package providing the '{name}' driver")
+    return f"pip install {package}"
 
 
 def resolve_options(driver_class: type[StorageDriver], config: Mapping[str, Any]) -> dict[str, Any]:
     """Read the driver's declared options from ``config``, with defaults and type checks.
 
-    :raises ConfigError: naming the option that is missing or has the wrong type.
+    Then the driver's ``validate_options(values)`` checks them together, so that
+    ``docker-registry config check`` and start-up both refuse values it cannot use.
+
+    :raises ConfigError: naming the option that is missing, has the wrong type, or was
+        refused by the driver's ``validate_options``.
     """
     values: dict[str, Any] = {}
     for option in driver_class.options:
@@ -113,6 +122,7 @@ def resolve_options(driver_class: type[StorageDriver], config: Mapping[str, Any]
             values[option.name] = None
             continue
         values[option.name] = _coerce(option, value, driver_class.name)
+    driver_class.validate_options(values)
     return values
 
 

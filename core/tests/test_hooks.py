@@ -1,0 +1,225 @@
+"""One test per hook of ``hookspecs.py``: a plugin implementing it changes the registry.
+
+Each builds the application with ``create_app(..., extra_plugins=[...])`` on the
+inmemory driver and drives it through ``falcon.testing``; no monkeypatching.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import falcon
+import falcon.testing
+import pytest
+
+from docker_registry.core import cli
+from docker_registry.core.app import create_app
+from docker_registry.core.config import ConfigError, Settings
+from docker_registry.core.hookspecs import (
+    AuthBackendSpec,
+    CacheBackendSpec,
+    Event,
+    SearchBackendSpec,
+    hookimpl,
+)
+from docker_registry.core.plugins import create_plugin_manager
+from docker_registry.core.registry import Registry
+from docker_registry.core.storage import Storage
+from docker_registry.core.storage.inmemory import InMemoryDriver
+
+
+def make_client(plugins: list[Any], **values: Any) -> falcon.testing.TestClient:
+    settings = Settings.from_mapping(values)
+    app = create_app(settings, storage=Storage(InMemoryDriver()), extra_plugins=plugins)
+    return falcon.testing.TestClient(app)
+
+
+class FixedSearch:
+    """A search backend answering the same two repositories to every query."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def search(self, query: str, page: int, per_page: int | None) -> tuple[int, list[dict]]:
+        results = [{"description": "d", "name": "x/one"}, {"description": None, "name": "x/two"}]
+        return 2, results[:per_page] if per_page else results
+
+
+class SearchPlugin:
+    @hookimpl
+    def registry_search_backends(self):
+        yield SearchBackendSpec("fixed", FixedSearch, "always the same answer")
+
+
+def test_hook_registry_search_backends() -> None:
+    client = make_client([SearchPlugin()], search_backend="fixed")
+    body = client.simulate_get("/v1/search", params={"q": "anything", "n": "1"}).json
+    assert body["num_results"] == 2
+    assert body["results"] == [{"description": "d", "name": "x/one"}]
+    with pytest.raises(ConfigError, match="two plugins offer a search backend named 'fixed'"):
+        make_client([SearchPlugin(), SearchPlugin()], search_backend="fixed")
+
+
+class DenyEverything:
+    def __init__(self, registry: Registry) -> None:
+        pass
+
+    def authorize(self, request: Any) -> None:
+        return None
+
+    def parent_access(self, request: Any, grant: Any, image_id: str) -> bool:
+        return False
+
+    def image_allowed(self, request: Any, grant: Any, image_id: str) -> bool:
+        return False
+
+
+class AuthPlugin:
+    @hookimpl
+    def registry_auth_backends(self):
+        yield AuthBackendSpec("deny", DenyEverything, "nobody gets in")
+
+
+def test_hook_registry_auth_backends() -> None:
+    open_client = make_client([AuthPlugin()])
+    assert open_client.simulate_get("/v1/repositories/ns/repo/tags").status_code == 404
+    client = make_client([AuthPlugin()], auth_backend="deny")
+    assert client.simulate_get("/v1/repositories/ns/repo/tags").status_code == 401
+
+
+class DictCache:
+    """A cache in a dict, counting hits."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.values: dict[str, bytes] = {}
+        self.hits = 0
+        registry.services["dict-cache"] = self
+
+    def get(self, path: str) -> bytes | None:
+        value = self.values.get(path)
+        self.hits += value is not None
+        return value
+
+    def set(self, path: str, content: bytes) -> None:
+        self.values[path] = content
+
+    def delete(self, path: str) -> None:
+        self.values.pop(path, None)
+
+    def delete_prefix(self, directory: str) -> None:
+        for path in [p for p in self.values if p.startswith(directory.rstrip("/") + "/")]:
+            del self.values[path]
+
+
+class CachePlugin:
+    registry: Registry | None = None
+
+    @hookimpl
+    def registry_cache_backends(self):
+        yield CacheBackendSpec("dict", DictCache, "a dict")
+
+    @hookimpl
+    def registry_startup(self, app: falcon.App, registry: Registry) -> None:
+        self.registry = registry
+
+
+def test_hook_registry_cache_backends() -> None:
+    plugin = CachePlugin()
+    make_client([plugin], cache_backend="dict")
+    assert plugin.registry is not None
+    storage = plugin.registry.storage
+    cache = plugin.registry.services["dict-cache"]
+    cache.hits = 0  # start-up reads (the v2 upload secret) are not counted
+    storage.put_content("/repositories/ns/repo/tag_latest", b"id")
+    assert storage.get_content("/repositories/ns/repo/tag_latest") == b"id"
+    assert cache.hits == 1
+    storage.delete("/repositories/ns/repo")
+    assert not [path for path in cache.values if path.startswith("/repositories/")]
+    with pytest.raises(ConfigError, match="no cache backend named 'nope'"):
+        make_client([], cache_backend="nope")
+
+
+class EventRecorder:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    @hookimpl
+    def registry_event(self, event: Event, registry: Registry) -> None:
+        self.events.append(event)
+
+
+def test_hook_registry_event() -> None:
+    recorder = EventRecorder()
+    client = make_client([recorder])
+    assert client.simulate_put("/v1/repositories/team/web/", body="[]").status_code == 200
+    assert [(e.kind, e.repository, e.api) for e in recorder.events] == [("push", "team/web", "v1")]
+    assert recorder.events[0].details["description"] == ""
+
+
+class RoutesPlugin:
+    @hookimpl
+    def registry_routes(self, app: falcon.App, registry: Registry) -> None:
+        app.add_route("/hello", HelloResource(registry))
+
+
+class HelloResource:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"storage": self.registry.storage.name}
+
+
+def test_hook_registry_routes() -> None:
+    client = make_client([RoutesPlugin()])
+    assert client.simulate_get("/hello").json == {"storage": "inmemory"}
+    assert make_client([]).simulate_get("/hello").status_code == 404
+
+
+class StartupPlugin:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.seen: list[tuple[falcon.App, Registry]] = []
+
+    @hookimpl
+    def registry_startup(self, app: falcon.App, registry: Registry) -> None:
+        if self.fail:
+            raise ConfigError("my_plugin.url is not set", key="my_plugin.url")
+        self.seen.append((app, registry))
+
+
+def test_hook_registry_startup() -> None:
+    plugin = StartupPlugin()
+    client = make_client([plugin])
+    assert len(plugin.seen) == 1
+    assert plugin.seen[0][0] is client.app
+    with pytest.raises(ConfigError, match=r"my_plugin\.url is not set"):
+        make_client([StartupPlugin(fail=True)])
+
+
+class CommandPlugin:
+    @hookimpl
+    def registry_commands(self, commands: argparse._SubParsersAction) -> None:
+        hello = commands.add_parser("hello", help="say hello")
+        hello.add_argument("--fail", action="store_true")
+        cli.add_config_options(hello)
+        hello.set_defaults(run=self.run)
+
+    def run(self, args: argparse.Namespace) -> int:
+        if args.fail:
+            raise ConfigError("hello cannot work", key="hello")
+        print(f"hello, flavor {args.flavor}")
+        return 7
+
+
+def test_hook_registry_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    plugins = create_plugin_manager([CommandPlugin()])
+    assert cli.main(["hello", "--flavor", "prod"], plugins=plugins) == 7
+    assert capsys.readouterr().out == "hello, flavor prod\n"
+    assert cli.main(["hello", "--fail"], plugins=plugins) == 2
+    assert capsys.readouterr().err == (
+        "docker-registry: configuration error: key 'hello': hello cannot work\n"
+    )
+    assert "hello" in cli.build_parser(plugins).format_help()
+    assert "hello" not in cli.build_parser().format_help()

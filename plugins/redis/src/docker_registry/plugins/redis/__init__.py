@@ -1,0 +1,60 @@
+"""registry-plugin-redis: the seed's LRU cache of small storage files, on Redis.
+
+Enabled by the seed's ``cache_lru`` section (the core picks ``redis`` when
+``cache_lru.host`` or ``cache_lru.url`` is set, or with ``cache_backend: redis``)::
+
+    cache_lru:
+      host: 127.0.0.1        # or url: redis://:password@127.0.0.1:6379/0
+      port: 6379
+      db: 0
+      password: ~
+      timeout: 0.5           # seconds, connect and socket
+
+The core reads small files (``get_content``) through the cache, writes through it and
+invalidates paths, and whole directories, on writes, moves and deletes. A Redis that is
+down at start-up or goes away later is logged and bypassed: the registry keeps serving
+from storage.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from docker_registry.core.hookspecs import CacheBackendSpec, hookimpl
+
+if TYPE_CHECKING:
+    from docker_registry.core.registry import Registry
+
+    from .cache import RedisCache
+
+log = logging.getLogger(__name__)
+
+
+def create_cache(registry: Registry) -> RedisCache:
+    """The ``redis`` cache backend for ``registry``'s storage (checked, never fatal).
+
+    :raises ConfigError: the ``cache_lru`` section is malformed.
+    """
+    import redis
+
+    from .cache import RedisCache, create_client, namespace_for
+
+    client = create_client(registry.settings.get("cache_lru"))
+    cache = RedisCache(client, namespace_for(registry.storage.name, registry.settings.storage_path))
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        log.warning(
+            "Redis LRU cache %s does not answer (%s: %s); serving from storage until it does",
+            client.get_connection_kwargs().get("host", "?"),
+            type(exc).__name__,
+            exc,
+        )
+    return cache
+
+
+@hookimpl
+def registry_cache_backends() -> Iterable[CacheBackendSpec]:
+    yield CacheBackendSpec("redis", create_cache, "Redis LRU cache of small files (cache_lru)")
