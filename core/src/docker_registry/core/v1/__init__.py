@@ -1,1 +1,1 @@
-"""v1 API (in progress)."""
+"""Docker Registry v1 API (registry, standalone index, search)."""

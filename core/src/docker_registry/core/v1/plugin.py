@@ -1,1 +1,122 @@
-"""The v1 API as a plugin: mounts its routes through registry_routes."""
+"""The v1 API as a plugin: routes, the built-in auth and search backends.
+
+Mounted through ``registry_routes``:
+
+* ``/v1/images/<id>/{json,layer,checksum,ancestry,files,diff}`` (R3-R10),
+* a sink for ``/v1/repositories/...`` (R11-R19, and R22-R26 when standalone),
+* ``/v1/users``, ``/v1/users/``, ``/v1/users/<name>/`` (standalone, R20-R21),
+* ``/v1/search`` (R27, always; empty results without a search backend).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import falcon
+
+from ..config import ConfigError
+from ..hookspecs import AuthBackendSpec, SearchBackendSpec, hookimpl
+from ..registry import Registry
+from .auth import Authorizer, OpenAuth, TokenAuth, load_public_key
+from .errors import V1Error
+from .images import ImageStore
+from .index import IndexStore
+from .resources.common import V1Services, handle_v1_error
+from .resources.images import (
+    ImageAncestryResource,
+    ImageChecksumResource,
+    ImageDiffResource,
+    ImageFilesResource,
+    ImageJsonResource,
+    ImageLayerResource,
+)
+from .resources.index import SearchResource, UsersResource
+from .resources.repositories import RepositoriesSink
+from .search import StorageSearch, create_search_backend
+from .tags import TagStore
+
+log = logging.getLogger(__name__)
+
+
+@hookimpl
+def registry_auth_backends() -> Iterable[AuthBackendSpec]:
+    yield AuthBackendSpec("open", OpenAuth, "no checks (standalone, disable_token_auth)")
+    yield AuthBackendSpec(
+        "token", TokenAuth.from_registry, "Docker index tokens checked at index_endpoint"
+    )
+
+
+@hookimpl
+def registry_search_backends() -> Iterable[SearchBackendSpec]:
+    yield SearchBackendSpec(
+        "storage", StorageSearch.from_registry, "scan repository names in storage per query"
+    )
+
+
+def default_auth_backend(registry: Registry) -> str:
+    """``open`` when standalone or token auth is disabled, else ``token`` (spec §1.7)."""
+    settings = registry.settings
+    return "open" if settings.standalone or settings.disable_token_auth else "token"
+
+
+def create_authorizer(registry: Registry) -> Authorizer:
+    """The configured auth backend behind the privileged-signature check."""
+    name = (registry.settings.get("auth_backend") or default_auth_backend(registry)).lower()
+    offered = registry.auth_backends()
+    if name not in offered:
+        raise ConfigError(
+            f"unknown auth_backend '{name}' (installed: {', '.join(sorted(offered))})",
+            key="auth_backend",
+        )
+    key = None
+    if registry.settings.privileged_key:
+        path = registry.settings.privileged_key
+        try:
+            with open(path, "rb") as stream:
+                pem = stream.read()
+        except OSError as exc:
+            raise ConfigError(f"Heads-up! File is missing: {path}", key="privileged_key") from exc
+        try:
+            key = load_public_key(pem)
+        except ValueError as exc:
+            raise ConfigError(
+                f"Key at {path} is not a valid RSA key", key="privileged_key"
+            ) from exc
+    return Authorizer(offered[name].factory(registry), key)
+
+
+def create_services(registry: Registry) -> V1Services:
+    return V1Services(
+        registry=registry,
+        images=ImageStore(registry.storage),
+        tags=TagStore(registry.storage),
+        index=IndexStore(registry.storage),
+        auth=create_authorizer(registry),
+        search=create_search_backend(registry),
+    )
+
+
+@hookimpl
+def registry_routes(app: falcon.App, registry: Registry) -> None:
+    """Mount the v1 registry, index and search routes."""
+    services = create_services(registry)
+    registry.services["v1"] = services
+    app.add_error_handler(V1Error, handle_v1_error)
+    for suffix, resource in (
+        ("json", ImageJsonResource(services)),
+        ("layer", ImageLayerResource(services)),
+        ("checksum", ImageChecksumResource(services)),
+        ("ancestry", ImageAncestryResource(services)),
+        ("files", ImageFilesResource(services)),
+        ("diff", ImageDiffResource(services)),
+    ):
+        app.add_route(f"/v1/images/{{image_id}}/{suffix}", resource)
+    standalone = registry.settings.standalone
+    app.add_sink(RepositoriesSink(services, standalone=standalone), prefix=r"^/v1/repositories/")
+    app.add_route("/v1/search", SearchResource(services))
+    if standalone:
+        users = UsersResource(services)
+        app.add_route("/v1/users", users)
+        app.add_route("/v1/users/", users)
+        app.add_route("/v1/users/{username}/", users, suffix="user")

@@ -1,0 +1,277 @@
+"""v1 access control (spec §1.6-1.7): pluggable backends plus the privileged signature.
+
+A backend is chosen by config ``auth_backend`` among the :class:`AuthBackendSpec` records
+offered through ``registry_auth_backends``; the default is ``open`` when ``standalone``
+or ``disable_token_auth`` is true, else ``token``. A backend implements
+:class:`AuthBackend`; resources only ever call :class:`Authorizer`, so new backends
+(htpasswd, bearer...) need no resource change.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..config import ConfigError
+from ..storage import Storage
+from . import layout
+
+log = logging.getLogger(__name__)
+
+_FIELD = re.compile(r'\s*([A-Za-z0-9_]+)\s*=\s*("([^"]*)"|[^,\s]*)\s*,?')
+
+#: HTTP method each token ``access`` value allows.
+ACCESS_METHODS = {"write": ("POST", "PUT"), "read": ("GET",), "delete": ("DELETE",)}
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    """What a v1 request asks for, as a backend sees it.
+
+    :param method: HTTP method (``GET``...).
+    :param path: request path (``/v1/images/<id>/json``).
+    :param headers: request headers, names upper-cased (``AUTHORIZATION``).
+    :param namespace: the route's namespace, ``None`` on image routes.
+    :param repository: the route's (quoted) repository, ``None`` on image routes.
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    namespace: str | None = None
+    repository: str | None = None
+
+    @property
+    def authorization(self) -> str:
+        return self.headers.get("AUTHORIZATION", "")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A successful authorization.
+
+    :param repository: ``<ns>/<repo>`` the credentials name (``None`` if none).
+    :param privileged: granted by the privileged RSA signature (all access).
+    """
+
+    repository: str | None = None
+    privileged: bool = False
+
+
+class AuthBackend(Protocol):
+    """What an ``auth_backend`` must answer. Every method must be thread-safe."""
+
+    def authorize(self, request: AccessRequest) -> Grant | None:
+        """Allow (a :class:`Grant`) or deny (``None`` -> 401) one request."""
+
+    def parent_access(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
+        """May this caller use/read image ``image_id`` (parent checks, private gate)?"""
+
+    def image_allowed(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
+        """May ``PUT json`` store ``image_id`` for the caller's repository?"""
+
+
+def token_fields(authorization: str) -> dict[str, str]:
+    """Parse ``Token k=v,k2="v2"`` (any scheme) leniently into a dict."""
+    _, _, rest = authorization.strip().partition(" ")
+    fields = {}
+    for match in _FIELD.finditer(rest):
+        fields[match.group(1)] = match.group(3) if match.group(3) is not None else match.group(2)
+    return fields
+
+
+def token_repository(authorization: str) -> tuple[str, str] | None:
+    """The seed's ``get_repository()``: ``(ns, repo)`` named by the Authorization header."""
+    if not authorization:
+        return None
+    name = token_fields(authorization).get("repository")
+    if not name:
+        return ("", "")
+    if "/" not in name:
+        return ("library", name)
+    namespace, repository = name.split("/", 1)
+    return namespace, repository
+
+
+class OpenAuth:
+    """Every request passes (standalone mode, ``disable_token_auth``); spec Q16."""
+
+    def __init__(self, registry: Any = None) -> None:
+        pass
+
+    def authorize(self, request: AccessRequest) -> Grant | None:
+        named = token_repository(request.authorization)
+        return Grant(repository=layout.full_name(*named) if named and named[0] else None)
+
+    def parent_access(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
+        return True
+
+    def image_allowed(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
+        return True
+
+
+class TokenAuth:
+    """Tokens issued by an index (``index_endpoint``), validated there on every request.
+
+    :param storage: to record the index's image list of a repository (``_images_list``).
+    :param index_endpoint: base URL of the index, without trailing ``/``.
+    :param timeout: seconds per call to the index.
+    """
+
+    def __init__(self, storage: Storage, index_endpoint: str, timeout: float = 10.0) -> None:
+        self.storage = storage
+        self.index_endpoint = index_endpoint.rstrip("/")
+        self.timeout = timeout
+
+    @classmethod
+    def from_registry(cls, registry: Any) -> TokenAuth:
+        endpoint = registry.settings.index_endpoint
+        if not endpoint:
+            raise ConfigError("auth_backend 'token' needs index_endpoint", key="index_endpoint")
+        timeout = float(registry.settings.get("index_timeout") or 10.0)
+        return cls(registry.storage, endpoint, timeout)
+
+    def _get_json(self, path: str, authorization: str) -> Any:
+        request = urllib.request.Request(
+            self.index_endpoint + path, headers={"Authorization": authorization}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                if response.status != 200:
+                    return None
+                return json.loads(response.read(4 * 1024 * 1024))
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            log.info("index %s refused or failed %s: %s", self.index_endpoint, path, exc)
+            return None
+
+    def authorize(self, request: AccessRequest) -> Grant | None:
+        authorization = request.authorization
+        scheme, _, _ = authorization.strip().partition(" ")
+        if scheme.lower() != "token":
+            return None
+        fields = token_fields(authorization)
+        token_repo = fields.get("repository", "")
+        if request.namespace is not None and token_repo != layout.full_name(
+            request.namespace, request.repository or ""
+        ):
+            return None
+        access = fields.get("access")
+        if access in ACCESS_METHODS and request.method not in ACCESS_METHODS[access]:
+            return None
+        if "/" not in token_repo:
+            return None
+        images = self._get_json(f"/v1/repositories/{token_repo}/images", authorization)
+        if not isinstance(images, list) or not all(
+            isinstance(item, dict) and "id" in item for item in images
+        ):
+            return None
+        namespace, repository = token_repo.split("/", 1)
+        ids = [str(item["id"]) for item in images]
+        try:
+            self.storage.put_content(
+                layout.images_list_path(namespace, repository), json.dumps(ids).encode()
+            )
+        except Exception:
+            log.warning("cannot record the image list of %s", token_repo, exc_info=True)
+        return Grant(repository=token_repo)
+
+    def parent_access(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
+        if not grant.repository:
+            return False
+        answer = self._get_json(
+            f"/v1/repositories/{grant.repository}/layer/{image_id}/access",
+            request.authorization,
+        )
+        return isinstance(answer, dict) and answer.get("access") is True
+
+    def image_allowed(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
+        if not grant.repository or "/" not in grant.repository:
+            return False
+        namespace, repository = grant.repository.split("/", 1)
+        try:
+            ids = json.loads(
+                self.storage.get_content(layout.images_list_path(namespace, repository))
+            )
+        except Exception:  # noqa: BLE001 - missing or unreadable list: not allowed
+            return False
+        return isinstance(ids, list) and image_id in ids
+
+
+def load_public_key(pem: bytes) -> Any:
+    """Load an RSA public key from PKCS#1 (``RSA PUBLIC KEY``) or SPKI (``PUBLIC KEY``) PEM.
+
+    :raises ValueError: not an RSA public key.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    # NOTE: cryptography reads both "RSA PUBLIC KEY" (PKCS#1) and "PUBLIC KEY" (SPKI).
+    key = serialization.load_pem_public_key(pem.strip())
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("not an RSA public key")
+    return key
+
+
+def signature_message(request: AccessRequest) -> bytes:
+    """Method, path, then ``Name:value`` of every ``X-Docker*`` header sorted by name."""
+    parts = [request.method, request.path]
+    docker = sorted(
+        (_header_case(name), value)
+        for name, value in request.headers.items()
+        if name.upper().startswith("X-DOCKER")
+    )
+    parts.extend(f"{name}:{value}" for name, value in docker)
+    return ",".join(parts).encode("utf-8")
+
+
+def _header_case(name: str) -> str:
+    # NOTE: the seed saw Werkzeug's spelling of header names (``X-Docker-Token``).
+    return name.title()
+
+
+class Authorizer:
+    """The one entry point resources use: privileged signature first, then the backend.
+
+    :param backend: the configured :class:`AuthBackend`.
+    :param privileged_key: an RSA public key object, or ``None``.
+    """
+
+    def __init__(self, backend: AuthBackend, privileged_key: Any = None) -> None:
+        self.backend = backend
+        self.privileged_key = privileged_key
+
+    def authorize(self, request: AccessRequest) -> Grant | None:
+        if self.privileged_key is not None and self._signature_valid(request):
+            return Grant(privileged=True)
+        return self.backend.authorize(request)
+
+    def parent_access(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
+        return grant.privileged or self.backend.parent_access(request, grant, image_id)
+
+    def image_allowed(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
+        return grant.privileged or self.backend.image_allowed(request, grant, image_id)
+
+    def _signature_valid(self, request: AccessRequest) -> bool:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        header = request.headers.get("X-SIGNATURE", "")
+        if not header:
+            return False
+        fields = dict(item.split("=", 1) for item in header.split(";") if "=" in item)
+        try:
+            signature = base64.b64decode(fields.get("data", ""), validate=False)
+            self.privileged_key.verify(
+                signature, signature_message(request), padding.PKCS1v15(), hashes.SHA1()
+            )
+        except (InvalidSignature, ValueError, TypeError):
+            return False
+        return True

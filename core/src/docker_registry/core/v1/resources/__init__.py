@@ -1,0 +1,1 @@
+"""Falcon resources of the v1 API: thin HTTP adapters over the v1 services."""

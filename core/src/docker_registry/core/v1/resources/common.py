@@ -1,0 +1,143 @@
+"""Shared HTTP plumbing of the v1 resources: errors, JSON bodies, auth, cache headers."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import falcon
+
+from ...http_errors import RegistryError
+from ...meta import NO_CACHE_HEADERS, set_json
+from ...registry import Registry
+from .. import layout
+from ..auth import AccessRequest, Authorizer, Grant, token_repository
+from ..errors import IMAGE_NOT_FOUND, Invalid, NotFound, TooLarge, Unauthorized, V1Error
+from ..images import ImageStore
+from ..index import IndexStore
+from ..tags import TagStore
+
+ONE_YEAR = 365 * 24 * 3600
+EPOCH_HTTP_DATE = "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+@dataclass
+class V1Services:
+    """Everything v1 resources use, built once per application (``registry.services``)."""
+
+    registry: Registry
+    images: ImageStore
+    tags: TagStore
+    index: IndexStore
+    auth: Authorizer
+    search: Any
+
+
+def handle_v1_error(req: falcon.Request, resp: falcon.Response, exc: V1Error, params: Any) -> None:
+    """Map a v1 domain error to the seed's ``{"error": message}`` response."""
+    headers = dict(NO_CACHE_HEADERS)
+    headers.update(exc.headers)
+    raise RegistryError(exc.status, exc.message, headers=headers) from exc
+
+
+def set_raw_json(resp: falcon.Response, data: bytes, status: int = 200) -> None:
+    """Stored JSON bytes passed through unchanged (spec §1.1 "raw" responses)."""
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = data
+    resp.set_headers(NO_CACHE_HEADERS)
+
+
+def set_true(resp: falcon.Response, status: int = 200) -> None:
+    """The seed's "returns nothing" body: ``true``."""
+    set_json(resp, True, status)
+
+
+def set_cache_headers(resp: falcon.Response) -> None:
+    """Immutable-resource headers of image GETs (spec §1.2), in real UTC (Q7)."""
+    resp.set_header("Cache-Control", "public, max-age=31536000")
+    resp.set_header("Expires", email.utils.formatdate(time.time() + ONE_YEAR, usegmt=True))
+    resp.set_header("Last-Modified", EPOCH_HTTP_DATE)
+    resp.delete_header("Pragma")
+
+
+def not_modified(req: falcon.Request, resp: falcon.Response) -> bool:
+    """Answer 304 with the cache headers when the request has any If-Modified-Since."""
+    if req.get_header("If-Modified-Since") is None:
+        return False
+    resp.status = falcon.HTTP_304
+    set_cache_headers(resp)
+    return True
+
+
+def read_body(req: falcon.Request, limit: int) -> bytes:
+    """The whole (small) request body. :raises TooLarge: more than ``limit`` bytes."""
+    length = req.content_length
+    if length is not None and length > limit:
+        raise TooLarge(f"JSON body too large (limit {limit} bytes)")
+    data = req.bounded_stream.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"JSON body too large (limit {limit} bytes)")
+    return data
+
+
+def parse_name(raw: str) -> tuple[str, str]:
+    """Parse and check a repository name from a URL (spec §1.4).
+
+    :raises Invalid: ``Invalid repository name``: empty parts, ``.``/``..`` components,
+        control characters, or components too long to store.
+    """
+    name = raw.rstrip("/")
+    parts = name.split("/")
+    if (
+        not name
+        or any(part in ("", ".", "..") for part in parts)
+        or any(ord(char) < 32 or ord(char) == 127 for char in name)
+    ):
+        raise Invalid("Invalid repository name")
+    namespace, repository = layout.parse_repository_name(name)
+    if not layout.is_storable(namespace, repository):
+        raise Invalid("Invalid repository name")
+    return namespace, repository
+
+
+def authorize(
+    services: V1Services,
+    req: falcon.Request,
+    namespace: str | None = None,
+    repository: str | None = None,
+) -> tuple[AccessRequest, Grant]:
+    """Run the configured auth. :raises Unauthorized: ``Requires authorization``."""
+    request = AccessRequest(
+        method=req.method,
+        path=req.path,
+        headers=req.headers,
+        namespace=namespace,
+        repository=repository,
+    )
+    grant = services.auth.authorize(request)
+    if grant is None:
+        raise Unauthorized("Requires authorization", headers={"WWW-Authenticate": "Token"})
+    return request, grant
+
+
+def private_gate(services: V1Services, request: AccessRequest, grant: Grant, image_id: str) -> None:
+    """404 ``Image not found`` when the caller's token names a private repository it may
+    not read this image of (spec §1.6)."""
+    named = token_repository(request.authorization)
+    if not named or not named[0] or not layout.is_storable(*named):
+        return
+    if services.tags.is_private(*named) and not services.auth.parent_access(
+        request, grant, image_id
+    ):
+        raise NotFound(IMAGE_NOT_FOUND)
+
+
+def json_loads_or_none(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None

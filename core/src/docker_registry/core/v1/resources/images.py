@@ -1,0 +1,251 @@
+"""``/v1/images/<id>/...`` resources (R3-R10)."""
+
+from __future__ import annotations
+
+import re
+from typing import BinaryIO
+
+import falcon
+
+from ...meta import set_json
+from .. import layout
+from ..errors import IMAGE_NOT_FOUND, Invalid, NotFound, RangeNotSatisfiable
+from .common import (
+    V1Services,
+    authorize,
+    not_modified,
+    private_gate,
+    read_body,
+    set_cache_headers,
+    set_raw_json,
+    set_true,
+)
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class _Base:
+    def __init__(self, services: V1Services) -> None:
+        self.services = services
+        self.images = services.images
+
+    def _read_checks(self, req: falcon.Request, image_id: str):
+        """auth -> id format -> in progress (R3, R8, R9, R10 order)."""
+        request, grant = authorize(self.services, req)
+        self.images.check_id(image_id)
+        self.images.check_not_in_progress(image_id)
+        return request, grant
+
+
+class ImageJsonResource(_Base):
+    """R3 ``GET`` and R4 ``PUT /v1/images/<id>/json``."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        request, grant = self._read_checks(req, image_id)
+        if not_modified(req, resp):
+            return
+        private_gate(self.services, request, grant, image_id)
+        data = self.images.get_json(image_id)
+        size = self.images.layer_size(image_id)
+        checksums = self.images.checksums(image_id)
+        set_raw_json(resp, data)
+        set_cache_headers(resp)
+        if size is not None:
+            resp.set_header("X-Docker-Size", str(size))
+        for checksum in checksums:
+            resp.append_header("X-Docker-Checksum-Payload", checksum)
+        if checksums:
+            # NOTE: the 0.7-0.8 name, still read by old tooling (spec §2.2 R3).
+            resp.set_header("X-Docker-Payload-Checksum", checksums[0])
+
+    on_head = on_get
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        request, grant = authorize(self.services, req)
+        self.images.check_id(image_id)
+        body = read_body(req, self.services.registry.settings.max_json_body_size)
+        self.images.put_json(
+            image_id,
+            body,
+            parent_allowed=lambda parent: self.services.auth.parent_access(request, grant, parent),
+            image_allowed=lambda image: self.services.auth.image_allowed(request, grant, image),
+        )
+        set_true(resp)
+
+
+class ImageLayerResource(_Base):
+    """R5 ``GET`` and R6 ``PUT /v1/images/<id>/layer``."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        request, grant = authorize(self.services, req)
+        # NOTE: the seed checked "in progress" before the id format on this route.
+        if layout.is_storable(image_id):
+            self.images.check_not_in_progress(image_id)
+        self.images.check_id(image_id)
+        if not_modified(req, resp):
+            return
+        private_gate(self.services, request, grant, image_id)
+        settings = self.services.registry.settings
+        accel = settings.get("nginx_x_accel_redirect")
+        if accel and self.services.registry.storage.name == "file":
+            resp.content_type = "application/octet-stream"
+            resp.set_header(
+                "X-Accel-Redirect", accel.rstrip("/") + self.images.layer_storage_path(image_id)
+            )
+            resp.data = b""
+            return
+        if settings.storage_redirect:
+            url = self.images.redirect_url(image_id)
+            if url:
+                raise falcon.HTTPFound(url)
+        size = self.images.layer_size(image_id)
+        if size is None:
+            raise NotFound(IMAGE_NOT_FOUND)
+        resp.content_type = "application/octet-stream"
+        resp.set_header("Accept-Ranges", "bytes")
+        set_cache_headers(resp)
+        start, end = _parse_range(req.get_header("Range"), size)
+        if start is None:
+            length = size
+            start = 0
+        else:
+            resp.status = falcon.HTTP_206
+            resp.set_header("Content-Range", f"bytes {start}-{end}/{size}")
+            length = end - start + 1
+        resp.content_length = length
+        if req.method == "HEAD":
+            return
+        stream = self.images.open_layer(image_id, start)
+        if start + length < size:
+            stream = _Limited(stream, length)
+        # PERF: a real file object lets waitress send it with wsgi.file_wrapper.
+        resp.stream = stream
+
+    on_head = on_get
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        authorize(self.services, req)
+        self.images.check_id(image_id)
+        stream = req.bounded_stream
+
+        def read(size: int) -> bytes:
+            try:
+                return stream.read(size)
+            except (OSError, ValueError) as exc:
+                # NOTE: a client gone mid-body (servers that stream it, unlike waitress):
+                # the writer is cancelled, nothing is visible, the client may retry.
+                raise Invalid(f"Layer upload interrupted: {exc}") from exc
+
+        self.images.put_layer(image_id, read)
+        set_true(resp)
+
+
+class ImageChecksumResource(_Base):
+    """R7 ``PUT /v1/images/<id>/checksum``."""
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        authorize(self.services, req)
+        self.images.check_id(image_id)
+        self.images.put_checksum(
+            image_id,
+            req.get_header("X-Docker-Checksum-Payload"),
+            req.get_header("X-Docker-Checksum"),
+        )
+        set_true(resp)
+
+
+class ImageAncestryResource(_Base):
+    """R8 ``GET /v1/images/<id>/ancestry`` (no private gate, as in the seed)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        self._read_checks(req, image_id)
+        if not_modified(req, resp):
+            return
+        set_raw_json(resp, self.images.get_ancestry(image_id))
+        set_cache_headers(resp)
+
+    on_head = on_get
+
+
+class ImageFilesResource(_Base):
+    """R9 ``GET /v1/images/<id>/files``."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        request, grant = self._read_checks(req, image_id)
+        if not_modified(req, resp):
+            return
+        private_gate(self.services, request, grant, image_id)
+        set_raw_json(resp, self.images.files(image_id))
+        set_cache_headers(resp)
+
+    on_head = on_get
+
+
+class ImageDiffResource(_Base):
+    """R10 ``GET /v1/images/<id>/diff``: the cached ``_diff``; computing is a worker's."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        request, grant = self._read_checks(req, image_id)
+        if not_modified(req, resp):
+            return
+        if not self.services.registry.settings.cache:
+            raise Invalid("Diff queue is disabled")
+        private_gate(self.services, request, grant, image_id)
+        data = self.images.diff(image_id)
+        if data is None:
+            if not self.images.exists(image_id):
+                raise NotFound(IMAGE_NOT_FOUND)
+            set_json(resp, None)
+            resp.data = b""
+            return
+        set_raw_json(resp, data)
+        set_cache_headers(resp)
+
+    on_head = on_get
+
+
+class _Limited:
+    """At most ``length`` bytes of ``stream`` (a middle byte range)."""
+
+    def __init__(self, stream: BinaryIO, length: int) -> None:
+        self._stream = stream
+        self._left = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        size = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._stream.read(size)
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def _parse_range(header: str | None, size: int) -> tuple[int | None, int]:
+    """RFC 7233 single byte range -> ``(start, end)`` inclusive; ``(None, 0)``: ignore.
+
+    :raises RangeNotSatisfiable: the range starts past the end (or the layer is empty).
+    """
+    if not header:
+        return None, 0
+    match = _RANGE.match(header.strip().replace(" ", ""))
+    if not match or (not match.group(1) and not match.group(2)):
+        return None, 0  # NOTE: unparsable or multi-range: serve the whole layer (RFC)
+    first, last = match.group(1), match.group(2)
+    unsatisfiable = RangeNotSatisfiable(
+        "Requested range not satisfiable", headers={"Content-Range": f"bytes */{size}"}
+    )
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise unsatisfiable
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if last and end < start:
+        return None, 0  # NOTE: syntactically invalid: ignored (RFC 7233 §3.1)
+    if start >= size:
+        raise unsatisfiable
+    return start, min(end, size - 1)
