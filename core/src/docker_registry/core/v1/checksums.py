@@ -207,7 +207,7 @@ def scan_layer(stream: IO[bytes], json_data: bytes) -> LayerScan:
                 if member.size > 0 and member.isreg():
                     content = archive.extractfile(member)
                     if content is not None:
-                        for chunk in iter(lambda c=content: c.read(CHUNK), b""):
+                        while chunk := content.read(CHUNK):
                             digest.update(chunk)
                 hashes.append(digest.hexdigest())
                 entry = file_entry(member)

@@ -60,6 +60,18 @@ class RangeNotSatisfiable(V1Error):
     status = 416
 
 
+class BadGateway(V1Error):
+    """The mirror's upstream failed: unreachable, a 5xx, or an invalid answer (502)."""
+
+    status = 502
+
+
+class GatewayTimeout(V1Error):
+    """The mirror's upstream did not answer within ``mirroring.timeout`` (504)."""
+
+    status = 504
+
+
 IMAGE_NOT_FOUND = "Image not found"
 IN_PROGRESS = "Image is being uploaded, retry later"
 ALREADY_EXISTS = "Image already exists"

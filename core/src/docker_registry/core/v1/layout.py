@@ -19,6 +19,10 @@ It reproduces docker-registry 0.9.1's tree and key encoding byte for byte (spec 
         ├── _index_images  JSON list [{"id": ..., "checksum": ...}]
         ├── _private       empty flag file
         └── _images_list   ids the index allowed (token mode)
+    _mirror/repositories/<ns>/<repo>/     (mirroring only: upstream answers with a TTL)
+        ├── tags           the tag list, as {"fetched_at", "source", "value"}
+        ├── tag_<tag>      one tag's image id, same envelope
+        └── _index_images  the standalone index's image list, same envelope
 
 Key encoding: every component (namespace, repository, tag, image id) is encoded with
 :func:`encode_component` -- ``.``/``..`` become ``%2E``/``%2E%2E`` and the result is
@@ -37,6 +41,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 IMAGES = "images"
 REPOSITORIES = "repositories"
+MIRROR = "_mirror"
 
 #: A valid image id: 16 or 64 lower-case hex characters (spec §1.3).
 IMAGE_ID = re.compile(r"^([a-f0-9]{16}|[a-f0-9]{64})$")
@@ -194,6 +199,33 @@ def private_flag_path(namespace: str, repository: str) -> str:
 def images_list_path(namespace: str, repository: str) -> str:
     """``/repositories/<ns>/<repo>/_images_list``: ids the index allowed (token mode)."""
     return f"{repository_path(namespace, repository)}/_images_list"
+
+
+# -- mirror cache (not in 0.9.1: it kept these in Redis) -----------------------------------
+
+
+def mirror_repository_path(namespace: str, repository: str) -> str:
+    """``/_mirror/repositories/<ns>/<repo>``: cached upstream answers of one repository.
+
+    Kept apart from ``/repositories`` so that a cached tag list never makes a repository
+    look local (which would stop the mirror from asking upstream) nor shows in search.
+    """
+    return f"/{MIRROR}/{REPOSITORIES}/{encode_component(namespace)}/{encode_component(repository)}"
+
+
+def mirror_tags_path(namespace: str, repository: str) -> str:
+    """``/_mirror/repositories/<ns>/<repo>/tags``: the upstream tag list."""
+    return mirror_repository_path(namespace, repository) + "/tags"
+
+
+def mirror_tag_path(namespace: str, repository: str, tag: str) -> str:
+    """``/_mirror/repositories/<ns>/<repo>/tag_<tag>``: one upstream tag."""
+    return f"{mirror_repository_path(namespace, repository)}/tag_{encode_component(tag)}"
+
+
+def mirror_index_images_path(namespace: str, repository: str) -> str:
+    """``/_mirror/repositories/<ns>/<repo>/_index_images``: the upstream image list."""
+    return mirror_repository_path(namespace, repository) + "/_index_images"
 
 
 def tags_from_listing(entries: list[str]) -> list[str]:

@@ -6,6 +6,9 @@ Mounted through ``registry_routes``:
 * a sink for ``/v1/repositories/...`` (R11-R19, and R22-R26 when standalone),
 * ``/v1/users``, ``/v1/users/``, ``/v1/users/<name>/`` (standalone, R20-R21),
 * ``/v1/search`` (R27, always; empty results without a search backend).
+
+With ``mirroring.source`` set, image json/layer/ancestry, the repository sink and search
+are the mirrored subclasses of :mod:`.mirror.resources` (pull-through cache).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from .auth import Authorizer, OpenAuth, TokenAuth, load_public_key
 from .errors import V1Error
 from .images import ImageStore
 from .index import IndexStore
+from .mirror import resources as mirrored
+from .mirror.service import Mirror
 from .resources.common import V1Services, handle_v1_error
 from .resources.images import (
     ImageAncestryResource,
@@ -87,13 +92,15 @@ def create_authorizer(registry: Registry) -> Authorizer:
 
 
 def create_services(registry: Registry) -> V1Services:
+    images = ImageStore(registry.storage)
     return V1Services(
         registry=registry,
-        images=ImageStore(registry.storage),
+        images=images,
         tags=TagStore(registry.storage),
         index=IndexStore(registry.storage),
         auth=create_authorizer(registry),
         search=create_search_backend(registry),
+        mirror=Mirror.from_settings(registry.settings, images),
     )
 
 
@@ -103,18 +110,23 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     services = create_services(registry)
     registry.services["v1"] = services
     app.add_error_handler(V1Error, handle_v1_error)
-    for suffix, resource in (
-        ("json", ImageJsonResource(services)),
-        ("layer", ImageLayerResource(services)),
-        ("checksum", ImageChecksumResource(services)),
-        ("ancestry", ImageAncestryResource(services)),
-        ("files", ImageFilesResource(services)),
-        ("diff", ImageDiffResource(services)),
-    ):
-        app.add_route(f"/v1/images/{{image_id}}/{suffix}", resource)
+    image_resources: dict[str, type] = {
+        "json": ImageJsonResource,
+        "layer": ImageLayerResource,
+        "checksum": ImageChecksumResource,
+        "ancestry": ImageAncestryResource,
+        "files": ImageFilesResource,
+        "diff": ImageDiffResource,
+    }
+    sink, search = RepositoriesSink, SearchResource
+    if services.mirror is not None:
+        image_resources.update(mirrored.IMAGE_RESOURCES)
+        sink, search = mirrored.MirroredRepositoriesSink, mirrored.MirroredSearchResource
+    for suffix, resource in image_resources.items():
+        app.add_route(f"/v1/images/{{image_id}}/{suffix}", resource(services))
     standalone = registry.settings.standalone
-    app.add_sink(RepositoriesSink(services, standalone=standalone), prefix=r"^/v1/repositories/")
-    app.add_route("/v1/search", SearchResource(services))
+    app.add_sink(sink(services, standalone=standalone), prefix=r"^/v1/repositories/")
+    app.add_route("/v1/search", search(services))
     if standalone:
         users = UsersResource(services)
         app.add_route("/v1/users", users)

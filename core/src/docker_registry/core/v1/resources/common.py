@@ -34,6 +34,8 @@ class V1Services:
     index: IndexStore
     auth: Authorizer
     search: Any
+    #: the :class:`..mirror.service.Mirror` when ``mirroring.source`` is set.
+    mirror: Any = None
 
 
 def handle_v1_error(req: falcon.Request, resp: falcon.Response, exc: V1Error, params: Any) -> None:

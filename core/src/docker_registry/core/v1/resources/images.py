@@ -116,10 +116,8 @@ class ImageLayerResource(_Base):
         if req.method == "HEAD":
             return
         stream = self.images.open_layer(image_id, start)
-        if start + length < size:
-            stream = _Limited(stream, length)
         # PERF: a real file object lets waitress send it with wsgi.file_wrapper.
-        resp.stream = stream
+        resp.stream = _Limited(stream, length) if start + length < size else stream  # type: ignore[assignment]
 
     on_head = on_get
 

@@ -35,10 +35,13 @@ class RepositoriesSink:
     :param standalone: mount the index routes (R22-R26) too.
     """
 
+    #: the handlers of the index routes (the mirror substitutes its own).
+    index_handlers: type[IndexHandlers] = IndexHandlers
+
     def __init__(self, services: V1Services, *, standalone: bool) -> None:
         self.services = services
         self.tags = services.tags
-        index = IndexHandlers(services)
+        index = self.index_handlers(services)
         routes: list[tuple[str, dict[str, Handler]]] = [
             (r"(?P<repo>.+)/tags/(?P<tag>[^/]+)/json", {"GET": self.get_tag_json}),
             (
