@@ -6,7 +6,6 @@ e.g. ``http://127.0.0.1:10000/devstoreaccount1``.
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,52 +13,16 @@ from typing import Any
 import pytest
 
 from docker_registry.drivers.azure import AzureDriver
-from docker_registry.testing.services import ServiceProcess, free_port, http_ready, service_url
-
-#: Azurite's published development account and key.
-ACCOUNT = "devstoreaccount1"
-ACCOUNT_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+from docker_registry.drivers.azure.testing import (
+    ACCOUNT,
+    ACCOUNT_KEY,
+    connection_string,
+    start_azurite,
 )
+from docker_registry.testing.services import ServiceProcess, service_url
+
 #: Small blocks make the suite's 5 MiB streams stage several blocks.
 SMALL_BLOCKS = 1024 * 1024
-
-
-def start_azurite(location: str | None = None, port: int | None = None) -> ServiceProcess:
-    """Start a private Azurite blob service, in memory unless ``location`` is a directory.
-
-    :param port: reuse this port (to restart a stopped service where clients expect it).
-    """
-    port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
-    storage = ["--location", location] if location else ["--inMemoryPersistence"]
-    return ServiceProcess(
-        [
-            "azurite-blob",
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(port),
-            *storage,
-            "--skipApiVersionCheck",
-            "--disableTelemetry",
-            "--silent",
-            "--loose",
-        ],
-        name="azurite",
-        url=f"{url}/{ACCOUNT}",
-        ready=http_ready(url),
-        # NOTE: in memory, Azurite writes nothing; a neutral cwd keeps strays out of the repo.
-        cwd=tempfile.gettempdir(),
-    ).start()
-
-
-def connection_string(url: str) -> str:
-    """The development account's connection string for the blob endpoint ``url``."""
-    return (
-        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-        f"BlobEndpoint={url};"
-    )
 
 
 @pytest.fixture(scope="session")

@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from docker_registry.drivers.gcs import GCSDriver
-from docker_registry.testing.services import ServiceProcess, free_port, http_ready, service_url
+from docker_registry.drivers.gcs.testing import admin_client, start_emulator, write_signing_key
+from docker_registry.testing.services import ServiceProcess, service_url
 
 #: Small chunks make the suite's 5 MiB streams resumable uploads of several chunks.
 SMALL_CHUNKS = 1024 * 1024
-
-
-def start_emulator(data_dir: str | None = None, port: int | None = None) -> ServiceProcess:
-    """Start a private gcp-storage-emulator, in memory unless ``data_dir`` is given."""
-    port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
-    data = ["-d", data_dir] if data_dir else []
-    memory = [] if data_dir else ["-M"]
-    return ServiceProcess(
-        ["gcp-storage-emulator", *data, "start", "-H", "127.0.0.1", "--port", str(port), *memory],
-        name="gcs-emulator",
-        url=url,
-        ready=http_ready(url),
-    ).start()
-
-
-def admin_client(url: str) -> storage.Client:
-    """A plain anonymous client of the emulator at ``url``."""
-    return storage.Client(
-        project="registry",
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": url},
-    )
 
 
 @pytest.fixture(scope="session")
@@ -61,24 +35,7 @@ def bucket(gcs_url: str) -> str:
 @pytest.fixture(scope="session")
 def signing_key(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A throwaway service-account key file: only signs URLs (the emulator never checks)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    info = {
-        "type": "service_account",
-        "project_id": "registry",
-        "private_key_id": uuid.uuid4().hex,
-        "private_key": pem,
-        "client_email": "registry-test@registry.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
-    path = tmp_path_factory.mktemp("gcs-key") / "service-account.json"
-    path.write_text(json.dumps(info))
-    return str(path)
+    return write_signing_key(tmp_path_factory.mktemp("gcs-key"))
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from docker_registry.drivers.glance import GlanceDriver
+from docker_registry.drivers.glance.testing import GlanceService
 from docker_registry.testing.conformance import BaseDriverTests
-
-from .conftest import GlanceService
 
 
 @pytest.fixture

@@ -22,11 +22,10 @@ from docker_registry.core.storage import (
     load_driver_class,
 )
 from docker_registry.drivers.glance import GlanceDriver, is_layer_path
+from docker_registry.drivers.glance.testing import GlanceService
 from docker_registry.drivers.swift.testing import SwiftService, TcpForwarder
 from docker_registry.testing.conformance import make_data, read_all
 from docker_registry.testing.services import wait_until
-
-from .conftest import GlanceService
 
 MIB = 1024 * 1024
 HEX = "ab" + "0" * 62

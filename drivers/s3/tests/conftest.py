@@ -6,41 +6,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from docker_registry.drivers.s3 import S3Driver
-from docker_registry.testing.services import ServiceProcess, free_port, http_ready, service_url
+from docker_registry.drivers.s3.testing import ACCESS_KEY, SECRET_KEY, s3_client, start_moto
+from docker_registry.testing.services import ServiceProcess, service_url
 
-#: moto accepts any credentials; these only have to be well-formed.
-ACCESS_KEY = "testing-access-key"
-SECRET_KEY = "testing-secret-key"
 #: The smallest part size S3 accepts: makes the suite's 5 MiB streams multipart.
 SMALL_PARTS = 5 * 1024 * 1024
-
-
-def start_moto(env: dict[str, str] | None = None) -> ServiceProcess:
-    """Start a private moto S3 server on a free port and wait until it answers."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    return ServiceProcess(
-        ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-        name="moto",
-        url=url,
-        ready=http_ready(f"{url}/moto-api/"),
-        env=env,
-    ).start()
-
-
-def s3_client(url: str) -> Any:
-    """A plain boto3 client of the emulator at ``url`` (to set up and inspect buckets)."""
-    return boto3.client(
-        "s3",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-    )
 
 
 @pytest.fixture(scope="session")

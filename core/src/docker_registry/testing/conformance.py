@@ -917,6 +917,16 @@ class BaseRedirectTests(BaseDriverFixtures):
         with urllib.request.urlopen(url, timeout=60) as response:
             assert response.read() == data
 
+    def test_redirect_url_of_a_missing_file(self, driver: StorageDriver, base: str) -> None:
+        """No URL to a 404: the registry then answers its own 404 (the seed's behaviour)."""
+        driver.put_content(f"{base}/dir/file", b"x")
+        for path in (f"{base}/missing", f"{base}/dir"):
+            if Capability.REDIRECT not in driver.capabilities:
+                assert driver.redirect_url(path) is None
+                continue
+            with pytest.raises(PathNotFoundError):
+                driver.redirect_url(path)
+
 
 class BaseDriverTests(
     BaseDeclarationTests,

@@ -251,6 +251,8 @@ class StorageDriver(abc.ABC):
 
         ``None`` means the registry serves the bytes itself. Drivers with the
         :attr:`Capability.REDIRECT` capability return signed, expiring URLs.
+
+        :raises PathNotFoundError: a driver that redirects finds no file at ``path``.
         """
         return None
 

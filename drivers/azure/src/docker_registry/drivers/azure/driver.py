@@ -393,10 +393,15 @@ class AzureDriver(StorageDriver):
             raise PathNotFoundError(driver=self.name, operation="delete", path=path)
 
     def redirect_url(self, path: str, method: str = "GET") -> str | None:
-        """A read-only SAS URL valid for 20 minutes, or ``None`` without the account key."""
+        """A read-only SAS URL valid for 20 minutes, or ``None`` without the account key.
+
+        :raises PathNotFoundError: no file at ``path`` (a URL to a 404 helps no client).
+        """
         validate_path(path)
         if Capability.REDIRECT not in self.capabilities:
             return None
+        if self._properties(path, "redirect_url") is None:
+            raise PathNotFoundError(driver=self.name, operation="redirect_url", path=path)
         blob = self.blob(path, "redirect_url")
         sas = generate_blob_sas(
             account_name=str(self.settings.account_name or blob.account_name),

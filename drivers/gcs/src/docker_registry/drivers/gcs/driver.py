@@ -406,10 +406,15 @@ class GCSDriver(StorageDriver):
             raise PathNotFoundError(driver=self.name, operation="delete", path=path)
 
     def redirect_url(self, path: str, method: str = "GET") -> str | None:
-        """A V4 signed URL valid for 20 minutes, or ``None`` when nothing can sign."""
+        """A V4 signed URL valid for 20 minutes, or ``None`` when nothing can sign.
+
+        :raises PathNotFoundError: no file at ``path`` (a URL to a 404 helps no client).
+        """
         self._validate(path)
         if Capability.REDIRECT not in self.capabilities:
             return None
+        if self._is_file(path, "redirect_url") is None:
+            raise PathNotFoundError(driver=self.name, operation="redirect_url", path=path)
         extra = (
             {"api_access_endpoint": self.settings.endpoint_url}
             if self.settings.endpoint_url

@@ -403,8 +403,13 @@ class S3Driver(StorageDriver):
             )
 
     def redirect_url(self, path: str, method: str = "GET") -> str | None:
-        """A presigned URL valid for 20 minutes (``GET`` or ``HEAD``)."""
+        """A presigned URL valid for 20 minutes (``GET`` or ``HEAD``).
+
+        :raises PathNotFoundError: no file at ``path`` (a URL to a 404 helps no client).
+        """
         validate_path(path)
+        if self._head(path, "redirect_url") is None:
+            raise PathNotFoundError(driver=self.name, operation="redirect_url", path=path)
         operation = "head_object" if method.upper() == "HEAD" else "get_object"
         return self.call(
             "redirect_url",
