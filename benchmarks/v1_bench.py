@@ -2,7 +2,7 @@
 """v1 push/pull benchmark beside the reference registry's v2 figures for the same bytes.
 
 Starts our registry (``python -m docker_registry.core serve``, file driver) and the
-reference registry (CNCF distribution 2.8 via ``/work/shared/tools/reference-registry.sh``)
+reference registry (CNCF distribution 2.8 via ``../shared/tools/reference-registry.sh``)
 on loopback, then measures in the same run:
 
 * ours, v1: push of one ``--big-mib`` layer (PUT json, PUT layer, PUT checksum; both as
@@ -33,12 +33,16 @@ import sys
 import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import requests
 
 MIB = 1 << 20
 MB = 1e6
-TOOLS = "/work/shared/tools"
+# NOTE: the team's shared tools sit beside the repository checkout (``../shared/tools``).
+TOOLS = os.environ.get(
+    "REGISTRY_TOOLS", str(Path(__file__).resolve().parents[2] / "shared" / "tools")
+)
 
 
 def free_port() -> int:
