@@ -6,6 +6,7 @@ import logging
 
 import falcon
 import waitress
+from waitress.channel import HTTPChannel
 
 from .config import Settings
 
@@ -15,6 +16,29 @@ log = logging.getLogger(__name__)
 RECV_BYTES = 1024 * 1024
 #: Bodies above this stay in waitress's temp file rather than memory.
 INBUF_OVERFLOW = 512 * 1024
+
+
+#: First byte of a TLS handshake record.
+_TLS_HANDSHAKE = 0x16
+
+
+class PlainHTTPChannel(HTTPChannel):
+    """A waitress channel that hangs up on a TLS handshake at once.
+
+    Clients such as skopeo and podman try HTTPS first; waitress would wait for a request
+    line that never comes, and the client only falls back to plain HTTP after its own
+    10 s timeout. Closing the connection makes it fall back immediately.
+    """
+
+    _first_data = True
+
+    def received(self, data: bytes) -> bool:
+        if self._first_data and data:
+            self._first_data = False
+            if data[0] == _TLS_HANDSHAKE:
+                self.will_close = True
+                return False
+        return bool(super().received(data))
 
 
 def serve(app: falcon.App, settings: Settings, *, host: str, port: int, threads: int) -> None:
@@ -38,6 +62,7 @@ def serve(app: falcon.App, settings: Settings, *, host: str, port: int, threads:
         clear_untrusted_proxy_headers=True,
         channel_timeout=300,
     )
+    server.channel_class = PlainHTTPChannel
     bound_host, bound_port = server.effective_host, server.effective_port
     log.info(
         "docker-registry serving on http://%s:%s (flavor %s, storage %s, %d threads)",

@@ -1,1 +1,1 @@
-"""v2 API (in progress)."""
+"""OCI Distribution v2 API."""

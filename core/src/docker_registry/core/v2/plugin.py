@@ -1,1 +1,131 @@
-"""The v2 API as a plugin: mounts its routes through registry_routes."""
+"""The v2 API as a plugin: mounts its routes through ``registry_routes``.
+
+Configuration keys read here:
+
+- ``upload_purge_age``: seconds after which an unfinished upload is deleted (default one
+  week; ``0`` disables purging).
+- ``upload_purge_interval``: seconds between purges (default one hour); the first runs
+  at start-up.
+- ``upload_secret``: key signing upload URLs, the same on every process (default: a
+  random key kept in storage at ``docker/registry/v2/_upload_secret``).
+- ``v2_tag_cache_ttl``: seconds a process reuses a tag listing and a tag's target (default
+  1; 0 disables).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import threading
+
+import falcon
+
+from ..hookspecs import hookimpl
+from ..registry import Registry
+from ..storage import PathNotFoundError
+from . import layout
+from .blobs import BlobStore
+from .bridge import V1Bridge
+from .manifests import ManifestStore
+from .referrers import ReferrerStore
+from .resources.blobs import BlobResource, UploadResource
+from .resources.manifests import (
+    CatalogResource,
+    ManifestResource,
+    PingResource,
+    ReferrersResource,
+    TagsResource,
+)
+from .routing import API_VERSION_HEADER, V2Router
+from .tags import Catalog
+from .uploads import UploadStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PURGE_AGE = 7 * 24 * 3600
+DEFAULT_PURGE_INTERVAL = 3600
+DEFAULT_TAGS_TTL = 1.0
+
+
+@hookimpl
+def registry_routes(app: falcon.App, registry: Registry) -> None:
+    """Mount ``/v2/`` and everything below it."""
+    storage = registry.storage
+    bridge = V1Bridge(storage)
+    blobs = BlobStore(storage, bridge)
+    age = float(registry.settings.get("upload_purge_age", DEFAULT_PURGE_AGE) or 0)
+    uploads = UploadStore(storage, blobs, _upload_secret(registry), age or DEFAULT_PURGE_AGE)
+    tags_ttl = float(registry.settings.get("v2_tag_cache_ttl", DEFAULT_TAGS_TTL) or 0)
+    manifests = ManifestStore(storage, blobs, bridge, tags_ttl)
+    referrers = ReferrerStore(storage, manifests)
+    registry.services["v2"] = {
+        "blobs": blobs,
+        "uploads": uploads,
+        "manifests": manifests,
+        "referrers": referrers,
+    }
+    router = V2Router(
+        {
+            "manifests": ManifestResource(registry, manifests, referrers),
+            "uploads": UploadResource(registry, blobs, uploads),
+            "blobs": BlobResource(registry, blobs),
+            "tags": TagsResource(manifests),
+            "referrers": ReferrersResource(referrers),
+        },
+        ping=PingResource(),
+        catalog=CatalogResource(Catalog(storage)),
+    )
+    app.add_sink(router, prefix=re.compile(r"^/v2/"))
+    app.add_route("/v2", _BareV2())
+
+
+def _upload_secret(registry: Registry) -> bytes:
+    """The key signing upload state tokens: ``upload_secret``, else one kept in storage.
+
+    Every process sharing the storage must use the same key; without ``upload_secret``
+    the first process writes a random one to storage and the others read it.
+    """
+    configured = registry.settings.get("upload_secret")
+    if configured:
+        return str(configured).encode()
+    path = layout.upload_secret()
+    try:
+        return registry.storage.get_content(path)
+    except PathNotFoundError:
+        registry.storage.put_content(path, secrets.token_hex(32).encode())
+        # NOTE: two processes starting at once both write; re-read to agree on one.
+        return registry.storage.get_content(path)
+
+
+class _BareV2:
+    """``/v2`` without the slash answers like ``/v2/`` (some clients probe it)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.set_header(*API_VERSION_HEADER)
+        resp.data = b"{}"
+        resp.content_type = falcon.MEDIA_JSON
+
+
+@hookimpl
+def registry_startup(app: falcon.App, registry: Registry) -> None:
+    """Start the purge of stale uploads in a daemon thread (first run right away)."""
+    age = float(registry.settings.get("upload_purge_age", DEFAULT_PURGE_AGE) or 0)
+    if age <= 0 or "v2" not in registry.services:
+        return
+    interval = float(registry.settings.get("upload_purge_interval", DEFAULT_PURGE_INTERVAL))
+    uploads: UploadStore = registry.services["v2"]["uploads"]
+
+    def purge_forever() -> None:
+        stop = threading.Event()
+        while True:
+            try:
+                removed = uploads.purge(age)
+                if removed:
+                    log.info("purged %d upload(s) older than %ss", removed, age)
+            except Exception:
+                log.exception("purging stale uploads failed")
+            if stop.wait(max(interval, 1.0)):
+                return
+
+    threading.Thread(target=purge_forever, name="v2-upload-purge", daemon=True).start()

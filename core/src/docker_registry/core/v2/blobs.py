@@ -1,0 +1,127 @@
+"""BlobStore: content-addressed blobs shared by repositories, linked into each one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, BinaryIO
+
+from ..storage import PathNotFoundError, Storage
+from . import layout
+from .digests import Digest
+
+if TYPE_CHECKING:
+    from .bridge import V1Bridge
+from .errors import BlobUnknown
+
+
+class BlobStore:
+    """Find, open, link, mount and unlink blobs; no HTTP here.
+
+    A blob is visible in repository ``name`` when its data exists and the repository
+    links it (``_layers``); manifests stored as blobs count as well (``revisions``),
+    as clients fetch an index's children either way.
+
+    :param storage: the registry's storage.
+    :param bridge: serves blobs of v1 images (``None``: v2 content only).
+    """
+
+    def __init__(self, storage: Storage, bridge: V1Bridge | None = None) -> None:
+        self.storage = storage
+        self.bridge = bridge
+
+    def _data_path(self, digest: Digest) -> tuple[str, int]:
+        """Where a blob's bytes are, and their size (a v1 layer through the bridge)."""
+        path = layout.blob_data(digest.algorithm, digest.hex)
+        try:
+            return path, self.storage.stat(path).size
+        except PathNotFoundError:
+            bridged = self.bridge.layer_image(digest) if self.bridge is not None else None
+            if bridged is None:
+                raise BlobUnknown(f"blob {digest} is unknown") from None
+        try:
+            return bridged, self.storage.stat(bridged).size
+        except PathNotFoundError:
+            raise BlobUnknown(f"blob {digest} is unknown") from None
+
+    def size(self, name: str, digest: Digest) -> int:
+        """Size of a blob of repository ``name``.
+
+        :raises BlobUnknown: not in the repository or its data is missing.
+        """
+        self._check_linked(name, digest)
+        return self._data_path(digest)[1]
+
+    def locate(self, name: str, digest: Digest) -> tuple[str, int]:
+        """Storage path and size of a blob of repository ``name``.
+
+        :raises BlobUnknown: not in the repository.
+        """
+        self._check_linked(name, digest)
+        return self._data_path(digest)
+
+    def open(self, name: str, digest: Digest, offset: int = 0) -> tuple[BinaryIO, int]:
+        """Open a blob for reading from ``offset``; return the stream and the full size.
+
+        :raises BlobUnknown: not in the repository.
+        """
+        path, size = self.locate(name, digest)
+        return self.reader(path, digest, offset), size
+
+    def reader(self, path: str, digest: Digest, offset: int = 0) -> BinaryIO:
+        """Open a path found by :meth:`locate` from ``offset``.
+
+        :raises BlobUnknown: it vanished in between.
+        """
+        try:
+            return self.storage.reader(path, offset)
+        except PathNotFoundError:
+            raise BlobUnknown(f"blob {digest} vanished") from None
+
+    def redirect_url(self, digest: Digest, method: str = "GET") -> str | None:
+        """A direct URL from the driver for a blob's data, or ``None``."""
+        return self.storage.redirect_url(layout.blob_data(digest.algorithm, digest.hex), method)
+
+    def exists(self, digest: Digest) -> bool:
+        """True when the blob's data exists (v1 layers included), in any repository."""
+        try:
+            self._data_path(digest)
+        except BlobUnknown:
+            return False
+        return True
+
+    def linked(self, name: str, digest: Digest) -> bool:
+        """True when repository ``name`` links the blob."""
+        return self.storage.exists(
+            layout.layer_link(name, digest.algorithm, digest.hex)
+        ) or self.storage.exists(layout.revision_link(name, digest.algorithm, digest.hex))
+
+    def link(self, name: str, digest: Digest) -> None:
+        """Make an existing blob part of repository ``name``."""
+        self.storage.put_content(
+            layout.layer_link(name, digest.algorithm, digest.hex), str(digest).encode()
+        )
+
+    def mount(self, name: str, digest: Digest, source: str | None) -> bool:
+        """Link a blob from repository ``source`` (or any, when ``None``) into ``name``.
+
+        :returns: ``False`` when the blob is not available to mount.
+        """
+        if source is not None and not self.linked(source, digest):
+            return False
+        if not self.exists(digest):
+            return False
+        self.link(name, digest)
+        return True
+
+    def unlink(self, name: str, digest: Digest) -> None:
+        """Remove a blob from repository ``name`` (its data stays for garbage collection).
+
+        :raises BlobUnknown: the repository does not link it.
+        """
+        try:
+            self.storage.delete(layout.layer_link_dir(name, digest.algorithm, digest.hex))
+        except PathNotFoundError:
+            raise BlobUnknown(f"blob {digest} is unknown to repository {name}") from None
+
+    def _check_linked(self, name: str, digest: Digest) -> None:
+        if not self.linked(name, digest):
+            raise BlobUnknown(f"blob {digest} is unknown to repository {name}")

@@ -1,0 +1,89 @@
+"""v2 errors, one class per OCI error code, named after the code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..http_errors import RegistryError
+
+
+class V2Error(RegistryError):
+    """Base of the v2 errors: subclasses fix the status and the OCI code."""
+
+    status_code = 400
+    error_code = "UNKNOWN"
+
+    def __init__(
+        self, message: str, *, detail: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(
+            self.status_code, message, code=self.error_code, detail=detail, headers=headers
+        )
+
+
+class BlobUnknown(V2Error):
+    status_code, error_code = 404, "BLOB_UNKNOWN"
+
+
+class BlobUploadUnknown(V2Error):
+    status_code, error_code = 404, "BLOB_UPLOAD_UNKNOWN"
+
+
+class BlobUploadInvalid(V2Error):
+    status_code, error_code = 400, "BLOB_UPLOAD_INVALID"
+
+
+class RangeInvalid(V2Error):
+    """A chunk that does not start at the upload's offset (416)."""
+
+    status_code, error_code = 416, "BLOB_UPLOAD_INVALID"
+
+
+class DigestInvalid(V2Error):
+    status_code, error_code = 400, "DIGEST_INVALID"
+
+
+class ManifestBlobUnknown(V2Error):
+    status_code, error_code = 400, "MANIFEST_BLOB_UNKNOWN"
+
+
+class ManifestInvalid(V2Error):
+    status_code, error_code = 400, "MANIFEST_INVALID"
+
+
+class ManifestTooLarge(V2Error):
+    status_code, error_code = 413, "MANIFEST_INVALID"
+
+
+class ManifestUnknown(V2Error):
+    status_code, error_code = 404, "MANIFEST_UNKNOWN"
+
+
+class NameInvalid(V2Error):
+    status_code, error_code = 400, "NAME_INVALID"
+
+
+class NameUnknown(V2Error):
+    status_code, error_code = 404, "NAME_UNKNOWN"
+
+
+class SizeInvalid(V2Error):
+    status_code, error_code = 400, "SIZE_INVALID"
+
+
+class TagInvalid(V2Error):
+    status_code, error_code = 400, "TAG_INVALID"
+
+
+class Unsupported(V2Error):
+    status_code, error_code = 400, "UNSUPPORTED"
+
+
+class DeleteDisabled(V2Error):
+    """Deletes are off (``delete_enabled: false``)."""
+
+    status_code, error_code = 405, "UNSUPPORTED"
+
+
+class PaginationInvalid(V2Error):
+    status_code, error_code = 400, "PAGINATION_NUMBER_INVALID"

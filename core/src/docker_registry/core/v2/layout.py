@@ -1,0 +1,178 @@
+"""Every storage path of the v2 API: the CNCF distribution layout, and nothing else builds them.
+
+The tree is the Go registry's (``registry/storage/paths.go``), so a ``rootdirectory``
+written by it is served as it lies, and the other way round::
+
+    /docker/registry/v2/
+    ├── blobs/sha256/<first 2 hex>/<hex>/data         content, shared by all repositories
+    └── repositories/<name>/                          <name> may hold several components
+        ├── _layers/sha256/<hex>/link                 "sha256:<hex>": blob is in this repo
+        ├── _manifests/
+        │   ├── revisions/sha256/<hex>/link           manifest is in this repo
+        │   └── tags/<tag>/
+        │       ├── current/link                      digest the tag points at now
+        │       └── index/sha256/<hex>/link           every digest the tag ever pointed at
+        ├── _uploads/<uuid>/
+        │   ├── startedat                             RFC 3339 start time
+        │   ├── data                                  (Go registry only: its appended bytes)
+        │   └── chunks/<start>-<end>                  ours: one file per accepted PATCH
+        └── _referrers/sha256/<subject hex>/sha256/<hex>/link
+                                                      ours: OCI 1.1 referrers index
+
+    /docker/registry/v2/_v1bridge/                    ours: v1 images seen through v2
+        ├── images/<v1 id>/layer.json                 {"digest", "size", "diff_id"}
+        └── layers/sha256/<hex>/image                 v1 id whose layer has this digest
+
+    /docker/registry/v2/_upload_secret                ours: key signing upload URLs
+
+``_referrers``, ``_uploads/<uuid>/chunks``, ``_v1bridge`` and ``_upload_secret`` are
+additions the Go registry ignores.
+"""
+
+from __future__ import annotations
+
+#: Root of the v2 tree inside the storage.
+ROOT = "/docker/registry/v2"
+BLOBS = f"{ROOT}/blobs"
+REPOSITORIES = f"{ROOT}/repositories"
+
+
+def upload_secret() -> str:
+    """Key signing upload state tokens when ``upload_secret`` is not configured (ours)."""
+    return f"{ROOT}/_upload_secret"
+
+
+#: Width of the zero-padded offsets in chunk file names, so that names sort by offset.
+OFFSET_WIDTH = 20
+
+
+def blob_data(algorithm: str, hex_digest: str) -> str:
+    """Path of a blob's content: ``blobs/<alg>/<2 hex>/<hex>/data``."""
+    return f"{BLOBS}/{algorithm}/{hex_digest[:2]}/{hex_digest}/data"
+
+
+def blob_dir(algorithm: str, hex_digest: str) -> str:
+    """Directory holding a blob's content."""
+    return f"{BLOBS}/{algorithm}/{hex_digest[:2]}/{hex_digest}"
+
+
+def repository(name: str) -> str:
+    """Directory of a repository."""
+    return f"{REPOSITORIES}/{name}"
+
+
+def layer_link(name: str, algorithm: str, hex_digest: str) -> str:
+    """Link file saying a blob belongs to repository ``name``."""
+    return f"{REPOSITORIES}/{name}/_layers/{algorithm}/{hex_digest}/link"
+
+
+def layer_link_dir(name: str, algorithm: str, hex_digest: str) -> str:
+    """Directory of a repository's blob link (deleted as a whole)."""
+    return f"{REPOSITORIES}/{name}/_layers/{algorithm}/{hex_digest}"
+
+
+def revision_link(name: str, algorithm: str, hex_digest: str) -> str:
+    """Link file saying a manifest belongs to repository ``name``."""
+    return f"{REPOSITORIES}/{name}/_manifests/revisions/{algorithm}/{hex_digest}/link"
+
+
+def revision_dir(name: str, algorithm: str, hex_digest: str) -> str:
+    """Directory of a manifest revision link (deleted as a whole)."""
+    return f"{REPOSITORIES}/{name}/_manifests/revisions/{algorithm}/{hex_digest}"
+
+
+def tags_dir(name: str) -> str:
+    """Directory whose children are the repository's tags."""
+    return f"{REPOSITORIES}/{name}/_manifests/tags"
+
+
+def tag_dir(name: str, tag: str) -> str:
+    """Directory of one tag."""
+    return f"{REPOSITORIES}/{name}/_manifests/tags/{tag}"
+
+
+def tag_current_link(name: str, tag: str) -> str:
+    """Link file holding the digest a tag points at."""
+    return f"{REPOSITORIES}/{name}/_manifests/tags/{tag}/current/link"
+
+
+def tag_index_link(name: str, tag: str, algorithm: str, hex_digest: str) -> str:
+    """History entry: the tag pointed at this digest at some point."""
+    return f"{REPOSITORIES}/{name}/_manifests/tags/{tag}/index/{algorithm}/{hex_digest}/link"
+
+
+def uploads_dir(name: str) -> str:
+    """Directory of a repository's uploads in progress."""
+    return f"{REPOSITORIES}/{name}/_uploads"
+
+
+def upload_dir(name: str, upload_id: str) -> str:
+    """Directory of one upload session."""
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}"
+
+
+def upload_started_at(name: str, upload_id: str) -> str:
+    """File holding an upload's start time (RFC 3339)."""
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/startedat"
+
+
+def upload_data(name: str, upload_id: str) -> str:
+    """The Go registry's single data file of an upload (read when found)."""
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/data"
+
+
+def upload_chunks_dir(name: str, upload_id: str) -> str:
+    """Directory of an upload's committed chunks."""
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/chunks"
+
+
+def upload_chunk(name: str, upload_id: str, start: int, end: int) -> str:
+    """One chunk holding bytes ``[start, end)`` of the upload."""
+    return (
+        f"{REPOSITORIES}/{name}/_uploads/{upload_id}/chunks/"
+        f"{start:0{OFFSET_WIDTH}d}-{end:0{OFFSET_WIDTH}d}"
+    )
+
+
+def parse_chunk_name(filename: str) -> tuple[int, int] | None:
+    """``(start, end)`` of a chunk file name, or ``None`` for anything else."""
+    start, sep, end = filename.partition("-")
+    if not sep or not start.isdigit() or not end.isdigit():
+        return None
+    return int(start), int(end)
+
+
+def referrers_dir(name: str, algorithm: str, subject_hex: str) -> str:
+    """Directory listing the manifests whose ``subject`` is the given digest."""
+    return f"{REPOSITORIES}/{name}/_referrers/{algorithm}/{subject_hex}"
+
+
+def referrer_link(
+    name: str, algorithm: str, subject_hex: str, referrer_alg: str, referrer_hex: str
+) -> str:
+    """Link file: manifest ``referrer`` names ``subject`` as its subject."""
+    return (
+        f"{REPOSITORIES}/{name}/_referrers/{algorithm}/{subject_hex}/"
+        f"{referrer_alg}/{referrer_hex}/link"
+    )
+
+
+def basename(path: str) -> str:
+    """Last component of a storage path."""
+    return path.rsplit("/", 1)[-1]
+
+
+# -- v1 -> v2 bridge (ours; ignored by the Go registry) ------------------------------------
+
+#: Root of the bridge's index: what a v1 image looks like to v2.
+BRIDGE = f"{ROOT}/_v1bridge"
+
+
+def bridge_image(image_id: str) -> str:
+    """JSON facts about a v1 image's layer: its digest, size and diff id."""
+    return f"{BRIDGE}/images/{image_id}/layer.json"
+
+
+def bridge_layer(algorithm: str, hex_digest: str) -> str:
+    """The v1 image id whose ``layer`` file has this digest (served without copying)."""
+    return f"{BRIDGE}/layers/{algorithm}/{hex_digest}/image"

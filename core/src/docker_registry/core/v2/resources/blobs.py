@@ -1,0 +1,235 @@
+"""Blob and upload resources: ``/v2/<name>/blobs/<digest>`` and ``.../blobs/uploads/``."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import falcon
+
+from ...config import Settings
+from ...hookspecs import Event
+from ...registry import Registry
+from ..blobs import BlobStore
+from ..digests import check_name, parse_digest
+from ..errors import BlobUploadInvalid, DeleteDisabled, DigestInvalid, RangeInvalid, V2Error
+from ..uploads import UploadStore, range_header
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_CONTENT_RANGE = re.compile(r"(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?")
+
+
+class RangeNotSatisfiable(V2Error):
+    """A ``Range`` outside the blob (no OCI code fits better than SIZE_INVALID)."""
+
+    status_code, error_code = 416, "SIZE_INVALID"
+
+
+class BlobResource:
+    """``GET``/``HEAD``/``DELETE /v2/<name>/blobs/<digest>``.
+
+    :param registry: the running registry.
+    :param blobs: the blob service.
+    """
+
+    def __init__(self, registry: Registry, blobs: BlobStore) -> None:
+        self.settings: Settings = registry.settings
+        self.blobs = blobs
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
+        digest = parse_digest(arg)
+        size = self.blobs.size(name, digest)
+        resp.content_length = size
+        resp.content_type = "application/octet-stream"
+        resp.set_header("Docker-Content-Digest", arg)
+        resp.set_header("Accept-Ranges", "bytes")
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
+        digest = parse_digest(arg)
+        if self.settings.storage_redirect:
+            self.blobs.size(name, digest)
+            url = self.blobs.redirect_url(digest, "GET")
+            if url:
+                resp.status = falcon.HTTP_307
+                resp.location = url
+                resp.set_header("Docker-Content-Digest", arg)
+                return
+        requested = req.get_header("Range")
+        path, size = self.blobs.locate(name, digest)
+        start, end = 0, size - 1
+        if requested:
+            start, end = _byte_range(requested, size)
+            resp.status = falcon.HTTP_206
+            resp.set_header("Content-Range", f"bytes {start}-{end}/{size}")
+        stream = self.blobs.reader(path, digest, start)
+        # PERF: a real file object lets waitress send it with wsgi.file_wrapper.
+        resp.stream = stream
+        resp.content_length = end - start + 1
+        resp.content_type = "application/octet-stream"
+        resp.set_header("Docker-Content-Digest", arg)
+        resp.set_header("Accept-Ranges", "bytes")
+        resp.set_header("ETag", f'"{arg}"')
+        resp.set_header("Cache-Control", "max-age=31536000")
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
+        if not self.settings.delete_enabled:
+            raise DeleteDisabled("deletes are disabled (delete_enabled: false)")
+        digest = parse_digest(arg)
+        self.blobs.unlink(name, digest)
+        resp.status = falcon.HTTP_202
+        resp.content_length = 0
+
+
+class UploadResource:
+    """``POST .../blobs/uploads/`` and ``PATCH``/``PUT``/``GET``/``DELETE .../uploads/<id>``.
+
+    :param registry: the running registry.
+    :param blobs: the blob service (mounts).
+    :param uploads: the upload service.
+    """
+
+    def __init__(self, registry: Registry, blobs: BlobStore, uploads: UploadStore) -> None:
+        self.registry = registry
+        self.blobs = blobs
+        self.uploads = uploads
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
+        if arg:
+            raise falcon.HTTPMethodNotAllowed(["GET", "PATCH", "PUT", "DELETE"])
+        mount = req.get_param("mount")
+        if mount:
+            digest = parse_digest(mount)
+            source = req.get_param("from")
+            if source is not None:
+                check_name(source)
+            if self.blobs.mount(name, digest, source):
+                self._created(resp, name, str(digest))
+                return
+        wanted = req.get_param("digest")
+        if wanted is not None:
+            digest = parse_digest(wanted)
+            self.uploads.put_monolithic(name, digest, req.stream, req.content_length)
+            self._created(resp, name, wanted)
+            return
+        upload_id, state = self.uploads.start(name)
+        self._in_progress(resp, name, upload_id, state, 0)
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
+        self._need_id(arg)
+        state = req.get_param("_state")
+        start = None
+        length = req.content_length
+        declared = req.get_header("Content-Range")
+        if declared:
+            match = _CONTENT_RANGE.fullmatch(declared.strip())
+            if match is None:
+                raise BlobUploadInvalid(f"malformed Content-Range {declared!r}")
+            start, end = int(match[1]), int(match[2])
+            if end < start or (length is not None and end - start + 1 != length):
+                raise _range_error(
+                    self.uploads.offset(name, arg, state),
+                    name,
+                    arg,
+                    state,
+                    f"Content-Range {declared} does not match the body",
+                )
+        try:
+            offset = self.uploads.append(name, arg, state, req.stream, start=start, length=length)
+        except RangeInvalid as exc:
+            offset = self.uploads.offset(name, arg, state)
+            raise _range_error(offset, name, arg, state, exc.description) from None
+        self._in_progress(resp, name, arg, state, offset)
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
+        self._need_id(arg)
+        state = req.get_param("_state")
+        wanted = req.get_param("digest")
+        if not wanted:
+            raise DigestInvalid("the digest query parameter is required to finish an upload")
+        digest = parse_digest(wanted)
+        length = req.content_length
+        body = None if length == 0 else req.stream
+        declared = req.get_header("Content-Range")
+        if declared and body is not None:
+            match = _CONTENT_RANGE.fullmatch(declared.strip())
+            offset = self.uploads.offset(name, arg, state)
+            if match is None or int(match[1]) != offset:
+                raise _range_error(
+                    offset, name, arg, state, f"Content-Range {declared} is not next"
+                )
+        self.uploads.finish(name, arg, state, digest, body, length)
+        self._created(resp, name, wanted)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
+        self._need_id(arg)
+        state = req.get_param("_state")
+        offset = self.uploads.offset(name, arg, state)
+        self._in_progress(resp, name, arg, state, offset)
+        resp.status = falcon.HTTP_204
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
+        self._need_id(arg)
+        self.uploads.cancel(name, arg, req.get_param("_state"))
+        resp.status = falcon.HTTP_204
+
+    # -- responses ---------------------------------------------------------------------
+
+    def _need_id(self, arg: str) -> None:
+        if not arg:
+            raise falcon.HTTPMethodNotAllowed(["POST"])
+
+    def _in_progress(
+        self, resp: falcon.Response, name: str, upload_id: str, state: str | None, offset: int
+    ) -> None:
+        resp.status = falcon.HTTP_202
+        resp.set_headers(_location(name, upload_id, state))
+        resp.set_header("Range", range_header(offset))
+        resp.content_length = 0
+
+    def _created(self, resp: falcon.Response, name: str, digest: str) -> None:
+        resp.status = falcon.HTTP_201
+        resp.location = f"/v2/{name}/blobs/{digest}"
+        resp.set_header("Docker-Content-Digest", digest)
+        resp.content_length = 0
+        self.registry.emit(Event("push", name, "v2", reference=digest, details={"kind": "blob"}))
+
+
+def _location(name: str, upload_id: str, state: str | None) -> dict[str, str]:
+    """``Location`` (with the state token when there is one) and ``Docker-Upload-UUID``."""
+    query = f"?_state={quote(state, safe='')}" if state else ""
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{upload_id}{query}",
+        "Docker-Upload-UUID": upload_id,
+    }
+
+
+def _range_error(
+    offset: int, name: str, upload_id: str, state: str | None, message: str | None
+) -> V2Error:
+    return RangeInvalid(
+        message or "chunk out of order",
+        headers={"Range": range_header(offset), **_location(name, upload_id, state)},
+    )
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int]:
+    """``(start, end)`` inclusive of a ``Range: bytes=a-b`` header, clipped to ``size``.
+
+    :raises RangeNotSatisfiable: malformed, or outside the blob.
+    """
+    match = _RANGE.fullmatch(header.strip())
+    if match is None or (not match[1] and not match[2]):
+        raise RangeNotSatisfiable(
+            f"unsupported Range {header!r}", headers={"Content-Range": f"bytes */{size}"}
+        )
+    if not match[1]:
+        start, end = max(size - int(match[2]), 0), size - 1
+    else:
+        start = int(match[1])
+        end = min(int(match[2]), size - 1) if match[2] else size - 1
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(
+            f"Range {header!r} is outside the blob of {size} bytes",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    return start, end

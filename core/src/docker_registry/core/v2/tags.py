@@ -1,0 +1,51 @@
+"""Tag listing and the repository catalog, with the spec's ``n``/``last`` pagination."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..storage import PathNotFoundError, Storage
+from . import layout
+
+#: A repository is a folder holding `_manifests` (as the Go registry decides).
+_REPOSITORY_MARKERS = frozenset({"_manifests"})
+#: Largest page served when the client asks for more (or for none).
+MAX_PAGE = 10000
+
+
+def paginate(items: list[str], n: int | None, last: str | None) -> tuple[list[str], bool]:
+    """The page of sorted ``items`` after ``last``, at most ``n`` long.
+
+    :returns: the page, and whether more items follow it.
+    """
+    if last:
+        items = [item for item in items if item > last]
+    limit = MAX_PAGE if n is None else min(n, MAX_PAGE)
+    return items[:limit], len(items) > limit
+
+
+class Catalog:
+    """Repository names found under ``repositories/``, as the Go registry finds them.
+
+    :param storage: the registry's storage.
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def repositories(self) -> list[str]:
+        """Every repository name, in lexical order."""
+        return sorted(self._walk(layout.REPOSITORIES, ""))
+
+    def _walk(self, path: str, name: str) -> Iterator[str]:
+        try:
+            children = self.storage.list(path)
+        except PathNotFoundError:
+            return
+        child_names = [layout.basename(child) for child in children]
+        if name and _REPOSITORY_MARKERS.intersection(child_names):
+            yield name
+        for child, child_name in zip(children, child_names, strict=True):
+            if child_name.startswith("_"):
+                continue
+            yield from self._walk(child, f"{name}/{child_name}" if name else child_name)

@@ -1,0 +1,293 @@
+"""Unit tests of the v2 package: layout, names and digests, manifest parsing, services.
+
+The application is built in process on the ``inmemory`` driver (``falcon.testing``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+
+import falcon.testing
+import pytest
+
+from docker_registry.core.app import create_app
+from docker_registry.core.config import Settings
+from docker_registry.core.storage import Storage
+from docker_registry.core.storage.inmemory import InMemoryDriver
+from docker_registry.core.v2 import layout
+from docker_registry.core.v2.blobs import BlobStore
+from docker_registry.core.v2.digests import Digest, check_name, parse_digest
+from docker_registry.core.v2.errors import (
+    BlobUploadUnknown,
+    DigestInvalid,
+    ManifestInvalid,
+    NameInvalid,
+    Unsupported,
+)
+from docker_registry.core.v2.manifests import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    parse_manifest,
+)
+from docker_registry.core.v2.uploads import UploadStore
+
+HEX = "ab" + "0" * 62
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class RedirectingDriver(InMemoryDriver):
+    """In-memory storage that offers signed URLs, like S3."""
+
+    def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        return f"https://storage.example{path}?signature=x"
+
+
+def make_client(driver=None, **values) -> tuple[falcon.testing.TestClient, Storage]:
+    storage = Storage(driver or InMemoryDriver())
+    settings = Settings.from_mapping({"storage": "inmemory", "upload_purge_age": 0, **values})
+    return falcon.testing.TestClient(create_app(settings, storage=storage)), storage
+
+
+def push_blob(client, name: str, data: bytes) -> str:
+    result = client.simulate_post(
+        f"/v2/{name}/blobs/uploads/", params={"digest": sha(data)}, body=data
+    )
+    assert result.status_code == 201, result.text
+    return sha(data)
+
+
+# -- layout ----------------------------------------------------------------------------
+
+
+def test_layout_matches_distribution_paths():
+    root = "/docker/registry/v2"
+    assert layout.blob_data("sha256", HEX) == f"{root}/blobs/sha256/ab/{HEX}/data"
+    assert layout.layer_link("a/b", "sha256", HEX) == (
+        f"{root}/repositories/a/b/_layers/sha256/{HEX}/link"
+    )
+    assert layout.revision_link("a", "sha256", HEX) == (
+        f"{root}/repositories/a/_manifests/revisions/sha256/{HEX}/link"
+    )
+    assert (
+        layout.tag_current_link("a", "t") == f"{root}/repositories/a/_manifests/tags/t/current/link"
+    )
+    assert layout.tag_index_link("a", "t", "sha256", HEX) == (
+        f"{root}/repositories/a/_manifests/tags/t/index/sha256/{HEX}/link"
+    )
+    assert layout.upload_started_at("a", "u") == f"{root}/repositories/a/_uploads/u/startedat"
+    assert layout.upload_data("a", "u") == f"{root}/repositories/a/_uploads/u/data"
+
+
+def test_chunk_names_sort_by_offset():
+    names = [
+        layout.basename(layout.upload_chunk("a", "u", s, e))
+        for s, e in ((0, 5), (5, 100), (100, 1000))
+    ]
+    assert names == sorted(names)
+    assert [layout.parse_chunk_name(n) for n in names] == [(0, 5), (5, 100), (100, 1000)]
+    assert layout.parse_chunk_name("data") is None
+
+
+# -- names and digests -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a", "library/ubuntu", "a.b/c_d/e__f/g--h", "0/1/2/3"])
+def test_valid_names(name):
+    assert check_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["A", "a/../b", "a//b", "-a", "a-", "a/", "a___b", "x" * 256, "a/.", "a b"]
+)
+def test_invalid_names(name):
+    with pytest.raises(NameInvalid):
+        check_name(name)
+
+
+def test_digests():
+    assert parse_digest(f"sha256:{HEX}") == Digest("sha256", HEX)
+    assert parse_digest("sha512:" + "a" * 128).algorithm == "sha512"
+    for bad in ("", "sha256", f"sha256:{HEX[:-1]}", f"sha256:{HEX.upper()}", "sha256:../x"):
+        with pytest.raises(DigestInvalid):
+            parse_digest(bad)
+    with pytest.raises(Unsupported):
+        parse_digest("md5:" + "0" * 32)
+
+
+# -- manifests -------------------------------------------------------------------------
+
+
+def descriptor(data: bytes, media_type: str = "application/octet-stream") -> dict:
+    return {"mediaType": media_type, "digest": sha(data), "size": len(data)}
+
+
+def test_parse_the_four_media_types():
+    config, layer = b"{}", b"layer"
+    image = {"schemaVersion": 2, "config": descriptor(config), "layers": [descriptor(layer)]}
+    for media_type in (OCI_MANIFEST, DOCKER_MANIFEST):
+        data = json.dumps({**image, "mediaType": media_type}).encode()
+        parsed = parse_manifest(data, media_type)
+        assert parsed.media_type == media_type
+        assert [str(d) for d in parsed.blobs] == [sha(config), sha(layer)]
+        assert str(parsed.digest) == sha(data)
+    for media_type in (OCI_INDEX, DOCKER_LIST):
+        data = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": media_type,
+                "manifests": [descriptor(b"m", OCI_MANIFEST)],
+            }
+        ).encode()
+        parsed = parse_manifest(data, media_type)
+        assert [str(d) for d in parsed.children] == [sha(b"m")]
+    no_type = json.dumps(image).encode()
+    assert parse_manifest(no_type, "application/json").media_type == OCI_MANIFEST
+
+
+def test_foreign_layers_are_not_required():
+    image = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor(b"{}"),
+        "layers": [{**descriptor(b"win"), "urls": ["https://example.com/layer"]}],
+    }
+    assert len(parse_manifest(json.dumps(image).encode()).blobs) == 1
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"null",
+        b"[1]",
+        b'{"schemaVersion": 3}',
+        b'{"schemaVersion": 2, "mediaType": "text/plain"}',
+        b'{"schemaVersion": 2, "mediaType": "' + OCI_MANIFEST.encode() + b'", "config": {}, '
+        b'"layers": []}',
+        b'{"schemaVersion": 2, "mediaType": "' + OCI_INDEX.encode() + b'", "manifests": {}}',
+        b'{"schemaVersion": 2, "config": {"digest": "sha256:x", "size": 1}, "layers": []}',
+        b'{"schemaVersion": 2, "config": {"digest": "' + sha(b"").encode() + b'", "size": -1}, '
+        b'"layers": []}',
+    ],
+)
+def test_invalid_manifests(data):
+    with pytest.raises(ManifestInvalid):
+        parse_manifest(data, OCI_MANIFEST)
+
+
+# -- services and resources ------------------------------------------------------------
+
+
+def test_chunked_upload_hashes_once_and_moves_a_single_chunk():
+    storage = Storage(InMemoryDriver())
+    uploads = UploadStore(storage, BlobStore(storage))
+    data = b"x" * 1000
+    upload_id, state = uploads.start("a")
+    assert uploads.append("a", upload_id, state, io.BytesIO(data), start=0, length=1000) == 1000
+    assert uploads._cached_hash(upload_id, 1000) is not None
+    assert uploads.finish("a", upload_id, state, parse_digest(sha(data)), None, 0) == 1000
+    assert storage.get_content(layout.blob_data("sha256", sha(data)[7:])) == data
+    assert not storage.exists(layout.upload_dir("a", upload_id))
+
+
+def test_state_tokens():
+    storage = Storage(InMemoryDriver())
+    uploads = UploadStore(storage, BlobStore(storage), b"secret", max_age=60)
+    upload_id, state = uploads.start("a")
+    assert uploads.offset("a", upload_id, state) == 0
+    other = UploadStore(storage, BlobStore(storage), b"secret")
+    assert other.offset("a", upload_id, state) == 0  # another process, same secret
+    for bad in (None, "", "1.abc", state.replace(".", ".0"), f"{int(time.time())}.{'0' * 32}"):
+        with pytest.raises(BlobUploadUnknown):
+            uploads.offset("a", upload_id, bad)
+    with pytest.raises(BlobUploadUnknown):
+        uploads.offset("b", upload_id, state)  # bound to its repository
+    uploads.cancel("a", upload_id, state)
+    with pytest.raises(BlobUploadUnknown):
+        uploads.offset("a", upload_id, state)
+
+
+def test_purge_removes_only_old_uploads():
+    storage = Storage(InMemoryDriver())
+    uploads = UploadStore(storage, BlobStore(storage))
+    (old, old_state), (new, new_state) = uploads.start("a/b"), uploads.start("c")
+    uploads.append("a/b", old, old_state, io.BytesIO(b"data"))
+    uploads.append("c", new, new_state, io.BytesIO(b"data"))
+    assert uploads.purge(3600, now=time.time() + 60) == 0
+    assert uploads.purge(30, now=time.time() + 60) == 2
+    assert not storage.exists(layout.upload_dir("a/b", old))
+    assert not storage.exists(layout.upload_dir("c", new))
+
+
+def test_redirect_when_enabled():
+    client, _ = make_client(RedirectingDriver(), storage_redirect=True)
+    digest = push_blob(client, "r/x", b"data")
+    result = client.simulate_get(f"/v2/r/x/blobs/{digest}")
+    assert result.status_code == 307
+    assert result.headers["Location"].startswith("https://storage.example/docker/registry/v2/")
+    plain, _ = make_client(RedirectingDriver())
+    digest = push_blob(plain, "r/x", b"data")
+    assert plain.simulate_get(f"/v2/r/x/blobs/{digest}").content == b"data"
+
+
+def test_head_responses_have_no_body_and_a_length():
+    client, _ = make_client()
+    digest = push_blob(client, "h/x", b"12345")
+    result = client.simulate_head(f"/v2/h/x/blobs/{digest}")
+    assert result.status_code == 200
+    assert result.headers["Content-Length"] == "5"
+    assert result.content == b""
+
+
+def test_every_v2_response_has_the_api_version_header():
+    client, _ = make_client()
+    for path in ("/v2/", "/v2/_catalog", "/v2/x/tags/list", "/v2/X/tags/list", "/v2/nope"):
+        result = client.simulate_get(path)
+        assert result.headers["Docker-Distribution-API-Version"] == "registry/2.0", path
+        assert result.status_code < 500
+
+
+def test_events_are_emitted():
+    seen = []
+
+    class Recorder:
+        from docker_registry.core.hookspecs import hookimpl
+
+        @hookimpl
+        def registry_event(self, event, registry):
+            seen.append((event.kind, event.repository, event.tag))
+
+    storage = Storage(InMemoryDriver())
+    settings = Settings.from_mapping(
+        {"storage": "inmemory", "upload_purge_age": 0, "delete_enabled": True}
+    )
+    client = falcon.testing.TestClient(
+        create_app(settings, storage=storage, extra_plugins=[Recorder()])
+    )
+    config = push_blob(client, "ev/x", b"{}")
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "a/b", "digest": config, "size": 2},
+            "layers": [],
+        }
+    ).encode()
+    assert (
+        client.simulate_put(
+            "/v2/ev/x/manifests/t", body=manifest, headers={"Content-Type": OCI_MANIFEST}
+        ).status_code
+        == 201
+    )
+    client.simulate_get("/v2/ev/x/manifests/t")
+    client.simulate_delete("/v2/ev/x/manifests/t")
+    kinds = [kind for kind, _, _ in seen]
+    assert kinds == ["push", "push", "tag", "pull", "tag_delete"]
