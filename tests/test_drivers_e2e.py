@@ -1,4 +1,4 @@
-"""v1 push and pull over real HTTP against `docker-registry serve` on every storage driver.
+"""v1 and v2 push and pull over real HTTP against `docker-registry serve` on every driver.
 
 Each driver's backing service (moto, gcp-storage-emulator, Azurite, a Swift all-in-one, a
 glance-api) is started once for the module by the driver's own test helpers (see
@@ -19,11 +19,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-# NOTE: the client and the backends live next to this file (benchmarks import the client).
+# NOTE: the clients and the backends live next to this file (benchmarks import them too).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "v2"))
 
 from driver_backends import BACKENDS, Backend
 from v1client import Image, V1Client, make_tar
+from v2support import Client, digest, image_config, image_manifest, layer_tar
 
 TIMEOUT = 30
 
@@ -99,6 +101,60 @@ def test_push_pull(backend: Backend, redirect: bool, start_registry) -> None:
         ranged = requests.get(layer_url, headers={"Range": "bytes=100-199"}, timeout=TIMEOUT)
         assert ranged.status_code == 206
         assert ranged.content == (middle.layer or b"")[100:200]
+    assert "Traceback" not in registry.log()
+
+
+@pytest.mark.parametrize("redirect", [False, True], ids=["streamed", "redirect"])
+def test_v2_push_pull(backend: Backend, redirect: bool, start_registry) -> None:
+    registry = start_registry(**backend.registry_config(storage_redirect=redirect))
+    client = Client(registry.url)
+    small = layer_tar({"etc/os-release": b"ID=e2e\n"})
+    # NOTE: 6 MiB pushed in 3 PATCH chunks: chunk files joined at PUT on every backend.
+    big = os.urandom(6 * 1024 * 1024)
+    client.push_blob("e2e/v2app", small)
+    started = client.http.post(f"{registry.url}/v2/e2e/v2app/blobs/uploads/")
+    assert started.status_code == 202, started.text
+    location = client.absolute(started.headers["Location"])
+    step = 2 * 1024 * 1024
+    for start in range(0, len(big), step):
+        chunk = big[start : start + step]
+        patched = client.http.patch(
+            location,
+            data=chunk,
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{start}-{start + len(chunk) - 1}",
+            },
+        )
+        assert patched.status_code == 202, patched.text
+        location = client.absolute(patched.headers["Location"])
+    separator = "&" if "?" in location else "?"
+    finished = client.http.put(f"{location}{separator}digest={digest(big)}")
+    assert finished.status_code == 201, finished.text
+    config = image_config([small])
+    client.push_blob("e2e/v2app", config)
+    manifest = image_manifest(config, [small, big])
+    assert client.push_manifest("e2e/v2app", "1.0", manifest).status_code == 201
+
+    got = client.http.get(
+        f"{registry.url}/v2/e2e/v2app/manifests/1.0",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        timeout=TIMEOUT,
+    )
+    assert got.status_code == 200
+    assert got.content == manifest
+    assert got.headers["Docker-Content-Digest"] == digest(manifest)
+    for blob in (small, big, config):
+        url = f"{registry.url}/v2/e2e/v2app/blobs/{digest(blob)}"
+        response = client.http.get(url, allow_redirects=False, timeout=TIMEOUT)
+        if redirect and backend.redirects:
+            assert response.status_code in (302, 307), response.text
+            assert backend.signature in response.headers["Location"]
+            response = requests.get(response.headers["Location"], timeout=TIMEOUT)
+        assert response.status_code == 200
+        assert _sha(response.content) == _sha(blob)
+    tags = client.http.get(f"{registry.url}/v2/e2e/v2app/tags/list", timeout=TIMEOUT)
+    assert tags.json() == {"name": "e2e/v2app", "tags": ["1.0"]}
     assert "Traceback" not in registry.log()
 
 
