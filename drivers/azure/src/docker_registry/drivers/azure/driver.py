@@ -15,7 +15,6 @@ publicly readable).
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime
 import logging
 import os
@@ -44,6 +43,7 @@ from docker_registry.core.storage import (
     StorageError,
     validate_path,
 )
+from docker_registry.core.storage.objectstore import WritableCheck
 from docker_registry.core.storage.paths import ROOT
 
 from .errors import error_code, translate
@@ -52,15 +52,6 @@ from .settings import DEFAULT_BLOCK_SIZE, AzureSettings, azure_settings, with_de
 from .writer import AzureFileWriter
 
 _Result = TypeVar("_Result")
-
-#: Threads that check a write's ancestors concurrently (shared by all requests).
-CHECK_THREADS = 16
-
-
-def _ancestors(path: str) -> list[str]:
-    """``/a/b/c`` -> ``["/a", "/a/b"]``: the paths that must not be files."""
-    parts = path.strip("/").split("/")[:-1]
-    return ["/" + "/".join(parts[: index + 1]) for index in range(len(parts))]
 
 
 #: Seconds a redirect URL stays valid.
@@ -134,8 +125,7 @@ class AzureDriver(StorageDriver):
             self.capabilities = frozenset({Capability.SERVER_SIDE_MOVE})  # type: ignore[misc]
         self._container_ready = False
         self._container_lock = threading.Lock()
-        self._checks_pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._checks_lock = threading.Lock()
+        self._writable = WritableCheck(self.name)
 
     @classmethod
     def build_settings(cls, values: Mapping[str, Any]) -> AzureSettings:
@@ -198,37 +188,8 @@ class AzureDriver(StorageDriver):
             self._container_ready = True
 
     def check_writable(self, path: str, operation: str) -> None:
-        """Refuse to write a file where a directory is, or below a file.
-
-        The store itself would keep both ``a`` and ``a/b``, and the registry would then lose
-        track of one of them. PERF: one LIST plus one metadata request per ancestor, sent
-        concurrently, so a deep registry path costs about one round trip, not ten.
-        """
-        pool = self._checks()
-        children = pool.submit(self._has_children, path, operation)
-        parents = _ancestors(path)
-        files = [pool.submit(self._properties, parent, operation) for parent in parents]
-        if children.result():
-            raise StorageError(
-                "a directory is at this path", driver=self.name, operation=operation, path=path
-            )
-        for parent, found in zip(parents, files, strict=True):
-            if found.result() is not None:
-                raise StorageError(
-                    f"a parent of the path is a file: {parent}",
-                    driver=self.name,
-                    operation=operation,
-                    path=path,
-                )
-
-    def _checks(self) -> concurrent.futures.ThreadPoolExecutor:
-        """The threads of :meth:`check_writable` (created on first use)."""
-        with self._checks_lock:
-            if self._checks_pool is None:
-                self._checks_pool = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=CHECK_THREADS, thread_name_prefix=f"{self.name}-checks"
-                )
-            return self._checks_pool
+        """Refuse to write a file where a directory is, or below a file."""
+        self._writable.check(path, operation, self._has_children, self._properties)
 
     def _has_children(self, path: str, operation: str) -> bool:
         self._ensure_container(path, operation)
@@ -415,8 +376,7 @@ class AzureDriver(StorageDriver):
         return f"{blob.url}?{sas}"
 
     def close(self) -> None:
-        if self._checks_pool is not None:
-            self._checks_pool.shutdown(wait=False)
+        self._writable.close()
         self.service.close()
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING, Any
+
+from docker_registry.core.storage.objectstore import ObjectReader
 
 if TYPE_CHECKING:
     from .driver import AzureDriver
 
 
-class AzureReader(io.RawIOBase):
+class AzureReader(ObjectReader):
     """A :class:`StorageStreamDownloader` as a binary stream, fetched chunk by chunk."""
 
     def __init__(self, driver: AzureDriver, path: str, downloader: Any) -> None:
@@ -17,17 +18,6 @@ class AzureReader(io.RawIOBase):
         self._path = path
         self._downloader = downloader
 
-    def readable(self) -> bool:
-        return True
-
     def read(self, size: int | None = -1) -> bytes:
         amount = -1 if size is None else size
         return self._driver.call("read", self._path, lambda: self._downloader.read(amount))
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)

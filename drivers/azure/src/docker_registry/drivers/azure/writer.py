@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 
 from azure.storage.blob import BlobBlock
 
-from docker_registry.core.storage import FileWriter, PathNotFoundError, StorageError
+from docker_registry.core.storage import PathNotFoundError
+from docker_registry.core.storage.objectstore import BROKEN, COMMITTED, PartWriter
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient
 
     from .driver import AzureDriver
 
-_OPEN, _COMMITTED, _CANCELLED, _BROKEN = "open", "committed", "cancelled", "broken"
 #: Block ids of one blob must all have the same length: ours are 48 characters.
 BLOCK_ID_LENGTH = 48
 
@@ -38,34 +38,17 @@ def block_id(writer_id: str, index: int) -> str:
     return base64.b64encode(f"{writer_id}{index:04x}".encode()).decode()
 
 
-class AzureFileWriter(FileWriter):
+class AzureFileWriter(PartWriter):
     """A write in progress to one blob; see the module docstring for the mechanism."""
 
     def __init__(self, driver: AzureDriver, path: str, append: bool) -> None:
-        self._driver = driver
-        self._path = path
         self._blob: BlobClient = driver.blob(path, "writer")
-        self._block_size = driver.settings.block_size
+        super().__init__(driver.name, path, driver.settings.block_size)
+        self._driver = driver
         self._writer_id = uuid.uuid4().hex
         self._blocks: list[str] = []
-        self._buffer = bytearray()
-        self._size = 0
-        self._state = _OPEN
         if append:
             self._start_from_existing()
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def write(self, data: bytes) -> int:
-        self._check_open("write")
-        self._buffer += data
-        self._size += len(data)
-        while len(self._buffer) >= self._block_size:
-            self._stage(bytes(memoryview(self._buffer)[: self._block_size]))
-            del self._buffer[: self._block_size]
-        return len(data)
 
     def commit(self) -> None:
         self._check_open("commit")
@@ -79,32 +62,15 @@ class AzureFileWriter(FileWriter):
                 )
             else:
                 if self._buffer:
-                    self._stage(bytes(self._buffer))
+                    self._send_part(bytes(self._buffer))
                 blocks = [BlobBlock(block_id=item) for item in self._blocks]
                 driver.call("commit", self._path, lambda: self._blob.commit_block_list(blocks))
         except BaseException:
-            self._finish(_BROKEN)
+            self._finish(BROKEN)
             raise
-        self._finish(_COMMITTED)
-
-    def cancel(self) -> None:
-        if self._state == _OPEN:
-            self._finish(_CANCELLED)
-
-    def close(self) -> None:
-        if self._state == _OPEN:
-            self.cancel()
+        self._finish(COMMITTED)
 
     # -- internals -----------------------------------------------------------------------
-
-    def _check_open(self, operation: str) -> None:
-        if self._state != _OPEN:
-            raise StorageError(
-                f"the writer is {self._state}",
-                driver=self._driver.name,
-                operation=operation,
-                path=self._path,
-            )
 
     def _finish(self, state: str) -> None:
         self._state = state
@@ -125,17 +91,17 @@ class AzureFileWriter(FileWriter):
             self._blocks.extend(ids)
         elif size:
             with driver.reader(self._path) as stream:
-                while chunk := stream.read(self._block_size):
+                while chunk := stream.read(self._part_size):
                     self.write(chunk)
         self._size = size
 
-    def _stage(self, data: bytes) -> None:
+    def _send_part(self, data: bytes) -> None:
         identifier = block_id(self._writer_id, len(self._blocks))
         try:
             self._driver.call(
                 "write", self._path, lambda: self._blob.stage_block(identifier, data, len(data))
             )
         except BaseException:
-            self._finish(_BROKEN)
+            self._finish(BROKEN)
             raise
         self._blocks.append(identifier)

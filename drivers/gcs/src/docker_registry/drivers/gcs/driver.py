@@ -16,7 +16,6 @@ credentials can sign.
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime
 import functools
 import logging
@@ -41,6 +40,7 @@ from docker_registry.core.storage import (
     StorageError,
     validate_path,
 )
+from docker_registry.core.storage.objectstore import WritableCheck
 from docker_registry.core.storage.paths import ROOT
 
 from .errors import translate
@@ -49,15 +49,6 @@ from .settings import GCS_OPTIONS, gcs_settings, with_defaults
 from .writer import GCSFileWriter
 
 _Result = TypeVar("_Result")
-
-#: Threads that check a write's ancestors concurrently (shared by all requests).
-CHECK_THREADS = 16
-
-
-def _ancestors(path: str) -> list[str]:
-    """``/a/b/c`` -> ``["/a", "/a/b"]``: the paths that must not be files."""
-    parts = path.strip("/").split("/")[:-1]
-    return ["/" + "/".join(parts[: index + 1]) for index in range(len(parts))]
 
 
 #: The reserved top-level directory of staging objects.
@@ -98,8 +89,7 @@ class GCSDriver(StorageDriver):
         self.retry: Retry = DEFAULT_RETRY.with_timeout(30.0)
         self._local = threading.local()
         self._bucket_checked = False
-        self._checks_pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._checks_lock = threading.Lock()
+        self._writable = WritableCheck(self.name)
 
     @classmethod
     def validate_options(cls, values: Mapping[str, Any]) -> None:
@@ -221,37 +211,8 @@ class GCSDriver(StorageDriver):
         return "/" + name[len(self.settings.prefix) :].rstrip("/")
 
     def check_writable(self, path: str, operation: str) -> None:
-        """Refuse to write a file where a directory is, or below a file.
-
-        The store itself would keep both ``a`` and ``a/b``, and the registry would then lose
-        track of one of them. PERF: one LIST plus one metadata request per ancestor, sent
-        concurrently, so a deep registry path costs about one round trip, not ten.
-        """
-        pool = self._checks()
-        children = pool.submit(self._has_children, path, operation)
-        parents = _ancestors(path)
-        files = [pool.submit(self._is_file, parent, operation) for parent in parents]
-        if children.result():
-            raise StorageError(
-                "a directory is at this path", driver=self.name, operation=operation, path=path
-            )
-        for parent, found in zip(parents, files, strict=True):
-            if found.result() is not None:
-                raise StorageError(
-                    f"a parent of the path is a file: {parent}",
-                    driver=self.name,
-                    operation=operation,
-                    path=path,
-                )
-
-    def _checks(self) -> concurrent.futures.ThreadPoolExecutor:
-        """The threads of :meth:`check_writable` (created on first use)."""
-        with self._checks_lock:
-            if self._checks_pool is None:
-                self._checks_pool = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=CHECK_THREADS, thread_name_prefix=f"{self.name}-checks"
-                )
-            return self._checks_pool
+        """Refuse to write a file where a directory is, or below a file."""
+        self._writable.check(path, operation, self._has_children, self._is_file)
 
     def _is_file(self, path: str, operation: str) -> storage.Blob | None:
         return self.call(operation, path, functools.partial(self.get_blob, path))
@@ -433,8 +394,7 @@ class GCSDriver(StorageDriver):
         )
 
     def close(self) -> None:
-        if self._checks_pool is not None:
-            self._checks_pool.shutdown(wait=False)
+        self._writable.close()
         session = getattr(self._local, "session", None)
         if session is not None:
             session.close()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
-import io
 from typing import TYPE_CHECKING, Any
+
+from docker_registry.core.storage.objectstore import ObjectReader
 
 if TYPE_CHECKING:
     from .driver import GCSDriver
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 READ_CHUNK = 4 * 1024 * 1024
 
 
-class GCSReader(io.RawIOBase):
+class GCSReader(ObjectReader):
     """Read ``blob`` from ``offset`` in ranged GETs pinned to the generation first seen.
 
     Pinning means a concurrent overwrite fails the read (``StorageError``) instead of
@@ -27,9 +28,6 @@ class GCSReader(io.RawIOBase):
         self._position = offset
         self._size = int(blob.size or 0)
         self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int | None = -1) -> bytes:
         wanted = (
@@ -52,11 +50,3 @@ class GCSReader(io.RawIOBase):
             self._position = start + len(chunk)
         data, self._buffer = self._buffer[:wanted], self._buffer[wanted:]
         return data
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)

@@ -18,46 +18,29 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from docker_registry.core.storage import FileWriter, PathNotFoundError, StorageError
+from docker_registry.core.storage import PathNotFoundError, StorageError
+from docker_registry.core.storage.objectstore import BROKEN, COMMITTED, PartWriter
 
 if TYPE_CHECKING:
     from .driver import GCSDriver
 
-_OPEN, _COMMITTED, _CANCELLED, _BROKEN = "open", "committed", "cancelled", "broken"
 #: Seconds for one chunk PUT.
 CHUNK_TIMEOUT = 120
 
 
-class GCSFileWriter(FileWriter):
+class GCSFileWriter(PartWriter):
     """A write in progress to one object; see the module docstring for the mechanism."""
 
     def __init__(self, driver: GCSDriver, path: str, append: bool) -> None:
+        super().__init__(driver.name, path, driver.settings.chunk_size)
         self._driver = driver
-        self._path = path
-        self._chunk_size = driver.settings.chunk_size
-        self._buffer = bytearray()
         self._sent = 0
-        self._size = 0
         self._session: str | None = None
-        self._state = _OPEN
         #: the current object an append composes onto (large appends only).
         self._base: Any = None
         self._target = driver.blob(path)
         if append:
             self._start_from_existing()
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def write(self, data: bytes) -> int:
-        self._check_open("write")
-        self._buffer += data
-        self._size += len(data)
-        while len(self._buffer) >= self._chunk_size:
-            self._put_chunk(bytes(memoryview(self._buffer)[: self._chunk_size]), final=False)
-            del self._buffer[: self._chunk_size]
-        return len(data)
 
     def commit(self) -> None:
         self._check_open("commit")
@@ -78,29 +61,12 @@ class GCSFileWriter(FileWriter):
             if self._base is not None:
                 self._compose()
         except BaseException:
-            self._finish(_BROKEN)
+            self._finish(BROKEN)
             raise
-        self._state = _COMMITTED
+        self._state = COMMITTED
         self._buffer = bytearray()
 
-    def cancel(self) -> None:
-        if self._state == _OPEN:
-            self._finish(_CANCELLED)
-
-    def close(self) -> None:
-        if self._state == _OPEN:
-            self.cancel()
-
     # -- internals -----------------------------------------------------------------------
-
-    def _check_open(self, operation: str) -> None:
-        if self._state != _OPEN:
-            raise StorageError(
-                f"the writer is {self._state}",
-                driver=self._driver.name,
-                operation=operation,
-                path=self._path,
-            )
 
     def _start_from_existing(self) -> None:
         driver = self._driver
@@ -108,7 +74,7 @@ class GCSFileWriter(FileWriter):
         if blob is None:
             return
         existing = int(blob.size or 0)
-        if existing >= self._chunk_size:
+        if existing >= self._part_size:
             # PERF: the old bytes stay in GCS: only the new ones travel, then compose.
             self._base = blob
             self._target = driver.staging_blob(uuid.uuid4().hex)
@@ -118,6 +84,9 @@ class GCSFileWriter(FileWriter):
             except PathNotFoundError:
                 return
         self._size = existing
+
+    def _send_part(self, part: bytes) -> None:
+        self._put_chunk(part, final=False)
 
     def _put_chunk(self, data: bytes, *, final: bool) -> None:
         driver = self._driver
@@ -153,7 +122,7 @@ class GCSFileWriter(FileWriter):
                     path=self._path,
                 )
         except BaseException:
-            self._finish(_BROKEN)
+            self._finish(BROKEN)
             raise
         self._sent = end
         if final:
@@ -184,5 +153,5 @@ class GCSFileWriter(FileWriter):
         session, self._session = self._session, None
         if session is not None:
             self._driver.cancel_session(session)
-        if self._base is not None and state != _COMMITTED:
+        if self._base is not None and state != COMMITTED:
             self._driver.discard(self._target)

@@ -16,10 +16,8 @@ path is never both a file and a directory.
 
 from __future__ import annotations
 
-import concurrent.futures
 import io
 import logging
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, ClassVar, TypeVar
 
@@ -38,6 +36,7 @@ from docker_registry.core.storage import (
     StorageError,
     validate_path,
 )
+from docker_registry.core.storage.objectstore import WritableCheck
 from docker_registry.core.storage.paths import ROOT
 
 from .errors import error_code, translate
@@ -47,15 +46,6 @@ from .settings import MAX_PART_SIZE, S3Settings, s3_settings, with_defaults
 from .writer import S3FileWriter
 
 _Result = TypeVar("_Result")
-
-#: Threads that check a write's ancestors concurrently (shared by all requests).
-CHECK_THREADS = 16
-
-
-def _ancestors(path: str) -> list[str]:
-    """``/a/b/c`` -> ``["/a", "/a/b"]``: the paths that must not be files."""
-    parts = path.strip("/").split("/")[:-1]
-    return ["/" + "/".join(parts[: index + 1]) for index in range(len(parts))]
 
 
 #: ``delete_objects`` entries (a module-level alias: ``list`` is a method in the class).
@@ -99,8 +89,7 @@ class S3Driver(StorageDriver):
 
     def _setup(self, settings: S3Settings) -> None:
         self.settings = settings
-        self._checks_pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._checks_lock = threading.Lock()
+        self._writable = WritableCheck(self.name)
         if settings.debug:
             logging.getLogger("botocore").setLevel(logging.DEBUG)
         config = Config(
@@ -157,37 +146,8 @@ class S3Driver(StorageDriver):
         return {"ServerSideEncryption": "AES256"} if self.settings.encrypt else {}
 
     def check_writable(self, path: str, operation: str) -> None:
-        """Refuse to write a file where a directory is, or below a file.
-
-        The store itself would keep both ``a`` and ``a/b``, and the registry would then lose
-        track of one of them. PERF: one LIST plus one metadata request per ancestor, sent
-        concurrently, so a deep registry path costs about one round trip, not ten.
-        """
-        pool = self._checks()
-        children = pool.submit(self._has_children, path, operation)
-        parents = _ancestors(path)
-        files = [pool.submit(self._head, parent, operation) for parent in parents]
-        if children.result():
-            raise StorageError(
-                "a directory is at this path", driver=self.name, operation=operation, path=path
-            )
-        for parent, found in zip(parents, files, strict=True):
-            if found.result() is not None:
-                raise StorageError(
-                    f"a parent of the path is a file: {parent}",
-                    driver=self.name,
-                    operation=operation,
-                    path=path,
-                )
-
-    def _checks(self) -> concurrent.futures.ThreadPoolExecutor:
-        """The threads of :meth:`check_writable` (created on first use)."""
-        with self._checks_lock:
-            if self._checks_pool is None:
-                self._checks_pool = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=CHECK_THREADS, thread_name_prefix=f"{self.name}-checks"
-                )
-            return self._checks_pool
+        """Refuse to write a file where a directory is, or below a file."""
+        self._writable.check(path, operation, self._has_children, self._head)
 
     def _has_children(self, path: str, operation: str) -> bool:
         response = self.call(
@@ -422,6 +382,5 @@ class S3Driver(StorageDriver):
         )
 
     def close(self) -> None:
-        if self._checks_pool is not None:
-            self._checks_pool.shutdown(wait=False)
+        self._writable.close()
         self.client.close()

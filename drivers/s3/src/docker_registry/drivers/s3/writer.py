@@ -16,17 +16,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from docker_registry.core.storage import FileWriter, PathNotFoundError, StorageError
+from docker_registry.core.storage import PathNotFoundError
+from docker_registry.core.storage.objectstore import BROKEN, COMMITTED, PartWriter
 
 from .settings import MAX_PART_SIZE, MIN_PART_SIZE
 
 if TYPE_CHECKING:
     from .driver import S3Driver
 
-_OPEN, _COMMITTED, _CANCELLED, _BROKEN = "open", "committed", "cancelled", "broken"
 
-
-class S3FileWriter(FileWriter):
+class S3FileWriter(PartWriter):
     """A write in progress to one key; see the module docstring for the mechanism.
 
     :param driver: the driver that owns the client and the settings.
@@ -35,32 +34,13 @@ class S3FileWriter(FileWriter):
     """
 
     def __init__(self, driver: S3Driver, path: str, append: bool) -> None:
+        super().__init__(driver.name, path, driver.settings.part_size)
         self._driver = driver
-        self._path = path
         self._key = driver.key(path)
-        self._part_size = driver.settings.part_size
-        self._buffer = bytearray()
         self._parts: list[dict[str, Any]] = []
         self._upload_id: str | None = None
-        self._size = 0
-        self._state = _OPEN
         if append:
             self._start_from_existing()
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def write(self, data: bytes) -> int:
-        self._check_open("write")
-        self._buffer += data
-        self._size += len(data)
-        while len(self._buffer) >= self._part_size:
-            # NOTE: a memoryview slice is sent, then dropped: at most one part plus the
-            # last write is ever held in memory.
-            self._upload_part(bytes(memoryview(self._buffer)[: self._part_size]))
-            del self._buffer[: self._part_size]
-        return len(data)
 
     def commit(self) -> None:
         self._check_open("commit")
@@ -79,33 +59,15 @@ class S3FileWriter(FileWriter):
                 )
             else:
                 if self._buffer:
-                    self._upload_part(bytes(self._buffer))
+                    self._send_part(bytes(self._buffer))
                 self._complete()
         except BaseException:
-            self._abort(_BROKEN)
+            self._finish(BROKEN)
             raise
         self._buffer = bytearray()
-        self._state = _COMMITTED
-
-    def cancel(self) -> None:
-        if self._state == _OPEN:
-            self._abort(_CANCELLED)
-
-    def close(self) -> None:
-        if self._state == _OPEN:
-            self.cancel()
-        self._buffer = bytearray()
+        self._state = COMMITTED
 
     # -- internals -----------------------------------------------------------------------
-
-    def _check_open(self, operation: str) -> None:
-        if self._state != _OPEN:
-            raise StorageError(
-                f"the writer is {self._state}",
-                driver=self._driver.name,
-                operation=operation,
-                path=self._path,
-            )
 
     def _start_from_existing(self) -> None:
         driver = self._driver
@@ -140,7 +102,7 @@ class S3FileWriter(FileWriter):
             self._upload_id = response["UploadId"]
         return self._upload_id
 
-    def _upload_part(self, body: bytes) -> None:
+    def _send_part(self, body: bytes) -> None:
         upload_id = self._ensure_upload()
         number = len(self._parts) + 1
         driver = self._driver
@@ -157,7 +119,7 @@ class S3FileWriter(FileWriter):
                 ),
             )
         except BaseException:
-            self._abort(_BROKEN)
+            self._finish(BROKEN)
             raise
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
 
@@ -179,7 +141,7 @@ class S3FileWriter(FileWriter):
                 ),
             )
         except BaseException:
-            self._abort(_BROKEN)
+            self._finish(BROKEN)
             raise
         self._parts.append({"PartNumber": number, "ETag": response["CopyPartResult"]["ETag"]})
 
@@ -198,7 +160,7 @@ class S3FileWriter(FileWriter):
         )
         self._upload_id = None
 
-    def _abort(self, state: str) -> None:
+    def _finish(self, state: str) -> None:
         """Drop the upload (best effort: S3 lifecycle rules reap what a dead network keeps)."""
         self._state = state
         self._buffer = bytearray()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import calendar
-import io
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from swiftclient.client import Connection
+
+from docker_registry.core.storage.objectstore import ObjectReader
 
 from .connection import status_of
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 _Result = TypeVar("_Result")
 
 
-class SwiftReader(io.RawIOBase):
+class SwiftReader(ObjectReader):
     """A (ranged) GET's body as a binary stream holding its borrowed connection."""
 
     def __init__(self, driver: SwiftDriver, path: str, conn: Connection | None, body: Any) -> None:
@@ -27,9 +28,6 @@ class SwiftReader(io.RawIOBase):
         self._path = path
         self._conn = conn
         self._body = body
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int | None = -1) -> bytes:
         if self._body is None:
@@ -39,14 +37,6 @@ class SwiftReader(io.RawIOBase):
             return bytes(self._body.read(amount))
         except Exception as exc:
             raise self._driver.error(exc, "read", self._path) from exc
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def close(self) -> None:
         if not self.closed:
