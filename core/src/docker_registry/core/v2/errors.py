@@ -87,3 +87,15 @@ class DeleteDisabled(V2Error):
 
 class PaginationInvalid(V2Error):
     status_code, error_code = 400, "PAGINATION_NUMBER_INVALID"
+
+
+class BadGateway(V2Error):
+    """Proxy mode: the upstream failed (unreachable, a 5xx, content that does not verify)."""
+
+    status_code, error_code = 502, "UNAVAILABLE"
+
+
+class GatewayTimeout(V2Error):
+    """Proxy mode: the upstream did not answer within ``mirroring.timeout``."""
+
+    status_code, error_code = 504, "UNAVAILABLE"

@@ -186,8 +186,13 @@ class ManifestStore:
         data: bytes,
         content_type: str | None,
         tags: Iterable[str] = (),
+        *,
+        require_blobs: bool = True,
     ) -> Manifest:
         """Validate and store a manifest under a tag or its digest, plus extra ``tags``.
+
+        :param require_blobs: check that referenced blobs and child manifests are in the
+            repository (``False`` for the proxy: they are fetched when asked for).
 
         :raises ManifestInvalid: malformed.
         :raises DigestInvalid: ``reference`` is a digest that does not match the bytes.
@@ -208,12 +213,12 @@ class ManifestStore:
             tag_names.insert(0, reference)
         for tag in tag_names:
             check_tag(tag)
-        for blob in manifest.blobs:
+        for blob in manifest.blobs if require_blobs else ():
             if not self.blobs.linked(name, blob) or not self.blobs.exists(blob):
                 raise ManifestBlobUnknown(
                     f"blob {blob} is not in repository {name}", detail={"digest": str(blob)}
                 )
-        for child in manifest.children:
+        for child in manifest.children if require_blobs else ():
             if not self.exists(name, child):
                 raise ManifestBlobUnknown(
                     f"manifest {child} is not in repository {name}", detail={"digest": str(child)}
@@ -237,6 +242,13 @@ class ManifestStore:
         index = layout.tag_index_link(name, tag, digest.algorithm, digest.hex)
         self.storage.put_content(index, link)
         self.storage.put_content(layout.tag_current_link(name, tag), link)
+
+    def tag_written_at(self, name: str, tag: str) -> float | None:
+        """When tag ``tag`` was last pointed at a digest (its link's mtime), if known."""
+        try:
+            return self.storage.stat(layout.tag_current_link(name, tag)).mtime
+        except PathNotFoundError:
+            return None
 
     def resolve(self, name: str, reference: str) -> Digest:
         """The digest a tag or digest reference names in repository ``name``.

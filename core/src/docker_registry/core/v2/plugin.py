@@ -10,6 +10,8 @@ Configuration keys read here:
   random key kept in storage at ``docker/registry/v2/_upload_secret``).
 - ``v2_tag_cache_ttl``: seconds a process reuses a tag listing and a tag's target (default
   1; 0 disables).
+- ``mirroring``: with ``source`` set, proxy mode (a pull-through cache of an upstream v2
+  registry, :mod:`.proxy`): manifests and blobs missing here are fetched from upstream.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from . import layout
 from .blobs import BlobStore
 from .bridge import V1Bridge
 from .manifests import ManifestStore
+from .proxy import Proxy
 from .referrers import ReferrerStore
 from .resources.blobs import BlobResource, UploadResource
 from .resources.manifests import (
@@ -37,6 +40,7 @@ from .resources.manifests import (
     ReferrersResource,
     TagsResource,
 )
+from .resources.proxy import ProxiedBlobResource, ProxiedManifestResource
 from .routing import API_VERSION_HEADER, V2Router
 from .tags import Catalog
 from .uploads import UploadStore
@@ -59,17 +63,29 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     tags_ttl = float(registry.settings.get("v2_tag_cache_ttl", DEFAULT_TAGS_TTL) or 0)
     manifests = ManifestStore(storage, blobs, bridge, tags_ttl)
     referrers = ReferrerStore(storage, manifests)
+    proxy = Proxy.from_settings(registry.settings, blobs, uploads, manifests, referrers)
     registry.services["v2"] = {
         "blobs": blobs,
         "uploads": uploads,
         "manifests": manifests,
         "referrers": referrers,
+        "proxy": proxy,
     }
+    manifest_resource = (
+        ManifestResource(registry, manifests, referrers)
+        if proxy is None
+        else ProxiedManifestResource(registry, manifests, referrers, proxy)
+    )
+    blob_resource = (
+        BlobResource(registry, blobs)
+        if proxy is None
+        else ProxiedBlobResource(registry, blobs, proxy)
+    )
     router = V2Router(
         {
-            "manifests": ManifestResource(registry, manifests, referrers),
+            "manifests": manifest_resource,
             "uploads": UploadResource(registry, blobs, uploads),
-            "blobs": BlobResource(registry, blobs),
+            "blobs": blob_resource,
             "tags": TagsResource(manifests),
             "referrers": ReferrersResource(referrers),
         },

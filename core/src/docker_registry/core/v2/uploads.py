@@ -29,7 +29,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from ..storage import CHUNK_SIZE, PathNotFoundError, Storage
+from ..storage import CHUNK_SIZE, FileWriter, PathNotFoundError, Storage
 from . import layout
 from .blobs import BlobStore
 from .digests import Digest
@@ -42,6 +42,7 @@ class Readable(Protocol):
     """A request body: anything with ``read(size)``."""
 
     def read(self, size: int = ..., /) -> bytes: ...
+
 
 _UPLOAD_ID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
 #: Upload sessions whose running hash this process remembers.
@@ -213,6 +214,11 @@ class UploadStore:
             _verify(hasher, digest)
             self._commit_and_link(writer, name, digest)
         return size
+
+    def blob_writer(self, digest: Digest) -> FileWriter:
+        """A writer at a blob's data path, for content verified by the caller before it
+        commits (the proxy's streamed copies); link it with :meth:`BlobStore.link`."""
+        return self.storage.writer(layout.blob_data(digest.algorithm, digest.hex))
 
     # -- housekeeping ----------------------------------------------------------------
 

@@ -25,10 +25,11 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ...mirroring import StreamRejected, StreamTee
 from ...storage import FileWriter, PathNotFoundError, Storage
 from .. import layout
 from ..checksums import PayloadHasher
@@ -38,8 +39,8 @@ from .upstream import UpstreamMiss
 log = logging.getLogger(__name__)
 
 
-class LayerRejected(Exception):
-    """A mirrored layer failed its checks; nothing was stored."""
+#: A mirrored layer failed its checks; nothing was stored.
+LayerRejected = StreamRejected
 
 
 class MirrorStore:
@@ -155,28 +156,17 @@ class MetadataCache:
         return value
 
 
-class LayerTee:
-    """Streams an upstream layer to the client and into a storage writer at once.
+class LayerTee(StreamTee):
+    """Streams an upstream layer to the client and into a storage writer at once
+    (:class:`~docker_registry.core.mirroring.StreamTee`), verifying the v1 payload
+    checksum ``sha256(json + "\\n" + layer)``.
 
-    The payload checksum ``sha256(json + "\\n" + layer)`` is computed on the way. The
-    writer is committed only when the body is complete (``Content-Length`` reached, no
-    read error) and, when ``expected`` checksums are known, the computed one is among
-    them; otherwise it is cancelled and iteration raises :class:`LayerRejected`.
-
-    NOTE: the last chunk is held back until those checks pass, so a client never
-    receives a complete body that the mirror found bad: its connection is cut short
-    (the WSGI server closes it) and it retries, as it would after a network error.
-
-    :param chunks: the upstream body.
-    :param writer: a writer at the layer's path.
     :param json_data: the image JSON the payload checksum covers.
-    :param expected: checksums the layer must match (empty: no check possible).
-    :param length: upstream ``Content-Length``, ``None`` when it sent none.
-    :param on_commit: called with the computed checksum after the commit.
+    :param expected: payload checksums the layer must match (empty: no check possible).
     :param on_mismatch: called when the checksum does not match (the json and its
         claimed checksum are suspect too).
-    :param close_upstream: releases the upstream connection.
-    :param label: names the image and upstream in log messages.
+
+    The other parameters are :class:`~docker_registry.core.mirroring.StreamTee`'s.
     """
 
     def __init__(
@@ -191,82 +181,14 @@ class LayerTee:
         close_upstream: Callable[[], None],
         label: str,
     ) -> None:
-        self.writer = writer
-        self.expected = expected
-        self.length = length
-        self.received = 0
-        self.committed = False
-        self._chunks = chunks
-        self._hasher = PayloadHasher(json_data)
-        self._on_commit = on_commit
-        self._on_mismatch = on_mismatch
-        self._close_upstream = close_upstream
-        self._label = label
-        self._finished = False
-        self._iterator = self._run()
-
-    def __iter__(self) -> LayerTee:
-        return self
-
-    def __next__(self) -> bytes:
-        return next(self._iterator)
-
-    def close(self) -> None:
-        """Called by the WSGI server at the end, or early when the client went away."""
-        self._iterator.close()
-        self._finish()
-
-    def _finish(self) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        if not self.committed:
-            with contextlib.suppress(Exception):
-                self.writer.cancel()
-        with contextlib.suppress(Exception):
-            self.writer.close()
-        with contextlib.suppress(Exception):
-            self._close_upstream()
-
-    def _run(self) -> Generator[bytes, None, None]:
-        held: bytes | None = None
-        try:
-            try:
-                for chunk in self._chunks:
-                    if not chunk:
-                        continue
-                    self._hasher.update(chunk)
-                    self.writer.write(chunk)
-                    self.received += len(chunk)
-                    if held is not None:
-                        yield held
-                    held = chunk
-            except GeneratorExit:
-                raise
-            except Exception as exc:  # NOTE: any read error means "incomplete"
-                raise self._reject(f"upstream body broke off: {exc}") from exc
-            checksum = self._verify()
-            self.writer.commit()
-            self.committed = True
-            self._on_commit(checksum)
-            log.info("mirror: cached %s (%d bytes, %s)", self._label, self.received, checksum)
-            if held is not None:
-                yield held
-        finally:
-            self._finish()
-
-    def _verify(self) -> str:
-        if self.length is not None and self.received != self.length:
-            raise self._reject(f"received {self.received} of {self.length} bytes")
-        checksum = self._hasher.checksum()
-        if self.expected and checksum not in self.expected:
-            with contextlib.suppress(Exception):
-                self._on_mismatch()
-            raise self._reject(f"payload checksum {checksum} is not {', '.join(self.expected)}")
-        return checksum
-
-    def _reject(self, reason: str) -> LayerRejected:
-        with contextlib.suppress(Exception):
-            self.writer.cancel()
-        log.error("mirror: %s rejected, nothing cached: %s", self._label, reason)
-        return LayerRejected(f"{self._label}: {reason}")
+        super().__init__(
+            chunks,
+            writer,
+            PayloadHasher(json_data),
+            expected,
+            length,
+            on_commit,
+            on_mismatch,
+            close_upstream,
+            label,
+        )

@@ -1,7 +1,8 @@
 """The mirror's upstream: its configuration and a small HTTP client (spec §6.6).
 
-Every failure of the upstream becomes one of three outcomes, so that callers decide
-with one ``try``:
+The config section and the client are shared with the v2 proxy and live in
+:mod:`docker_registry.core.mirroring`; this module binds the client's gateway errors to
+the v1 ones, so that with one ``try`` callers see:
 
 * :class:`UpstreamMiss` -- upstream answered a 4xx: the thing does not exist there
   either (or the client may not see it); callers answer their *local* 404.
@@ -15,295 +16,34 @@ Both gateway errors carry a message naming the upstream, e.g.
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
-
-import requests
-
-from ...config import ConfigError
+from ...mirroring import (
+    DEFAULT_TAGS_CACHE_TTL,
+    DEFAULT_TIMEOUT,
+    LAYER_CHUNK,
+    MAX_JSON_BYTES,
+    MirrorConfig,
+    UpstreamAnswer,
+    UpstreamMiss,
+    forward_headers,
+)
+from ...mirroring import Upstream as _Upstream
 from ..errors import BadGateway, GatewayTimeout
 
-#: Default ``mirroring.tags_cache_ttl``: two days, as the seed's ``config_mirror.yml``.
-DEFAULT_TAGS_CACHE_TTL = 172800.0
-#: Default ``mirroring.timeout`` in seconds.
-DEFAULT_TIMEOUT = 30.0
-#: Largest upstream JSON answer accepted (index image lists of big repositories).
-MAX_JSON_BYTES = 16 * 1024 * 1024
-#: Bytes per read of an upstream layer.
-LAYER_CHUNK = 1024 * 1024
-
-#: Request headers never forwarded upstream: hop-by-hop, body framing, the client's
-#: conditional/range headers (the mirror fetches whole answers to cache them), and the
-#: seed's ``Host``/``Location`` exclusions.
-_NOT_FORWARDED = frozenset(
-    {
-        "host",
-        "location",
-        "connection",
-        "keep-alive",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "expect",
-        "content-length",
-        "content-type",
-        "accept-encoding",
-        "range",
-        "if-range",
-        "if-modified-since",
-        "if-none-match",
-    }
-)
+__all__ = [
+    "DEFAULT_TAGS_CACHE_TTL",
+    "DEFAULT_TIMEOUT",
+    "LAYER_CHUNK",
+    "MAX_JSON_BYTES",
+    "MirrorConfig",
+    "Upstream",
+    "UpstreamAnswer",
+    "UpstreamMiss",
+    "forward_headers",
+]
 
 
-@dataclass(frozen=True)
-class MirrorConfig:
-    """The ``mirroring`` section.
+class Upstream(_Upstream):
+    """The shared upstream client raising the v1 gateway errors (502/504)."""
 
-    :param source: registry to fetch images from (``mirroring.source``).
-    :param source_index: index for image lists, tags and search
-        (``mirroring.source_index``; ``None``: use ``source``).
-    :param tags_cache_ttl: seconds an upstream tag list / image list is reused.
-    :param timeout: seconds to connect and to wait for each piece of an answer.
-    """
-
-    source: str
-    source_index: str | None = None
-    tags_cache_ttl: float = DEFAULT_TAGS_CACHE_TTL
-    timeout: float = DEFAULT_TIMEOUT
-
-    @property
-    def index(self) -> str:
-        """Where index routes (image lists, tags, search) go: Q10's fix."""
-        return self.source_index or self.source
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> MirrorConfig | None:
-        """The section of ``settings``, ``None`` when ``mirroring.source`` is empty.
-
-        :raises ConfigError: a URL that is not http(s), a negative TTL, a timeout <= 0.
-        """
-        section = settings.get("mirroring") or {}
-        source = section.get("source")
-        if not source:
-            return None
-        return cls(
-            source=_url(source, "mirroring.source"),
-            source_index=(
-                _url(section["source_index"], "mirroring.source_index")
-                if section.get("source_index")
-                else None
-            ),
-            tags_cache_ttl=_seconds(
-                section.get("tags_cache_ttl"), DEFAULT_TAGS_CACHE_TTL, "tags_cache_ttl", 0.0
-            ),
-            timeout=_seconds(section.get("timeout"), DEFAULT_TIMEOUT, "timeout", None),
-        )
-
-
-def _url(value: Any, key: str) -> str:
-    text = str(value).strip().rstrip("/")
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"expected an http(s) URL, got {value!r}", key=key)
-    return text
-
-
-def _seconds(value: Any, default: float, name: str, minimum: float | None) -> float:
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"expected a number of seconds, got {value!r}", key=f"mirroring.{name}"
-        ) from None
-    if (minimum is None and number <= 0) or (minimum is not None and number < minimum):
-        bound = "positive" if minimum is None else f">= {minimum:g}"
-        raise ConfigError(f"expected {bound} seconds, got {value!r}", key=f"mirroring.{name}")
-    return number
-
-
-class UpstreamMiss(Exception):
-    """Upstream answered a 4xx (``status``): callers answer their local 404."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(f"upstream answered {status}")
-        self.status = status
-
-
-def forward_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The client's request headers to send upstream (``Authorization`` included)."""
-    forwarded = {
-        name: value for name, value in headers.items() if name.lower() not in _NOT_FORWARDED
-    }
-    forwarded["Accept-Encoding"] = "identity"
-    return forwarded
-
-
-@dataclass
-class UpstreamAnswer:
-    """A complete JSON answer: the raw body, the decoded value and the headers."""
-
-    raw: bytes
-    value: Any
-    headers: Mapping[str, str]
-
-
-class Upstream:
-    """GETs from the upstream registry/index with ``requests`` and the mirror's timeout.
-
-    :param config: the mirroring section.
-    :param session_factory: builds one ``requests.Session`` per thread (tests may
-        inject their own).
-    """
-
-    def __init__(
-        self,
-        config: MirrorConfig,
-        session_factory: Callable[[], requests.Session] = requests.Session,
-    ) -> None:
-        self.config = config
-        self._session_factory = session_factory
-        self._local = threading.local()
-
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = self._session_factory()
-            session.trust_env = False
-        return session
-
-    def describe(self, base: str, path: str, what: str) -> str:
-        return f"Mirror upstream {base} {what} (GET {path})"
-
-    def open(
-        self, base: str, path: str, headers: Mapping[str, str], *, method: str = "GET"
-    ) -> requests.Response:
-        """Send the request; return the 200 response with its body not yet read.
-
-        :raises UpstreamMiss: a 4xx. :raises BadGateway: refused, 5xx, other statuses.
-        :raises GatewayTimeout: no connection or no answer within the timeout.
-        """
-        timeout = self.config.timeout
-        try:
-            response = self._session().request(
-                method,
-                base + path,
-                headers=forward_headers(headers),
-                timeout=(timeout, timeout),
-                stream=True,
-                allow_redirects=True,
-            )
-        except requests.Timeout:
-            raise GatewayTimeout(
-                self.describe(base, path, f"timed out after {timeout:g}s")
-            ) from None
-        except requests.RequestException as exc:
-            raise BadGateway(self.describe(base, path, f"is unreachable: {_reason(exc)}")) from None
-        if response.status_code == 200:
-            return response
-        response.close()
-        if 400 <= response.status_code < 500:
-            raise UpstreamMiss(response.status_code)
-        raise BadGateway(self.describe(base, path, f"answered {response.status_code}"))
-
-    def get_json(
-        self,
-        base: str,
-        path: str,
-        headers: Mapping[str, str],
-        validate: Callable[[Any], bool],
-        what: str,
-    ) -> UpstreamAnswer:
-        """GET a JSON answer, complete within the timeout, that ``validate`` accepts.
-
-        :param what: what the route promises, for the error message ("an image JSON").
-        :raises BadGateway: also when the body is truncated, too large, not JSON or
-            refused by ``validate``.
-        """
-        deadline = time.monotonic() + self.config.timeout
-        response = self.open(base, path, headers)
-        try:
-            raw = self._read_all(response, base, path, deadline)
-        finally:
-            response.close()
-        try:
-            value = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            value = _INVALID
-        if value is _INVALID or not validate(value):
-            raise BadGateway(self.describe(base, path, f"did not answer {what}"))
-        return UpstreamAnswer(raw, value, response.headers)
-
-    def _read_all(
-        self, response: requests.Response, base: str, path: str, deadline: float
-    ) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        try:
-            for chunk in response.raw.stream(64 * 1024, decode_content=True):
-                size += len(chunk)
-                if size > MAX_JSON_BYTES:
-                    raise BadGateway(
-                        self.describe(base, path, f"answered more than {MAX_JSON_BYTES} bytes")
-                    )
-                if time.monotonic() > deadline:
-                    raise GatewayTimeout(
-                        self.describe(base, path, f"timed out after {self.config.timeout:g}s")
-                    )
-                parts.append(chunk)
-        except (BadGateway, GatewayTimeout):
-            raise
-        except Exception as exc:  # NOTE: urllib3, requests and socket errors alike
-            if _is_timeout(exc):
-                raise GatewayTimeout(
-                    self.describe(base, path, f"timed out after {self.config.timeout:g}s")
-                ) from exc
-            raise BadGateway(
-                self.describe(base, path, f"sent an incomplete answer: {_reason(exc)}")
-            ) from exc
-        return b"".join(parts)
-
-    def layer_chunks(self, response: requests.Response) -> Iterator[bytes]:
-        """The raw bytes of a layer answer (no content decoding), in 1 MiB pieces.
-
-        A body shorter than its ``Content-Length`` raises (urllib3's
-        ``enforce_content_length``), as does a stalled read after the timeout.
-        """
-        yield from response.raw.stream(LAYER_CHUNK, decode_content=False)
-
-
-_INVALID = object()
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, TimeoutError | requests.Timeout) or "timed out" in str(current):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _reason(exc: BaseException) -> str:
-    """A short reason ("connection refused") rather than urllib3's nested repr."""
-    text = str(exc)
-    lowered = text.lower()
-    if "refused" in lowered:
-        return "connection refused"
-    if "name or service not known" in lowered or "nodename nor servname" in lowered:
-        return "unknown host"
-    if "incompleteread" in lowered or "incomplete" in lowered:
-        return "incomplete body"
-    return text[:200] or type(exc).__name__
+    bad_gateway = BadGateway
+    gateway_timeout = GatewayTimeout
