@@ -22,11 +22,12 @@ import json
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from ..storage import PathNotFoundError, Storage
+from ..streams import HashingCopier
 from . import layout
 from .checksums import CHUNK, LayerFormatError, PayloadHasher, scan_layer
 from .errors import (
@@ -47,8 +48,6 @@ CHECKSUM_HEADER_MISSING = (
 )
 
 _STRIPES = 64
-#: Bytes per read of a layer body (memory per upload stays about twice this).
-LAYER_CHUNK = 4 * 1024 * 1024
 
 
 class ImageStore:
@@ -62,6 +61,7 @@ class ImageStore:
         self._locks = [threading.Lock() for _ in range(_STRIPES)]
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._copier = HashingCopier()
 
     @contextmanager
     def _locked(self, image_id: str) -> Iterator[None]:
@@ -284,7 +284,7 @@ class ImageStore:
                 return checksum
             raise Conflict(ALREADY_EXISTS)
         with self.storage.writer(layout.image_layer_path(image_id)) as writer:
-            self._copy_hashing(read, writer, hasher)
+            self._copier.copy(read, writer.write, hasher.update)
             checksum = hasher.checksum()
             with self._locked(image_id):
                 if self._stored_json(image_id) != json_data:
@@ -309,29 +309,6 @@ class ImageStore:
                     raise
                 recorded.result()
         return checksum
-
-    def _copy_hashing(self, read: Callable[[int], bytes], writer: Any, hasher: Any) -> None:
-        """Copy the body into ``writer`` while hashing it, in one pass.
-
-        PERF: sha256 and the write both release the GIL, so a large layer is hashed on a
-        helper thread while the request thread writes the same chunk and reads the next.
-        """
-        chunk = read(LAYER_CHUNK)
-        if len(chunk) < LAYER_CHUNK:
-            hasher.update(chunk)
-            writer.write(chunk)
-            chunk = read(LAYER_CHUNK)
-        pending: Future[None] | None = None
-        try:
-            while chunk:
-                if pending is not None:
-                    pending.result()
-                pending = self._executor().submit(hasher.update, chunk)
-                writer.write(chunk)
-                chunk = read(LAYER_CHUNK)
-        finally:
-            if pending is not None:
-                pending.result()
 
     def put_checksum(self, image_id: str, payload: str | None, tarsum: str | None) -> None:
         """Verify the client's checksum and complete the upload (R7).

@@ -27,9 +27,10 @@ import time
 import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..storage import CHUNK_SIZE, FileWriter, PathNotFoundError, Storage
+from ..streams import HashingCopier
 from . import layout
 from .blobs import BlobStore
 from .digests import Digest
@@ -71,6 +72,7 @@ class UploadStore:
         # any chunk written elsewhere makes it stale, and finish() then re-reads.
         self._hashes: OrderedDict[str, tuple[int, object]] = OrderedDict()
         self._lock = threading.Lock()
+        self._copier = HashingCopier()
         # PERF: the blob's link is written while the blob commits (both fsync).
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="v2-link")
 
@@ -130,7 +132,7 @@ class UploadStore:
         # write it under an empty span (ignored by readers), then rename it.
         end = offset if length is None else offset + length
         with self.storage.writer(layout.upload_chunk(name, upload_id, offset, end)) as writer:
-            size = _copy(body, writer, hasher)
+            size = self._copy(body, writer, hasher)
             if length is not None and size != length:
                 raise BlobUploadInvalid(f"chunk of {size} bytes, {length} declared")
             if size == 0:
@@ -179,10 +181,10 @@ class UploadStore:
             with self.storage.writer(target) as writer:
                 for path in chunks:
                     with self.storage.reader(path) as stream:
-                        _copy(stream, writer, None if cached is not None else hasher)
+                        self._copy(stream, writer, None if cached is not None else hasher)
                 size = offset
                 if body is not None:
-                    received = _copy(body, writer, hasher)
+                    received = self._copy(body, writer, hasher)
                     if length is not None and received != length:
                         raise BlobUploadInvalid(
                             f"final chunk of {received} bytes, {length} declared"
@@ -208,7 +210,7 @@ class UploadStore:
         hasher = digest.hasher()
         target = layout.blob_data(digest.algorithm, digest.hex)
         with self.storage.writer(target) as writer:
-            size = _copy(body, writer, hasher)
+            size = self._copy(body, writer, hasher)
             if length is not None and size != length:
                 raise SizeInvalid(f"received {size} bytes, {length} declared")
             _verify(hasher, digest)
@@ -219,6 +221,12 @@ class UploadStore:
         """A writer at a blob's data path, for content verified by the caller before it
         commits (the proxy's streamed copies); link it with :meth:`BlobStore.link`."""
         return self.storage.writer(layout.blob_data(digest.algorithm, digest.hex))
+
+    def _copy(self, source: Readable, writer: FileWriter, hasher: Any) -> int:
+        """Stream ``source`` into ``writer``, hashing on the way; return the bytes copied."""
+        return self._copier.copy(
+            source.read, writer.write, hasher.update if hasher is not None else None
+        )
 
     # -- housekeeping ----------------------------------------------------------------
 
@@ -338,20 +346,6 @@ class UploadStore:
 def range_header(offset: int) -> str:
     """The ``Range`` header value for an upload at ``offset`` (``0-0`` when empty)."""
     return f"0-{max(offset - 1, 0)}"
-
-
-def _copy(source: Readable, writer, hasher) -> int:
-    """Stream ``source`` into ``writer`` (hashing on the way); return the bytes copied."""
-    total = 0
-    read = source.read
-    write = writer.write
-    update = hasher.update if hasher is not None else None
-    while chunk := read(CHUNK_SIZE):
-        if update is not None:
-            update(chunk)
-        write(chunk)
-        total += len(chunk)
-    return total
 
 
 def _hash_file(storage: Storage, path: str, digest: Digest):
