@@ -333,6 +333,10 @@ class ManifestStore:
         self._forget_tags(name)
         return digest
 
+    def repository_exists(self, name: str) -> bool:
+        """True when anything at all is stored for repository ``name``."""
+        return self.storage.exists(layout.repository(name))
+
     def tags(self, name: str) -> list[str]:
         """Every tag of the repository (v1 tags too), in lexical order; empty if unknown."""
         now = time.monotonic()

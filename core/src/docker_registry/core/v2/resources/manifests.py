@@ -9,7 +9,6 @@ import falcon
 from ...config import Settings
 from ...hookspecs import Event
 from ...registry import Registry
-from .. import layout
 from ..digests import parse_digest
 from ..errors import DeleteDisabled, ManifestTooLarge, NameUnknown
 from ..manifests import OCI_INDEX, ManifestStore
@@ -112,7 +111,7 @@ class TagsResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
         page_params(req)  # NOTE: a bad n is a 400 even for an unknown repository
         tags = self.manifests.tags(name)
-        if not tags and not self.manifests.storage.exists(layout.repository(name)):
+        if not tags and not self.manifests.repository_exists(name):
             raise NameUnknown(f"repository {name} is unknown")
         page = paged(req, resp, tags, f"/v2/{name}/tags/list")
         resp.data = json.dumps({"name": name, "tags": page}).encode()
