@@ -129,6 +129,17 @@ def test_installed_driver_is_chosen_by_config(run_cli, good_site, write_config):
     result = run_cli("config", "check", "--config", str(path), env={"PYTHONPATH": str(good_site)})
     assert result.returncode == 0, result.stderr
     assert "storage 'needy'" in result.stdout
+    assert result.stderr == ""
+
+
+def test_misspelt_driver_option_is_named(run_cli, good_site, write_config):
+    path = write_config("dev:\n  storage: needy\n  needy_bucket: b1\n  needy_tokn: t\n")
+    result = run_cli("config", "check", "--config", str(path), env={"PYTHONPATH": str(good_site)})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == (
+        f"warning: {path}, flavor 'dev', key 'needy_tokn': not an option of the 'needy' "
+        "storage driver (its options: needy_bucket, needy_token)"
+    )
 
 
 def test_missing_required_driver_option_is_one_line(run_cli, good_site, write_config):

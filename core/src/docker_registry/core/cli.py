@@ -90,9 +90,7 @@ def _plugin_manager() -> pluggy.PluginManager | None:
         return None
 
 
-def main(
-    argv: Sequence[str] | None = None, plugins: pluggy.PluginManager | None = None
-) -> int:
+def main(argv: Sequence[str] | None = None, plugins: pluggy.PluginManager | None = None) -> int:
     """Run the command line; return the process exit status.
 
     :param argv: the arguments (default: ``sys.argv[1:]``).
@@ -147,7 +145,7 @@ def _config_show(settings: Settings) -> int:
 
 def _config_check(settings: Settings) -> int:
     from .plugins import create_plugin_manager
-    from .storage.factory import load_driver_class, resolve_options
+    from .storage.factory import load_driver_class, resolve_options, unknown_options
 
     try:
         driver_class = load_driver_class(settings.storage)
@@ -156,6 +154,13 @@ def _config_check(settings: Settings) -> int:
     except ConfigError as exc:
         raise exc.located(flavor=settings.flavor, file=settings.source) from None
     source = settings.source or "packaged defaults"
+    known = ", ".join(option.name for option in driver_class.options)
+    for key in unknown_options(driver_class, settings.values):
+        print(
+            f"warning: {source}, flavor '{settings.flavor}', key '{key}': not an option of the "
+            f"'{driver_class.name}' storage driver (its options: {known})",
+            file=sys.stderr,
+        )
     print(
         f"configuration OK: flavor '{settings.flavor}' from {source}, storage '{driver_class.name}'"
     )

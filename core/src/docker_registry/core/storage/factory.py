@@ -126,6 +126,25 @@ def resolve_options(driver_class: type[StorageDriver], config: Mapping[str, Any]
     return values
 
 
+def unknown_options(driver_class: type[StorageDriver], config: Mapping[str, Any]) -> list[str]:
+    """Keys that look like the driver's own (same prefix) but that it does not declare.
+
+    Catches typos such as ``s3_bukcet``. Keys of other parts of the configuration
+    (``storage_redirect``...) never share a driver's prefix.
+    """
+    declared = {option.name for option in driver_class.options}
+    prefixes = {
+        name.split("_", 1)[0] + "_"
+        for name in declared
+        if "_" in name and not name.startswith("storage_")
+    }
+    return sorted(
+        key
+        for key in config
+        if isinstance(key, str) and key not in declared and key.startswith(tuple(prefixes))
+    )
+
+
 def _coerce(option: DriverOption, value: Any, driver: str) -> Any:
     expected = option.type
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
