@@ -9,7 +9,8 @@ handler itself, so mirrored and pushed images answer alike.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import falcon
@@ -24,7 +25,10 @@ from ..resources.index import IndexHandlers, SearchResource
 from ..resources.repositories import RepositoriesSink, _metadata
 from ..tags import DEFAULT_TAG_JSON
 from .service import Mirror, merge_search
+from .store import LayerTee
 from .upstream import UpstreamMiss
+
+_Fetched = TypeVar("_Fetched")
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
@@ -46,23 +50,40 @@ def _local_miss(exc: NotFound) -> bool:
     return exc.message != INVALID_IMAGE_ID
 
 
+def _local_or_upstream(
+    local: Callable[[], None], fetch: Callable[[], _Fetched]
+) -> tuple[bool, _Fetched | None]:
+    """Run the local handler; on a local miss, ``fetch()`` from upstream instead.
+
+    :returns: ``(True, None)`` when served locally, else ``(False, fetch())``.
+    :raises NotFound: the local 404, when upstream does not have it either.
+    """
+    try:
+        local()
+        return True, None
+    except NotFound as exc:
+        if not _local_miss(exc):
+            raise
+        error = exc
+    try:
+        return False, fetch()
+    except UpstreamMiss:
+        raise error from None
+
+
 class MirroredImageJsonResource(ImageJsonResource):
     """R3 with mirroring: fetch and store the image JSON on a local miss."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        try:
-            super().on_get(req, resp, image_id)
+        local = super().on_get
+        served, headers = _local_or_upstream(
+            lambda: local(req, resp, image_id),
+            lambda: _mirror(self.services).fetch_image_json(image_id, req.headers),
+        )
+        if served:
             return
-        except NotFound as exc:
-            if not _local_miss(exc):
-                raise
-            error = exc
-        try:
-            headers = _mirror(self.services).fetch_image_json(image_id, req.headers)
-        except UpstreamMiss:
-            raise error from None
-        super().on_get(req, resp, image_id)
-        size = headers.get("X-Docker-Size")
+        local(req, resp, image_id)
+        size = (headers or {}).get("X-Docker-Size")
         if resp.get_header("X-Docker-Size") is None and size and size.strip().isdigit():
             # NOTE: the layer is not here yet; the client sizes its download from this.
             resp.set_header("X-Docker-Size", size.strip())
@@ -74,18 +95,13 @@ class MirroredImageAncestryResource(ImageAncestryResource):
     """R8 with mirroring: fetch and store the ancestry on a local miss."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        try:
-            super().on_get(req, resp, image_id)
-            return
-        except NotFound as exc:
-            if not _local_miss(exc):
-                raise
-            error = exc
-        try:
-            _mirror(self.services).fetch_ancestry(image_id, req.headers)
-        except UpstreamMiss:
-            raise error from None
-        super().on_get(req, resp, image_id)
+        local = super().on_get
+        served, _ = _local_or_upstream(
+            lambda: local(req, resp, image_id),
+            lambda: _mirror(self.services).fetch_ancestry(image_id, req.headers),
+        )
+        if not served:
+            local(req, resp, image_id)
 
     on_head = on_get
 
@@ -98,23 +114,19 @@ class MirroredImageLayerResource(ImageLayerResource):
     """
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        try:
-            super().on_get(req, resp, image_id)
-            return
-        except NotFound as exc:
-            if not _local_miss(exc):
-                raise
-            error = exc
         mirror = _mirror(self.services)
-        try:
+        local = super().on_get
+
+        def fetch() -> tuple[int | None, LayerTee | None]:
             if req.method == "HEAD":
-                length = mirror.layer_length(image_id, req.headers)
-                tee = None
-            else:
-                tee = mirror.open_layer(image_id, req.headers)
-                length = tee.length
-        except UpstreamMiss:
-            raise error from None
+                return mirror.layer_length(image_id, req.headers), None
+            tee = mirror.open_layer(image_id, req.headers)
+            return tee.length, tee
+
+        served, fetched = _local_or_upstream(lambda: local(req, resp, image_id), fetch)
+        if served or fetched is None:
+            return
+        length, tee = fetched
         resp.status = falcon.HTTP_200
         resp.content_type = "application/octet-stream"
         resp.set_header("Accept-Ranges", "bytes")
@@ -147,17 +159,15 @@ class MirroredIndexHandlers(IndexHandlers):
     """R24 with mirroring: the upstream image list (TTL-cached) on a local miss."""
 
     def get_images(self, req, resp, namespace: str, repository: str) -> None:
-        try:
-            super().get_images(req, resp, namespace, repository)
-            return
-        except NotFound as exc:
-            error = exc
-        try:
-            images = _mirror(self.services).index_images(
+        local = super().get_images
+        served, images = _local_or_upstream(
+            lambda: local(req, resp, namespace, repository),
+            lambda: _mirror(self.services).index_images(
                 namespace, repository, upstream_path(req), req.headers
-            )
-        except UpstreamMiss:
-            raise error from None
+            ),
+        )
+        if served:
+            return
         set_raw_json(resp, json.dumps(images).encode())
         self._token_headers(req, resp, namespace, repository, "read")
         self.services.registry.emit(
