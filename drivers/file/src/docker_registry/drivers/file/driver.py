@@ -24,7 +24,6 @@ root, so a symlink pointing outside is refused with :class:`InvalidPathError`.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
@@ -34,11 +33,9 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from docker_registry.core.storage import (
-    CHUNK_SIZE,
     Capability,
     DriverOption,
     FileInfo,
-    FileWriter,
     InvalidOffsetError,
     InvalidPathError,
     PathNotFoundError,
@@ -48,20 +45,14 @@ from docker_registry.core.storage import (
 )
 from docker_registry.core.storage.paths import ROOT
 
+from .fsio import _MISSING, _O_CLOEXEC, _discard, _write_all
+from .writer import FileDriverWriter
+
 #: The reserved directory under the root that holds temporary files of writes in progress.
 STAGING_DIR = ".registry-staging"
 
-#: Reading these errors means nothing (or no file) is at the path.
-_MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
 #: ``fsync`` of a directory is refused by some filesystems; nothing more can be done there.
 _FSYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
-#: ``copy_file_range`` is not available for this pair of files: copy through user space.
-_NO_COPY_FILE_RANGE = frozenset(
-    {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
-)
-#: Bytes per ``copy_file_range`` call when appending (the kernel copies, we only loop).
-_COPY_BLOCK = 64 * CHUNK_SIZE
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
@@ -393,95 +384,6 @@ class FileDriver(StorageDriver):
         return self._failure(exc, operation, path, action)
 
 
-class FileDriverWriter(FileWriter):
-    """A write staged in a temporary file, renamed onto the path by :meth:`commit`.
-
-    With ``append=True`` the current content is copied into the temporary file first
-    (``copy_file_range``: in the kernel, a reflink on filesystems that support it).
-    """
-
-    def __init__(self, driver: FileDriver, path: str, local: str, *, append: bool) -> None:
-        self._driver = driver
-        self._path = path
-        self._local = local
-        self._descriptor, self._temp = driver._stage("writer", path)
-        self._size = 0
-        self._state = "open"
-        if append:
-            try:
-                self._size = self._copy_existing()
-            except BaseException:
-                self.cancel()
-                raise
-
-    def _copy_existing(self) -> int:
-        try:
-            source = os.open(self._local, os.O_RDONLY | _O_CLOEXEC)
-        except OSError as exc:
-            if exc.errno in _MISSING:
-                return 0  # appending to nothing starts an empty file
-            raise self._driver._failure(exc, "writer", self._path, "open for append") from exc
-        try:
-            if stat.S_ISDIR(os.fstat(source).st_mode):
-                return 0  # a directory holds no content; commit will refuse the path
-            return _copy(source, self._descriptor)
-        except OSError as exc:
-            raise self._driver._failure(exc, "writer", self._path, "copy for append") from exc
-        finally:
-            os.close(source)
-
-    def _check_open(self, action: str) -> None:
-        if self._state != "open":
-            raise StorageError(
-                f"cannot {action}: the writer is already {self._state}",
-                driver=self._driver.name,
-                operation="writer",
-                path=self._path,
-            )
-
-    def write(self, data: bytes) -> int:
-        self._check_open("write")
-        view = memoryview(data).cast("B")
-        try:
-            # PERF: unbuffered: callers write CHUNK_SIZE pieces, one syscall each.
-            _write_all(self._descriptor, view)
-        except OSError as exc:
-            raise self._driver._failure(exc, "writer", self._path, "write") from exc
-        self._size += len(view)
-        return len(view)
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def commit(self) -> None:
-        self._check_open("commit")
-        # NOTE: whatever happens below, the descriptor is closed and the writer spent.
-        self._state = "broken (its commit failed)"
-        try:
-            try:
-                os.fsync(self._descriptor)
-            finally:
-                os.close(self._descriptor)
-        except OSError as exc:
-            _discard(self._temp)
-            raise self._driver._failure(exc, "commit", self._path, "fsync") from exc
-        self._driver._publish(self._temp, self._local, "commit", self._path)
-        self._state = "committed"
-
-    def cancel(self) -> None:
-        if self._state != "open":
-            return
-        self._state = "cancelled"
-        try:
-            os.close(self._descriptor)
-        finally:
-            _discard(self._temp)
-
-    def close(self) -> None:
-        self.cancel()
-
-
 def _prefix(directory: str) -> str:
     return "/" if directory == ROOT else directory + "/"
 
@@ -492,34 +394,3 @@ def _is_staging(directory: str, name: str) -> bool:
 
 def _is_within(real: str, directory: str) -> bool:
     return os.path.commonpath([real, directory]) == directory
-
-
-def _write_all(descriptor: int, view: memoryview) -> None:
-    """Write every byte of ``view``; ``os.write`` may accept fewer than asked."""
-    while view:
-        written = os.write(descriptor, view)
-        view = view[written:]
-
-
-def _copy(source: int, target: int) -> int:
-    """Copy the rest of ``source`` into ``target`` at their current offsets; return bytes."""
-    total = 0
-    if hasattr(os, "copy_file_range"):
-        try:
-            while copied := os.copy_file_range(source, target, _COPY_BLOCK):
-                total += copied
-            return total
-        except OSError as exc:
-            if exc.errno not in _NO_COPY_FILE_RANGE:
-                raise
-            # NOTE: both offsets advanced by what was copied; go on from there.
-    while chunk := os.read(source, CHUNK_SIZE):
-        _write_all(target, memoryview(chunk))
-        total += len(chunk)
-    return total
-
-
-def _discard(temp: str) -> None:
-    """Remove a temporary file; it may already be gone."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(temp)
