@@ -157,7 +157,9 @@ def test_cache_backend_from_a_plugin_is_used_for_small_files():
                 cache = {}
                 created.append(cache)
                 return type(
-                    "Cache", (), {
+                    "Cache",
+                    (),
+                    {
                         "get": lambda self, path: cache.get(path),
                         "set": lambda self, path, content: cache.__setitem__(path, content),
                         "delete": lambda self, path: cache.pop(path, None),

@@ -77,6 +77,8 @@ def test_concurrent_pushers_of_the_same_images(start_registry):
     # NOTE: a pusher may still see a 400 "being uploaded" on GET json and a 400
     # "Checksum mismatch" never happens because identical bytes are idempotent.
     assert not errors, errors
+    # Layers arrive through the server's spool: adopted or removed, never left behind.
+    assert not list((registry.storage_path / ".registry-staging").glob("*"))
     for index in range(6):
         pulled = V1Client(registry.url).pull(f"team/app{index}")
         assert [item["layer"] for item in pulled] == [base.layer, top.layer]

@@ -433,7 +433,6 @@ def tagged(client):
 
 
 class TestContentDiscovery:
-
     def test_tags_list(self, client, tagged):
         response = client.http.get(f"{client.url}/v2/conformance/discovery/tags/list")
         assert response.status_code == 200

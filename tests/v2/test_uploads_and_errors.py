@@ -312,3 +312,79 @@ def test_retag_on_one_process_shows_on_another_within_the_ttl(tmp_path):
     finally:
         one.process.stop()
         two.process.stop()
+
+
+def spooled_leftovers(server) -> list[str]:
+    staging = server.storage_path / ".registry-staging"
+    return sorted(path.name for path in staging.glob("*.body")) if staging.exists() else []
+
+
+def wait_no_spooled_leftovers(server, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while spooled_leftovers(server):
+        assert time.monotonic() < deadline, f"spool files left: {spooled_leftovers(server)}"
+        time.sleep(0.2)
+
+
+def test_large_bodies_are_adopted_from_the_spool(ours):
+    """Bodies above the in-memory limit are received into the storage's staging
+    directory and renamed into place: content intact, nothing left behind."""
+    client = Client(ours.url)
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    start = client.http.post(f"{ours.url}/v2/spool/mono/blobs/uploads/")
+    location = with_digest(ours.url + start.headers["Location"], digest(data))
+    done = client.http.put(location, data=data)
+    assert done.status_code == 201, done.text
+    chunked = client.http.post(f"{ours.url}/v2/spool/chunks/blobs/uploads/")
+    path = chunked.headers["Location"]
+    for offset in (0, 1024 * 1024, 2 * 1024 * 1024):
+        part = data[offset : offset + 1024 * 1024] if offset < 2 * 1024 * 1024 else data[offset:]
+        response = client.http.patch(
+            ours.url + path,
+            data=part,
+            headers={"Content-Range": f"{offset}-{offset + len(part) - 1}"},
+        )
+        assert response.status_code == 202, response.text
+        path = response.headers["Location"]
+    assert client.http.put(with_digest(ours.url + path, digest(data))).status_code == 201
+    for name in ("mono", "chunks"):
+        fetched = client.http.get(f"{ours.url}/v2/spool/{name}/blobs/{digest(data)}")
+        assert hashlib.sha256(fetched.content).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert spooled_leftovers(ours) == []
+
+
+def test_large_body_with_a_wrong_digest_stores_nothing(ours):
+    client = Client(ours.url)
+    data = os.urandom(2 * 1024 * 1024)
+    wrong = digest(b"something else")
+    start = client.http.post(f"{ours.url}/v2/spool/wrong/blobs/uploads/")
+    response = client.http.put(with_digest(ours.url + start.headers["Location"], wrong), data=data)
+    assert response.status_code == 400
+    assert codes(response) == ["DIGEST_INVALID"]
+    for candidate in (wrong, digest(data)):
+        head = client.http.head(f"{ours.url}/v2/spool/wrong/blobs/{candidate}")
+        assert head.status_code == 404
+    assert not list((ours.storage_path / "docker/registry/v2/blobs").rglob("data"))
+    assert spooled_leftovers(ours) == []
+
+
+def test_large_body_cut_off_midway_leaves_no_spool_file(ours):
+    client = Client(ours.url)
+    start = client.http.post(f"{ours.url}/v2/spool/cut/blobs/uploads/")
+    path = start.headers["Location"]
+    declared = 4 * 1024 * 1024
+    host, port = ours.host.split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            f"PATCH {path} HTTP/1.1\r\nHost: {ours.host}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\r\n".encode()
+        )
+        sock.sendall(os.urandom(declared // 2))
+        deadline = time.monotonic() + 10
+        while not spooled_leftovers(ours):  # the server is receiving into its spool
+            assert time.monotonic() < deadline, "the body never reached the spool"
+            time.sleep(0.05)
+    wait_no_spooled_leftovers(ours)
+    status = client.http.get(ours.url + path)
+    assert status.status_code == 204
+    assert status.headers["Range"] == "0-0"

@@ -62,6 +62,7 @@ def _every_call(driver: FileDriver, path: str) -> dict[str, Callable[[], object]
         "delete": lambda: driver.delete(path),
         "move from": lambda: driver.move(path, "/elsewhere"),
         "move to": lambda: driver.move("/source", path),
+        "adopt_file": lambda: driver.adopt_file(os.path.join(driver.staging_dir, "x.body"), path),
     }
 
 
@@ -96,6 +97,29 @@ def test_symlinked_file_escaping_the_root_is_refused(
     assert (outside / "secret").read_bytes() == b"secret"
     assert (root / "repositories" / "link").is_symlink()
     assert [info.path for info in driver.walk("/")] == ["/source"]
+
+
+def test_directory_missing_when_first_seen_is_checked_again(
+    driver: FileDriver, root: Path, outside: Path
+) -> None:
+    with pytest.raises(PathNotFoundError):
+        driver.get_content("/later/secret")
+    (root / "later").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(InvalidPathError, match="outside the storage root"):
+        driver.get_content("/later/secret")
+
+
+def test_adopt_file_renames_a_spooled_file_into_place(driver: FileDriver) -> None:
+    os.makedirs(driver.spool_directory, exist_ok=True)
+    local = os.path.join(driver.spool_directory, "upload.body")
+    with open(local, "wb") as stream:
+        stream.write(b"layer bytes")
+    inode = os.stat(local).st_ino
+    driver.adopt_file(local, "/blobs/data")
+    assert not os.path.exists(local)
+    assert driver.get_content("/blobs/data") == b"layer bytes"
+    assert os.stat(driver._local("/blobs/data", "test")).st_ino == inode, "renamed, not copied"
+    assert _staged(driver) == []
 
 
 def test_symlinks_that_stay_inside_the_root_work(driver: FileDriver, root: Path) -> None:

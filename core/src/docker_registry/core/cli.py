@@ -119,6 +119,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .logs import configure_logging
     from .server import serve
+    from .storage import Storage, create_driver
 
     settings = load_settings(args.config, args.flavor)
     host = args.host or os.environ.get("REGISTRY_HOST") or "0.0.0.0"
@@ -126,11 +127,19 @@ def _serve(args: argparse.Namespace) -> int:
     threads = args.threads or _env_int("REGISTRY_THREADS", 8)
     configure_logging(settings.loglevel)
     try:
-        app = create_app(settings)
+        storage = Storage(create_driver(settings.storage, settings.values))
+        app = create_app(settings, storage=storage)
     except ConfigError as exc:
         raise exc.located(flavor=settings.flavor, file=settings.source) from None
     try:
-        serve(app, settings, host=host, port=port, threads=threads)
+        serve(
+            app,
+            settings,
+            host=host,
+            port=port,
+            threads=threads,
+            spool_directory=storage.spool_directory,
+        )
     except OSError as exc:
         print(f"docker-registry: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1

@@ -7,19 +7,33 @@ import logging
 import falcon
 import waitress
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
 
 from .config import Settings
+from .spool import BodySpool
 
 log = logging.getLogger(__name__)
 
 #: Socket read size: waitress's 8 KiB default caps uploads far below disk speed.
 RECV_BYTES = 1024 * 1024
-#: Bodies above this stay in waitress's temp file rather than memory.
+#: Bodies above this go to a spool file rather than memory.
 INBUF_OVERFLOW = 512 * 1024
 
 
 #: First byte of a TLS handshake record.
 _TLS_HANDSHAKE = 0x16
+
+
+class SpoolingRequestParser(HTTPRequestParser):
+    """Receives every request body into a :class:`~.spool.BodySpool` in
+    :attr:`spool_directory`, which storage can then adopt without a copy."""
+
+    spool_directory: str | None = None
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        if self.body_rcv is not None:
+            self.body_rcv.buf = BodySpool(self.spool_directory, INBUF_OVERFLOW)
 
 
 class PlainHTTPChannel(HTTPChannel):
@@ -41,7 +55,15 @@ class PlainHTTPChannel(HTTPChannel):
         return bool(super().received(data))
 
 
-def serve(app: falcon.App, settings: Settings, *, host: str, port: int, threads: int) -> None:
+def serve(
+    app: falcon.App,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    threads: int,
+    spool_directory: str | None = None,
+) -> None:
     """Run waitress until interrupted.
 
     :param app: the application from :func:`~docker_registry.core.app.create_app`.
@@ -49,6 +71,8 @@ def serve(app: falcon.App, settings: Settings, *, host: str, port: int, threads:
     :param host: interface to bind (``0.0.0.0`` for all).
     :param port: TCP port; 0 picks a free one.
     :param threads: worker threads.
+    :param spool_directory: where request bodies are received (the storage's
+        :attr:`~.Storage.spool_directory`; ``None``: the system's temporary directory).
     """
     server = waitress.create_server(
         app,
@@ -62,7 +86,17 @@ def serve(app: falcon.App, settings: Settings, *, host: str, port: int, threads:
         clear_untrusted_proxy_headers=True,
         channel_timeout=300,
     )
-    server.channel_class = PlainHTTPChannel
+    server.channel_class = type(
+        "PlainHTTPChannel",
+        (PlainHTTPChannel,),
+        {
+            "parser_class": type(
+                "SpoolingRequestParser",
+                (SpoolingRequestParser,),
+                {"spool_directory": spool_directory},
+            )
+        },
+    )
     # NOTE: waitress warns "Task queue depth is N" whenever every thread is busy, which
     # under load is every request: a flood in the log and 3% of the CPU. Errors stay.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)

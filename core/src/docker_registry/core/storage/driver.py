@@ -256,6 +256,24 @@ class StorageDriver(abc.ABC):
         """
         return None
 
+    #: A local directory where callers may create files for :meth:`adopt_file` to take
+    #: over cheaply (the file driver: its staging directory, on the same filesystem as
+    #: the data), or ``None``: callers then use the system's temporary directory.
+    spool_directory: str | None = None
+
+    def adopt_file(self, local_path: str, path: str) -> None:
+        """Store the content of the local, complete file ``local_path`` at ``path``.
+
+        Durable and atomic like a committed :meth:`writer`. The driver may take the
+        file over (the file driver renames it into place when it lies on its filesystem):
+        afterwards ``local_path`` may be gone, and the caller removes it if not.
+        This default streams it through :meth:`writer`.
+        """
+        with open(local_path, "rb") as source, self.writer(path) as writer:
+            while chunk := source.read(CHUNK_SIZE):
+                writer.write(chunk)
+            writer.commit()
+
     def close(self) -> None:  # noqa: B027 - optional hook with an empty default
         """Release connections and other resources held by the driver."""
 

@@ -85,6 +85,19 @@ class Storage:
         writer = self._call("writer", path, lambda: self.driver.writer(path, append))
         return _WrappedWriter(self, path, writer)
 
+    @property
+    def spool_directory(self) -> str | None:
+        """See :attr:`StorageDriver.spool_directory`."""
+        return self.driver.spool_directory
+
+    def adopt_file(self, local_path: str, path: str) -> None:
+        """See :meth:`StorageDriver.adopt_file`."""
+        try:
+            self._call("adopt_file", path, lambda: self.driver.adopt_file(local_path, path))
+        finally:
+            if self.cache is not None:
+                self.cache.invalidate(path)
+
     def stat(self, path: str) -> FileInfo:
         return self._call("stat", path, lambda: self.driver.stat(path), allow_root=True)
 

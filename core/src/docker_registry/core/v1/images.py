@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
+from ..spool import SpooledFile
 from ..storage import PathNotFoundError, Storage
 from ..streams import HashingCopier
 from . import layout
@@ -265,10 +266,13 @@ class ImageStore:
             raise Invalid("Image depends on a non existing parent")
         return value
 
-    def put_layer(self, image_id: str, read: Callable[[int], bytes]) -> str:
+    def put_layer(
+        self, image_id: str, read: Callable[[int], bytes], spool: SpooledFile | None = None
+    ) -> str:
         """Stream a layer in (R6); return its payload checksum.
 
         :param read: ``read(n)`` of the request body; ``b""`` at its end.
+        :param spool: the same body when the server spooled it to a file.
         :raises NotFound: no json for this image.
         :raises Conflict: the image is complete with a different layer.
         """
@@ -283,31 +287,46 @@ class ImageStore:
             if checksum in self.checksums(image_id):
                 return checksum
             raise Conflict(ALREADY_EXISTS)
-        with self.storage.writer(layout.image_layer_path(image_id)) as writer:
+        layer_path = layout.image_layer_path(image_id)
+        if spool is not None:
+            # PERF: the server received the body into a file storage adopts (no copy).
+            _drain(spool.read, hasher)
+            return self._publish_layer(
+                image_id,
+                json_data,
+                hasher.checksum(),
+                lambda: self.storage.adopt_file(spool.spool_path, layer_path),
+            )
+        with self.storage.writer(layer_path) as writer:
             self._copier.copy(read, writer.write, hasher.update)
-            checksum = hasher.checksum()
-            with self._locked(image_id):
-                if self._stored_json(image_id) != json_data:
-                    raise Invalid("Image json changed during the layer upload, retry")
-                if not self.in_progress(image_id):
-                    if checksum in self.checksums(image_id):
-                        return checksum
-                    raise Conflict(ALREADY_EXISTS)
-                # PERF: both are durable writes; they overlap. A crash between them can
-                # leave a _checksum without its layer: put_checksum then refuses.
-                recorded = self._executor().submit(
-                    self.storage.put_content,
-                    layout.image_checksum_path(image_id),
-                    json.dumps([checksum]).encode(),
-                )
-                try:
-                    writer.commit()
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        recorded.result()
-                    _delete_quietly(self.storage, layout.image_checksum_path(image_id))
-                    raise
-                recorded.result()
+            return self._publish_layer(image_id, json_data, hasher.checksum(), writer.commit)
+
+    def _publish_layer(
+        self, image_id: str, json_data: bytes, checksum: str, commit: Callable[[], None]
+    ) -> str:
+        """Make a received layer visible with ``commit`` unless the image changed meanwhile."""
+        with self._locked(image_id):
+            if self._stored_json(image_id) != json_data:
+                raise Invalid("Image json changed during the layer upload, retry")
+            if not self.in_progress(image_id):
+                if checksum in self.checksums(image_id):
+                    return checksum
+                raise Conflict(ALREADY_EXISTS)
+            # PERF: both are durable writes; they overlap. A crash between them can
+            # leave a _checksum without its layer: put_checksum then refuses.
+            recorded = self._executor().submit(
+                self.storage.put_content,
+                layout.image_checksum_path(image_id),
+                json.dumps([checksum]).encode(),
+            )
+            try:
+                commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    recorded.result()
+                _delete_quietly(self.storage, layout.image_checksum_path(image_id))
+                raise
+            recorded.result()
         return checksum
 
     def put_checksum(self, image_id: str, payload: str | None, tarsum: str | None) -> None:

@@ -29,6 +29,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from ..spool import SpooledFile, spooled
 from ..storage import CHUNK_SIZE, FileWriter, PathNotFoundError, Storage
 from ..streams import HashingCopier
 from . import layout
@@ -126,6 +127,21 @@ class UploadStore:
         if length == 0:
             return offset
         hasher = self._cached_hash(upload_id, offset)
+        body_file = _spool_file(body)
+        if body_file is not None:
+            size = body_file.body_size
+            if length is not None and size != length:
+                raise BlobUploadInvalid(f"chunk of {size} bytes, {length} declared")
+            if offset == 0:
+                hasher = body_file.sha256.copy()
+            elif hasher is not None:
+                _hash_stream(body_file, hasher)
+            self.storage.adopt_file(
+                body_file.spool_path, layout.upload_chunk(name, upload_id, offset, offset + size)
+            )
+            if hasher is not None:
+                self._remember(upload_id, offset + size, hasher)
+            return offset + size
         if hasher is None and offset == 0:
             hasher = hashlib.sha256()
         # NOTE: without a declared length the chunk's name is known only at the end:
@@ -207,8 +223,21 @@ class UploadStore:
 
         :raises DigestInvalid: the content does not match ``digest`` (nothing is stored).
         """
-        hasher = digest.hasher()
         target = layout.blob_data(digest.algorithm, digest.hex)
+        body_file = _spool_file(body) if digest.algorithm == "sha256" else None
+        if body_file is not None:
+            # PERF: the server received the body into a file storage can adopt, and
+            # hashed it on arrival: no copy and no second read.
+            if length is not None and body_file.body_size != length:
+                raise SizeInvalid(f"received {body_file.body_size} bytes, {length} declared")
+            _verify(body_file.sha256, digest)
+            linking = self._pool.submit(self.blobs.link, name, digest)
+            try:
+                self.storage.adopt_file(body_file.spool_path, target)
+            finally:
+                linking.result()
+            return body_file.body_size
+        hasher = digest.hasher()
         with self.storage.writer(target) as writer:
             size = self._copy(body, writer, hasher)
             if length is not None and size != length:
@@ -348,11 +377,21 @@ def range_header(offset: int) -> str:
     return f"0-{max(offset - 1, 0)}"
 
 
+def _spool_file(body: object) -> SpooledFile | None:
+    """The body's spool file when the server spooled it to disk (small bodies: ``None``)."""
+    body = spooled(body)
+    return body if isinstance(body, SpooledFile) else None
+
+
+def _hash_stream(stream: Readable, hasher: Any) -> None:
+    while chunk := stream.read(CHUNK_SIZE):
+        hasher.update(chunk)
+
+
 def _hash_file(storage: Storage, path: str, digest: Digest):
     hasher = digest.hasher()
     with storage.reader(path) as stream:
-        while chunk := stream.read(CHUNK_SIZE):
-            hasher.update(chunk)
+        _hash_stream(stream, hasher)
     return hasher
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from docker_registry.core.storage import (
@@ -379,3 +381,46 @@ class BaseWriterTests(BaseDriverFixtures):
             writer.write(NON_UTF8)
             writer.commit()
         assert driver.get_content(f"{base}/file") == NON_UTF8
+
+    def test_adopt_file_stores_a_local_file(
+        self, driver: StorageDriver, base: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        data = make_data(LARGE_SIZE)
+        local = _spool_file(driver, tmp_path_factory, data)
+        driver.put_content(f"{base}/file", b"old")
+        driver.adopt_file(local, f"{base}/file")
+        assert _digest(read_all(driver.reader(f"{base}/file"))) == _digest(data)
+        assert driver.stat(f"{base}/file").size == len(data)
+        assert f"{base}/file" in driver.list(base)
+        if os.path.exists(local):  # the driver copied it: the caller removes it
+            os.unlink(local)
+
+    def test_adopt_file_creates_missing_parents(
+        self, driver: StorageDriver, base: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        local = _spool_file(driver, tmp_path_factory, NON_UTF8)
+        driver.adopt_file(local, f"{base}/a/b/c")
+        assert driver.get_content(f"{base}/a/b/c") == NON_UTF8
+        if os.path.exists(local):
+            os.unlink(local)
+
+    def test_adopt_missing_local_file_raises_and_stores_nothing(
+        self, driver: StorageDriver, base: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        missing = str(tmp_path_factory.mktemp("adopt") / "missing.body")
+        with pytest.raises((StorageError, OSError)):
+            driver.adopt_file(missing, f"{base}/file")
+        with pytest.raises(PathNotFoundError):
+            driver.stat(f"{base}/file")
+
+
+def _spool_file(
+    driver: StorageDriver, tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> str:
+    """A local file where the core would spool a request body for ``driver``."""
+    directory = driver.spool_directory or str(tmp_path_factory.mktemp("spool"))
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"conformance-{os.getpid()}-{len(data)}.body")
+    with open(path, "wb") as stream:
+        stream.write(data)
+    return path

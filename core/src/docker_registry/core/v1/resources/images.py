@@ -8,6 +8,7 @@ from typing import BinaryIO
 import falcon
 
 from ...meta import set_json
+from ...spool import SpooledFile, spooled
 from .. import layout
 from ..errors import IMAGE_NOT_FOUND, Invalid, NotFound, RangeNotSatisfiable
 from .common import (
@@ -134,7 +135,8 @@ class ImageLayerResource(_Base):
                 # the writer is cancelled, nothing is visible, the client may retry.
                 raise Invalid(f"Layer upload interrupted: {exc}") from exc
 
-        self.images.put_layer(image_id, read)
+        body = spooled(stream)
+        self.images.put_layer(image_id, read, body if isinstance(body, SpooledFile) else None)
         set_true(resp)
 
 

@@ -87,6 +87,7 @@ class FileDriver(StorageDriver):
         # NOTE: confinement compares real paths, so the root itself is resolved once here.
         self.root = os.path.realpath(absolute)
         self.staging_dir = os.path.join(self.root, STAGING_DIR)
+        self.spool_directory = self.staging_dir
         self._confined_directories: set[str] = set()
 
     def __repr__(self) -> str:
@@ -139,6 +140,27 @@ class FileDriver(StorageDriver):
     def writer(self, path: str, append: bool = False) -> FileDriverWriter:
         local = self._local(path, "writer")
         return FileDriverWriter(self, path, local, append=append)
+
+    def adopt_file(self, local_path: str, path: str) -> None:
+        """fsync ``local_path`` and rename it onto ``path`` when both share a filesystem
+        (no copy: a body spooled into the staging directory is written once)."""
+        local = self._local(path, "adopt_file")
+        try:
+            same_filesystem = os.stat(local_path).st_dev == os.stat(self.root).st_dev
+        except OSError as exc:
+            raise self._failure(exc, "adopt_file", path, f"stat {local_path}") from exc
+        if not same_filesystem:
+            super().adopt_file(local_path, path)
+            return
+        try:
+            descriptor = os.open(local_path, os.O_RDONLY | _O_CLOEXEC)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except OSError as exc:
+            raise self._failure(exc, "adopt_file", path, f"fsync {local_path}") from exc
+        self._publish(local_path, local, "adopt_file", path)
 
     # -- metadata and namespace ------------------------------------------------------
 
