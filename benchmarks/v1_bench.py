@@ -73,7 +73,7 @@ def rss(pid: int) -> dict[str, float]:
     return values
 
 
-def start_ours(workdir: str, threads: int) -> tuple[subprocess.Popen, str]:
+def start_ours(workdir: str, threads: int, workers: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     os.makedirs(workdir, exist_ok=True)
     config = os.path.join(workdir, "config.yml")
@@ -97,6 +97,8 @@ def start_ours(workdir: str, threads: int) -> tuple[subprocess.Popen, str]:
             str(port),
             "--threads",
             str(threads),
+            "--workers",
+            str(workers),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -233,6 +235,9 @@ def main() -> None:
     parser.add_argument("--small-count", type=int, default=500)
     parser.add_argument("--small-size", type=int, default=4096)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="our server's processes (RSS is the first one's)"
+    )
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--json", help="write all figures here")
     args = parser.parse_args()
@@ -240,7 +245,7 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="v1bench-")
     try:
         print(f"ours (v1, file driver, waitress {args.threads} threads):")
-        process, url = start_ours(os.path.join(workdir, "ours"), args.threads)
+        process, url = start_ours(os.path.join(workdir, "ours"), args.threads, args.workers)
         try:
             ours = bench_ours(url, process.pid, args)
         finally:

@@ -61,7 +61,7 @@ TARGETS = {
 }
 
 
-def start_ours(workdir: Path, threads: int) -> ServiceProcess:
+def start_ours(workdir: Path, threads: int, workers: int) -> ServiceProcess:
     config = workdir / "ours.yml"
     config.write_text(
         f"bench:\n  storage: file\n  storage_path: {workdir / 'ours-data'}\n  loglevel: warning\n"
@@ -83,6 +83,8 @@ def start_ours(workdir: Path, threads: int) -> ServiceProcess:
         str(port),
         "--threads",
         str(threads),
+        "--workers",
+        str(workers),
     ]
     return ServiceProcess(command, name="ours", url=url, ready=http_ready(url + "/v2/")).start()
 
@@ -171,6 +173,12 @@ def wrk_hello(url: str, secs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=8, help="waitress threads (ours, hello)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="our server's processes (default: one per CPU core; the hello app has one)",
+    )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--big-mib", type=int, default=256)
     parser.add_argument("--wrk-secs", type=int, default=10)
@@ -187,7 +195,7 @@ def main() -> None:
 
 
 def run(workdir: Path, args) -> None:
-    ours = start_ours(workdir, args.threads)
+    ours = start_ours(workdir, args.threads, args.workers)
     ref_url, ref_pid = start_reference(workdir)
     hello = start_hello(args.threads)
     try:

@@ -46,7 +46,9 @@ def start_registry(tmp_path_factory) -> Iterator[StartRegistry]:
     """
     started: list[ServiceProcess] = []
 
-    def start(*, threads: int = 4, env: dict[str, str] | None = None, **values) -> LiveRegistry:
+    def start(
+        *, threads: int = 4, workers: int = 1, env: dict[str, str] | None = None, **values
+    ) -> LiveRegistry:
         workdir = tmp_path_factory.mktemp("registry")
         config: dict = {
             "storage": "file",
@@ -75,6 +77,8 @@ def start_registry(tmp_path_factory) -> Iterator[StartRegistry]:
                 str(port),
                 "--threads",
                 str(threads),
+                "--workers",
+                str(workers),
             ],
             name="docker-registry",
             url=url,

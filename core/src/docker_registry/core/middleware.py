@@ -21,6 +21,15 @@ _ID_PREFIX = os.urandom(8).hex()
 _id_counter = itertools.count(1)
 
 
+def _new_prefix_after_fork() -> None:
+    global _ID_PREFIX
+    _ID_PREFIX = os.urandom(8).hex()
+
+
+# NOTE: worker processes forked by ``serve --workers`` must not share the prefix.
+os.register_at_fork(after_in_child=_new_prefix_after_fork)
+
+
 def new_request_id() -> str:
     """A request id unique across processes and restarts."""
     return f"{_ID_PREFIX}{next(_id_counter):016x}"

@@ -1,83 +1,82 @@
-"""Serve the application with waitress, tuned for large layer transfers."""
+"""Serve the application with waitress, in one process or several sharing the socket.
+
+Waitress runs one process whose threads share the GIL: small requests (manifest GET,
+tags list, blob HEAD) top out near one core. ``workers > 1`` forks that many waitress
+processes that accept from one listening socket; each builds its own application after
+the fork (threads, pools and connections are never shared). Everything the registry
+keeps between requests lives in storage, so any worker can take any request; what a
+worker caches is listed in docs/configuration.md (tags: ``v2_tag_cache_ttl``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
 
 import falcon
 import waitress
-from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser
 
 from .config import Settings
-from .spool import BodySpool
+from .transport import INBUF_OVERFLOW, RECV_BYTES, channel_class, with_sendfile
 
 log = logging.getLogger(__name__)
 
-#: Socket read size: waitress's 8 KiB default caps uploads far below disk speed.
-RECV_BYTES = 1024 * 1024
-#: Bodies above this go to a spool file rather than memory.
-INBUF_OVERFLOW = 512 * 1024
-
-
-#: First byte of a TLS handshake record.
-_TLS_HANDSHAKE = 0x16
-
-
-class SpoolingRequestParser(HTTPRequestParser):
-    """Receives every request body into a :class:`~.spool.BodySpool` in
-    :attr:`spool_directory`, which storage can then adopt without a copy."""
-
-    spool_directory: str | None = None
-
-    def parse_header(self, header_plus: bytes) -> None:
-        super().parse_header(header_plus)
-        if self.body_rcv is not None:
-            self.body_rcv.buf = BodySpool(self.spool_directory, INBUF_OVERFLOW)
-
-
-class PlainHTTPChannel(HTTPChannel):
-    """A waitress channel that hangs up on a TLS handshake at once.
-
-    Clients such as skopeo and podman try HTTPS first; waitress would wait for a request
-    line that never comes, and the client only falls back to plain HTTP after its own
-    10 s timeout. Closing the connection makes it fall back immediately.
-    """
-
-    _first_data = True
-
-    def received(self, data: bytes) -> bool:
-        if self._first_data and data:
-            self._first_data = False
-            if data[0] == _TLS_HANDSHAKE:
-                self.will_close = True
-                return False
-        return bool(super().received(data))
+#: Builds the application and names its spool directory (see :mod:`.spool`).
+AppFactory = Callable[[], tuple[falcon.App, "str | None"]]
+#: A worker that dies sooner than this after its start is failing to start: give up.
+_STARTUP_GRACE = 5.0
 
 
 def serve(
-    app: falcon.App,
+    make_app: AppFactory,
     settings: Settings,
     *,
     host: str,
     port: int,
     threads: int,
-    spool_directory: str | None = None,
+    workers: int = 1,
 ) -> None:
     """Run waitress until interrupted.
 
-    :param app: the application from :func:`~docker_registry.core.app.create_app`.
+    :param make_app: builds the application (once per worker process).
     :param settings: for ``max_request_body_size`` (the largest layer accepted).
     :param host: interface to bind (``0.0.0.0`` for all).
     :param port: TCP port; 0 picks a free one.
-    :param threads: worker threads.
-    :param spool_directory: where request bodies are received (the storage's
-        :attr:`~.Storage.spool_directory`; ``None``: the system's temporary directory).
+    :param threads: threads per process.
+    :param workers: processes; above 1, a supervisor forks them and restarts any that dies.
     """
+    # NOTE: waitress warns "Task queue depth is N" whenever every thread is busy, which
+    # under load is every request: a flood in the log and 3% of the CPU. Errors stay.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    if workers <= 1:
+        app, spool_directory = make_app()
+        server = _create_server(app, settings, threads, spool_directory, host=host, port=port)
+        _announce(settings, server.effective_host, server.effective_port, threads, 1)
+        _run(server)
+        return
+    listener = socket.create_server((host, port), backlog=1024)
+    try:
+        bound_host, bound_port = listener.getsockname()[:2]
+        _announce(settings, bound_host, bound_port, threads, workers)
+        _Supervisor(listener, workers, lambda: _worker(listener, make_app, settings, threads)).run()
+    finally:
+        listener.close()
+
+
+def _create_server(
+    app: falcon.App,
+    settings: Settings,
+    threads: int,
+    spool_directory: str | None,
+    **listen: object,
+) -> waitress.server.BaseWSGIServer:
     server = waitress.create_server(
-        app,
-        host=host,
-        port=port,
+        with_sendfile(app),
         threads=threads,
         max_request_body_size=settings.max_request_body_size,
         recv_bytes=RECV_BYTES,
@@ -85,33 +84,107 @@ def serve(
         ident="docker-registry",
         clear_untrusted_proxy_headers=True,
         channel_timeout=300,
+        **listen,
     )
-    server.channel_class = type(
-        "PlainHTTPChannel",
-        (PlainHTTPChannel,),
-        {
-            "parser_class": type(
-                "SpoolingRequestParser",
-                (SpoolingRequestParser,),
-                {"spool_directory": spool_directory},
-            )
-        },
-    )
-    # NOTE: waitress warns "Task queue depth is N" whenever every thread is busy, which
-    # under load is every request: a flood in the log and 3% of the CPU. Errors stay.
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    bound_host, bound_port = server.effective_host, server.effective_port
+    server.channel_class = channel_class(spool_directory)
+    return server
+
+
+def _announce(settings: Settings, host: str, port: int, threads: int, workers: int) -> None:
     log.info(
-        "docker-registry serving on http://%s:%s (flavor %s, storage %s, %d threads)",
-        bound_host,
-        bound_port,
+        "docker-registry serving on http://%s:%s (flavor %s, storage %s, %d process(es) of "
+        "%d threads)",
+        host,
+        port,
         settings.flavor,
         settings.storage,
+        workers,
         threads,
     )
+
+
+def _run(server: waitress.server.BaseWSGIServer) -> None:
     try:
         server.run()
     except KeyboardInterrupt:
         log.info("docker-registry stopping")
     finally:
         server.close()
+
+
+def _worker(
+    listener: socket.socket, make_app: AppFactory, settings: Settings, threads: int
+) -> None:
+    """Body of a forked worker: build the application, serve the shared socket."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    app, spool_directory = make_app()
+    _run(_create_server(app, settings, threads, spool_directory, sockets=[listener]))
+
+
+class _Supervisor:
+    """Forks ``count`` workers, restarts those that die, stops them all on SIGTERM/SIGINT."""
+
+    def __init__(self, listener: socket.socket, count: int, body: Callable[[], None]) -> None:
+        self.listener = listener
+        self.count = count
+        self.body = body
+        self.children: dict[int, float] = {}
+        self.stopping = False
+
+    def run(self) -> None:
+        previous = {
+            signum: signal.signal(signum, self._stop) for signum in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            for _ in range(self.count):
+                self._spawn()
+            while self.children:
+                try:
+                    pid, status = os.wait()
+                except ChildProcessError:
+                    break
+                started = self.children.pop(pid, None)
+                if started is None or self.stopping:
+                    continue
+                failed_start = time.monotonic() - started < _STARTUP_GRACE
+                if failed_start and not os.WIFSIGNALED(status):
+                    log.error(
+                        "worker %d failed at start-up (%s); stopping: see its error above",
+                        pid,
+                        _describe(status),
+                    )
+                    self._stop(signal.SIGTERM, None)
+                    raise SystemExit(1)
+                log.error("worker %d exited (%s); starting another", pid, _describe(status))
+                self._spawn()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        log.info("docker-registry stopped")
+
+    def _spawn(self) -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                self.body()
+            except BaseException:
+                log.exception("worker %d failed", os.getpid())
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        self.children[pid] = time.monotonic()
+
+    def _stop(self, signum: int, frame: object) -> None:
+        self.stopping = True
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
