@@ -13,12 +13,16 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pluggy
 import yaml
 
 from . import __version__
 from .config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    import falcon
 
 EXIT_CONFIG_ERROR = 2
 
@@ -103,7 +107,14 @@ def main(argv: Sequence[str] | None = None, plugins: pluggy.PluginManager | None
     :param plugins: the plugin manager whose ``registry_commands`` add sub-commands
         (default: the installed plugins).
     """
-    args = build_parser(plugins or _plugin_manager()).parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # NOTE: the built-in commands need no plugin loaded here; `serve --workers` forks from
+    # this process, and every module imported now would count in each worker's RSS.
+    if arguments[:1] in (["serve"], ["config"]):
+        parser = build_parser(None)
+    else:
+        parser = build_parser(plugins or _plugin_manager())
+    args = parser.parse_args(arguments)
     try:
         run = getattr(args, "run", None)
         if run is not None:
@@ -122,12 +133,8 @@ def main(argv: Sequence[str] | None = None, plugins: pluggy.PluginManager | None
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import falcon
-
-    from .app import create_app
     from .logs import configure_logging
     from .server import serve
-    from .storage import Storage, create_driver
 
     settings = load_settings(args.config, args.flavor)
     host = args.host or os.environ.get("REGISTRY_HOST") or "0.0.0.0"
@@ -137,6 +144,10 @@ def _serve(args: argparse.Namespace) -> int:
     workers = args.workers or _env_int("REGISTRY_WORKERS", 1)
 
     def make_app() -> tuple[falcon.App, str | None]:
+        # NOTE: imported in each worker, after the fork (see server.py).
+        from .app import create_app
+        from .storage import Storage, create_driver
+
         try:
             storage = Storage(create_driver(settings.storage, settings.values))
             return create_app(settings, storage=storage), storage.spool_directory
