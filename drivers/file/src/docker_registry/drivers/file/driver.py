@@ -29,7 +29,7 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from docker_registry.core.storage import (
@@ -107,17 +107,14 @@ class FileDriver(StorageDriver):
         local = self._local(path, "put_content")
         descriptor, temp = self._stage("put_content", path)
         try:
-            try:
-                _write_all(descriptor, memoryview(data).cast("B"))
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
+            _write_all(descriptor, memoryview(data).cast("B"))
         except BaseException as exc:
+            os.close(descriptor)
             _discard(temp)
             if isinstance(exc, OSError):
                 raise self._failure(exc, "put_content", path, "write") from exc
             raise
-        self._publish(temp, local, "put_content", path)
+        self._publish(descriptor, temp, local, "put_content", path)
 
     # -- streams -----------------------------------------------------------------------
 
@@ -154,13 +151,9 @@ class FileDriver(StorageDriver):
             return
         try:
             descriptor = os.open(local_path, os.O_RDONLY | _O_CLOEXEC)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
         except OSError as exc:
-            raise self._failure(exc, "adopt_file", path, f"fsync {local_path}") from exc
-        self._publish(local_path, local, "adopt_file", path)
+            raise self._failure(exc, "adopt_file", path, f"open {local_path}") from exc
+        self._publish(descriptor, local_path, local, "adopt_file", path)
 
     # -- metadata and namespace ------------------------------------------------------
 
@@ -231,7 +224,7 @@ class FileDriver(StorageDriver):
             )
         destination_directory = os.path.dirname(destination_local)
         try:
-            self._make_parents(destination_directory, "move", destination)
+            changed = self._make_parents(destination_directory)
             os.replace(source_local, destination_local)
         except FileNotFoundError as exc:
             if not os.path.lexists(source_local):
@@ -241,10 +234,8 @@ class FileDriver(StorageDriver):
             raise self._write_error(exc, "move", source, f"move to {destination}") from exc
         except OSError as exc:
             raise self._write_error(exc, "move", source, f"move to {destination}") from exc
-        self._sync_directory(destination_directory, "move", destination)
-        source_directory = os.path.dirname(source_local)
-        if source_directory != destination_directory:
-            self._sync_directory(source_directory, "move", source)
+        self._sync_directories([destination_directory, *changed], "move", destination)
+        self._sync_directory(os.path.dirname(source_local), "move", source)
 
     def delete(self, path: str) -> None:
         local = self._local(path, "delete")
@@ -308,15 +299,24 @@ class FileDriver(StorageDriver):
         whoever can do that can rewrite the files themselves.
         """
         directory = os.path.dirname(local)
-        if directory not in self._confined_directories:
+        known = directory in self._confined_directories or (
+            # PERF: a directory not created yet (a new blob's) in a known one holds no link
+            os.path.dirname(directory) in self._confined_directories
+            and not os.path.lexists(directory)
+        )
+        if not known:
             real = os.path.realpath(directory)
             if not self._confined(real):
                 return False
             if os.path.isdir(real):  # NOTE: a missing directory may yet be created as a link
-                if len(self._confined_directories) >= _CONFINED_CACHE_SIZE:
-                    self._confined_directories.clear()
-                self._confined_directories.add(directory)
+                self._remember_confined(directory)
         return not os.path.islink(local) or self._confined(os.path.realpath(local))
+
+    def _remember_confined(self, directory: str) -> None:
+        """Note a real directory below the root (found so, or created by this driver)."""
+        if len(self._confined_directories) >= _CONFINED_CACHE_SIZE:
+            self._confined_directories.clear()
+        self._confined_directories.add(directory)
 
     def _confined(self, real: str) -> bool:
         """True when the resolved ``real`` path is the root or below it, not in staging."""
@@ -339,24 +339,36 @@ class FileDriver(StorageDriver):
         except OSError as exc:
             raise self._failure(exc, operation, path, "create a temporary file") from exc
 
-    def _publish(self, temp: str, local: str, operation: str, path: str) -> None:
-        """Rename the fsynced ``temp`` onto ``local`` and fsync the directory.
+    def _publish(self, descriptor: int, temp: str, local: str, operation: str, path: str) -> None:
+        """Make the written ``temp`` durable and rename it onto ``local``.
 
-        The temporary file is removed when the rename fails.
+        PERF: missing parents are created *before* the file's fsync: on journaling
+        filesystems (ext4, xfs) that fsync commits them too, and the directory fsyncs
+        that follow the rename find little left to do (a small blob went from six journal
+        commits to two). Every changed directory is still fsynced, as POSIX requires.
+        ``descriptor`` is closed; ``temp`` is removed when anything fails.
         """
         directory = os.path.dirname(local)
+        action = "create its directory"
         try:
-            self._make_parents(directory, operation, path)
+            try:
+                changed = self._make_parents(directory)
+                action = "fsync"
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            action = "publish"
             os.replace(temp, local)
         except BaseException as exc:
             _discard(temp)
             if isinstance(exc, OSError):
-                raise self._write_error(exc, operation, path, "publish") from exc
+                raise self._write_error(exc, operation, path, action) from exc
             raise
-        self._sync_directory(directory, operation, path)
+        self._sync_directories([directory, *changed], operation, path)
 
-    def _make_parents(self, directory: str, operation: str, path: str) -> None:
-        """Create ``directory`` and its missing ancestors, each one durably.
+    def _make_parents(self, directory: str) -> tuple[str, ...]:
+        """Create ``directory`` and its missing ancestors; return the directories whose
+        entries changed (to fsync once what is in them is durable).
 
         :raises NotADirectoryError: an ancestor is a file.
         """
@@ -368,6 +380,7 @@ class FileDriver(StorageDriver):
             if parent == current:
                 break
             current = parent
+        changed = []
         for new in reversed(missing):
             try:
                 os.mkdir(new)
@@ -375,7 +388,13 @@ class FileDriver(StorageDriver):
                 if os.path.isdir(new):
                     continue  # a concurrent writer created it
                 raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), new) from None
-            self._sync_directory(os.path.dirname(new), operation, path)
+            changed.append(os.path.dirname(new))
+            self._remember_confined(new)
+        return tuple(changed)
+
+    def _sync_directories(self, directories: Iterable[str], operation: str, path: str) -> None:
+        for directory in dict.fromkeys(directories):
+            self._sync_directory(directory, operation, path)
 
     def _sync_directory(self, directory: str, operation: str, path: str) -> None:
         """fsync a directory so that a rename or new entry in it survives a crash."""

@@ -79,15 +79,7 @@ class FileDriverWriter(FileWriter):
         self._check_open("commit")
         # NOTE: whatever happens below, the descriptor is closed and the writer spent.
         self._state = "broken (its commit failed)"
-        try:
-            try:
-                os.fsync(self._descriptor)
-            finally:
-                os.close(self._descriptor)
-        except OSError as exc:
-            _discard(self._temp)
-            raise self._driver._failure(exc, "commit", self._path, "fsync") from exc
-        self._driver._publish(self._temp, self._local, "commit", self._path)
+        self._driver._publish(self._descriptor, self._temp, self._local, "commit", self._path)
         self._state = "committed"
 
     def cancel(self) -> None:
