@@ -6,6 +6,7 @@ import errno
 import io
 import os
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -359,3 +360,16 @@ def test_create_driver_uses_the_default_storage_path(
 def test_create_driver_checks_the_option_type() -> None:
     with pytest.raises(ConfigError, match="storage_path"):
         create_driver("file", {"storage_path": ["not", "a", "string"]})
+
+
+def test_stale_staging_files_are_swept_at_start(root: Path) -> None:
+    staging = root / ".registry-staging"
+    staging.mkdir(parents=True)
+    (staging / "crashed.tmp").write_bytes(b"half a layer")
+    (staging / "crashed.body").write_bytes(b"half a body")
+    (staging / "live.body").write_bytes(b"being received")
+    day_and_more = time.time() - 25 * 3600
+    for name in ("crashed.tmp", "crashed.body"):
+        os.utime(staging / name, (day_and_more, day_and_more))
+    FileDriver(storage_path=str(root))
+    assert sorted(os.listdir(staging)) == ["live.body"]

@@ -5,7 +5,8 @@ directory (or a Go registry's ``rootdirectory``) is served as it lies::
 
     <storage_path>/
     ├── .registry-staging/         temporary files of writes in progress (see below)
-    │   └── <uuid hex>.tmp
+    │   ├── <uuid hex>.tmp
+    │   └── <uuid hex>.body        request bodies the server received, to be adopted
     ├── images/<id>/{json,layer,ancestry,_checksum}       v1, the seed's layout
     ├── repositories/<namespace>/<repository>/tag_<tag>
     └── docker/registry/v2/blobs/sha256/<2 hex>/<hex>/data v2, distribution's layout
@@ -14,8 +15,10 @@ Every write (``put_content``, a writer's ``commit``) is staged in a temporary fi
 ``.registry-staging`` on the same filesystem, flushed and fsynced, renamed onto its target
 with :func:`os.replace` and made durable by fsyncing the target's directory: readers see
 the old or the new file, never a mix, and a crash leaves at worst a stray temporary file
-in the staging directory. The staging directory is reserved: it never appears in
-``list``/``walk`` of the root, and a storage path that starts with it is refused.
+in the staging directory; files untouched there for a day are removed when a driver
+starts (a live write keeps its file's mtime fresh). The staging directory is reserved: it
+never appears in ``list``/``walk`` of the root, and a storage path that starts with it is
+refused.
 
 Every path is confined under the root: besides :func:`~docker_registry.core.storage.paths.
 validate_path` (``..``, NUL...), the real path is resolved and must stay under the real
@@ -24,10 +27,13 @@ root, so a symlink pointing outside is refused with :class:`InvalidPathError`.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import logging
 import os
 import shutil
 import stat
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
@@ -49,7 +55,11 @@ from .fsio import _MISSING, _O_CLOEXEC, _discard, _write_all
 from .writer import FileDriverWriter
 
 #: The reserved directory under the root that holds temporary files of writes in progress.
+log = logging.getLogger(__name__)
+
 STAGING_DIR = ".registry-staging"
+#: Staging files older than this (seconds) are leftovers of a crash.
+STALE_STAGING_AGE = 24 * 3600
 #: Directories remembered as free of escaping symlinks (cleared when full).
 _CONFINED_CACHE_SIZE = 65536
 
@@ -89,9 +99,30 @@ class FileDriver(StorageDriver):
         self.staging_dir = os.path.join(self.root, STAGING_DIR)
         self.spool_directory = self.staging_dir
         self._confined_directories: set[str] = set()
+        self._sweep_staging(time.time() - STALE_STAGING_AGE)
 
     def __repr__(self) -> str:
         return f"FileDriver(storage_path={self.storage_path!r})"
+
+    def _sweep_staging(self, older_than: float) -> None:
+        """Remove what crashed writers left in the staging directory (best effort)."""
+        removed = 0
+        try:
+            with os.scandir(self.staging_dir) as entries:
+                for entry in entries:
+                    with contextlib.suppress(OSError):
+                        if entry.is_file(follow_symlinks=False) and (
+                            entry.stat(follow_symlinks=False).st_mtime < older_than
+                        ):
+                            os.unlink(entry.path)
+                            removed += 1
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.warning("cannot clean the staging directory %s: %s", self.staging_dir, exc)
+            return
+        if removed:
+            log.info("removed %d stale temporary files from %s", removed, self.staging_dir)
 
     # -- whole-object access ---------------------------------------------------------
 
