@@ -13,7 +13,7 @@ entry name is the ``storage:`` value of the configuration.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar
 
@@ -272,6 +272,21 @@ class StorageDriver(abc.ABC):
         with open(local_path, "rb") as source, self.writer(path) as writer:
             while chunk := source.read(CHUNK_SIZE):
                 writer.write(chunk)
+            writer.commit()
+
+    def concatenate(self, sources: Sequence[str], destination: str) -> None:
+        """Write the files at ``sources``, one after the other, to ``destination``.
+
+        Durable and atomic like a committed :meth:`writer`; the sources stay. This
+        default streams them through :meth:`writer` (the file driver copies in the kernel).
+
+        :raises PathNotFoundError: a source is missing (nothing is written).
+        """
+        with self.writer(destination) as writer:
+            for source in sources:
+                with self.reader(source) as stream:
+                    while chunk := stream.read(CHUNK_SIZE):
+                        writer.write(chunk)
             writer.commit()
 
     def close(self) -> None:  # noqa: B027 - optional hook with an empty default

@@ -9,7 +9,7 @@ reads small files through an optional cache that every write invalidates.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO, TypeVar
 
 from . import paths
@@ -97,6 +97,20 @@ class Storage:
         finally:
             if self.cache is not None:
                 self.cache.invalidate(path)
+
+    def concatenate(self, sources: Sequence[str], destination: str) -> None:
+        """See :meth:`StorageDriver.concatenate`."""
+
+        def concatenate() -> None:
+            for source in sources:
+                paths.validate_path(source)
+            self.driver.concatenate(sources, destination)
+
+        try:
+            self._call("concatenate", destination, concatenate)
+        finally:
+            if self.cache is not None:
+                self.cache.invalidate(destination)
 
     def stat(self, path: str) -> FileInfo:
         return self._call("stat", path, lambda: self.driver.stat(path), allow_root=True)

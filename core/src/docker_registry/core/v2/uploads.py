@@ -132,13 +132,20 @@ class UploadStore:
             size = body_file.body_size
             if length is not None and size != length:
                 raise BlobUploadInvalid(f"chunk of {size} bytes, {length} declared")
+            hashing = None
             if offset == 0:
                 hasher = body_file.sha256.copy()
             elif hasher is not None:
-                _hash_stream(body_file, hasher)
-            self.storage.adopt_file(
-                body_file.spool_path, layout.upload_chunk(name, upload_id, offset, offset + size)
-            )
+                # PERF: the running hash reads the chunk while storage makes it durable.
+                hashing = self._pool.submit(_hash_stream, body_file, hasher)
+            try:
+                self.storage.adopt_file(
+                    body_file.spool_path,
+                    layout.upload_chunk(name, upload_id, offset, offset + size),
+                )
+            finally:
+                if hashing is not None:
+                    hashing.result()
             if hasher is not None:
                 self._remember(upload_id, offset + size, hasher)
             return offset + size
@@ -178,10 +185,16 @@ class UploadStore:
         :raises DigestInvalid: the content does not match ``digest`` (nothing is stored).
         """
         chunks, offset = self._chunks(name, upload_id, state)
-        cached = self._cached_hash(upload_id, offset) if digest.algorithm == "sha256" else None
         target = layout.blob_data(digest.algorithm, digest.hex)
         if length == 0:
             body = None
+        final_chunk = _spool_file(body) if chunks else None
+        if final_chunk is not None:
+            # PERF: a spooled final chunk joins the others as one more chunk (a rename).
+            end = self.append(name, upload_id, state, final_chunk, start=offset, length=length)
+            chunks.append(layout.upload_chunk(name, upload_id, offset, end))
+            offset, body = end, None
+        cached = self._cached_hash(upload_id, offset) if digest.algorithm == "sha256" else None
         if body is None and len(chunks) == 1:
             # PERF: a single chunk becomes the blob by a rename, no copy.
             if cached is None:
@@ -192,6 +205,16 @@ class UploadStore:
             size = offset
         elif not chunks and body is not None:
             size = self.put_monolithic(name, digest, body, length)
+        elif body is None and cached is not None:
+            # PERF: the hash is known: the storage joins the chunks (in the kernel on the
+            # file driver) while the blob is linked.
+            _verify(cached, digest)
+            linking = self._pool.submit(self.blobs.link, name, digest)
+            try:
+                self.storage.concatenate(chunks, target)
+            finally:
+                linking.result()
+            size = offset
         else:
             hasher = cached if cached is not None else digest.hasher()
             with self.storage.writer(target) as writer:

@@ -413,6 +413,32 @@ class BaseWriterTests(BaseDriverFixtures):
         with pytest.raises(PathNotFoundError):
             driver.stat(f"{base}/file")
 
+    def test_concatenate_joins_files_in_order(self, driver: StorageDriver, base: str) -> None:
+        parts = [make_data(LARGE_SIZE), NON_UTF8, b"", make_data(1000)]
+        for index, part in enumerate(parts):
+            driver.put_content(f"{base}/parts/{index}", part)
+        driver.put_content(f"{base}/joined", b"previous")
+        driver.concatenate(
+            [f"{base}/parts/{index}" for index in range(len(parts))], f"{base}/joined"
+        )
+        assert _digest(read_all(driver.reader(f"{base}/joined"))) == _digest(b"".join(parts))
+        assert driver.get_content(f"{base}/parts/1") == NON_UTF8, "sources stay"
+
+    def test_concatenate_nothing_gives_an_empty_file(
+        self, driver: StorageDriver, base: str
+    ) -> None:
+        driver.concatenate([], f"{base}/empty")
+        assert driver.get_content(f"{base}/empty") == b""
+
+    def test_concatenate_with_a_missing_source_writes_nothing(
+        self, driver: StorageDriver, base: str
+    ) -> None:
+        driver.put_content(f"{base}/one", b"one")
+        driver.put_content(f"{base}/joined", b"previous")
+        with pytest.raises(PathNotFoundError):
+            driver.concatenate([f"{base}/one", f"{base}/missing"], f"{base}/joined")
+        assert driver.get_content(f"{base}/joined") == b"previous"
+
 
 def _spool_file(
     driver: StorageDriver, tmp_path_factory: pytest.TempPathFactory, data: bytes

@@ -35,7 +35,7 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO
 
 from docker_registry.core.storage import (
@@ -51,7 +51,7 @@ from docker_registry.core.storage import (
 )
 from docker_registry.core.storage.paths import ROOT
 
-from .fsio import _MISSING, _O_CLOEXEC, _discard, _write_all
+from .fsio import _MISSING, _O_CLOEXEC, _copy, _discard, _write_all
 from .writer import FileDriverWriter
 
 #: The reserved directory under the root that holds temporary files of writes in progress.
@@ -185,6 +185,28 @@ class FileDriver(StorageDriver):
         except OSError as exc:
             raise self._failure(exc, "adopt_file", path, f"open {local_path}") from exc
         self._publish(descriptor, local_path, local, "adopt_file", path)
+
+    def concatenate(self, sources: Sequence[str], destination: str) -> None:
+        """Copy the sources into one staged file in the kernel (``copy_file_range``: a
+        reflink where the filesystem has them), then publish it like a commit."""
+        local = self._local(destination, "concatenate")
+        locals_ = [(source, self._local(source, "concatenate")) for source in sources]
+        descriptor, temp = self._stage("concatenate", destination)
+        try:
+            for source, source_local in locals_:
+                try:
+                    source_descriptor = os.open(source_local, os.O_RDONLY | _O_CLOEXEC)
+                    try:
+                        _copy(source_descriptor, descriptor)
+                    finally:
+                        os.close(source_descriptor)
+                except OSError as exc:
+                    raise self._read_error(exc, "concatenate", source, "copy") from None
+        except BaseException:
+            os.close(descriptor)
+            _discard(temp)
+            raise
+        self._publish(descriptor, temp, local, "concatenate", destination)
 
     # -- metadata and namespace ------------------------------------------------------
 
