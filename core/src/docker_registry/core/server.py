@@ -11,7 +11,6 @@ worker caches is listed in docs/configuration.md (tags: ``v2_tag_cache_ttl``).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -56,7 +55,6 @@ def serve(
     # under load is every request: a flood in the log and 3% of the CPU. Errors stay.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     if workers <= 1:
-        _return_large_buffers_to_the_os()
         app, spool_directory = make_app()
         server = _create_server(app, settings, threads, spool_directory, host=host, port=port)
         _announce(settings, server.effective_host, server.effective_port, threads, 1)
@@ -82,10 +80,10 @@ def _create_server(
     # counted in every process).
     import waitress
 
-    from .transport import INBUF_OVERFLOW, RECV_BYTES, channel_class, with_sendfile
+    from .transport import INBUF_OVERFLOW, RECV_BYTES, channel_class
 
     server = waitress.create_server(
-        with_sendfile(app),
+        app,
         threads=threads,
         max_request_body_size=settings.max_request_body_size,
         recv_bytes=RECV_BYTES,
@@ -127,7 +125,6 @@ def _worker(
     """Body of a forked worker: build the application, serve the shared socket."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    _return_large_buffers_to_the_os()
     app, spool_directory = make_app()
     _run(_create_server(app, settings, threads, spool_directory, sockets=[listener]))
 
@@ -192,24 +189,6 @@ class _Supervisor:
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-
-
-#: glibc's ``mallopt`` parameter for the size above which memory is mmapped.
-_M_MMAP_THRESHOLD = -3
-#: Allocations above this are mapped and unmapped on their own.
-_MMAP_THRESHOLD = 256 * 1024
-
-
-def _return_large_buffers_to_the_os() -> None:
-    """Fix glibc's mmap threshold, so 1 MiB receive buffers go back to the OS when freed.
-
-    Memory: glibc raises the threshold after the first large free, and later 1 MiB
-    buffers then come from the heap, which does not shrink: a worker grew from 32 to
-    60 MiB over one 256 MiB upload, 37 MiB with the threshold fixed. Other C libraries
-    keep their own behaviour.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
 
 
 def _describe(status: int) -> str:
