@@ -27,13 +27,14 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
-
-import requests
 
 from .config import ConfigError
 from .storage import FileWriter
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -194,10 +195,10 @@ class Upstream:
     def __init__(
         self,
         config: MirrorConfig,
-        session_factory: Callable[[], requests.Session] = requests.Session,
+        session_factory: Callable[[], requests.Session] | None = None,
     ) -> None:
         self.config = config
-        self._session_factory = session_factory
+        self._session_factory = session_factory or _new_session
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
@@ -218,6 +219,8 @@ class Upstream:
         :raises UpstreamMiss: a 4xx. :raises BadGateway: refused, 5xx, other statuses.
         :raises GatewayTimeout: no connection or no answer within the timeout.
         """
+        import requests
+
         timeout = self.config.timeout
         try:
             response = self._session().request(
@@ -314,7 +317,17 @@ class Upstream:
 _INVALID = object()
 
 
+def _new_session() -> requests.Session:
+    # NOTE: requests (and its charset tables) is imported only by mirrors: ~9 MiB per
+    # worker process otherwise.
+    import requests
+
+    return requests.Session()
+
+
 def _is_timeout(exc: BaseException) -> bool:
+    import requests
+
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:

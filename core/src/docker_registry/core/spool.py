@@ -10,7 +10,8 @@ request stream with :func:`spooled` and hands the file to
 :meth:`~.Storage.adopt_file` (a rename on the file driver): the bytes are written once,
 and the digest is known when the handler starts.
 
-Files left by a crash are ordinary files in the spool directory named ``*.body``.
+Files left by a crash are ``*.body`` files in the spool directory (the file driver removes
+those untouched for a day when it starts).
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ def spooled(stream: object) -> SpooledFile | SpooledBytes | None:
     if isinstance(inner, (SpooledFile, SpooledBytes)) and inner.tell() == 0:
         return inner
     return None
+
+
+def spooled_file(stream: object) -> SpooledFile | None:
+    """Like :func:`spooled`, for bodies large enough to have gone to a spool file."""
+    body = spooled(stream)
+    return body if isinstance(body, SpooledFile) else None
 
 
 class BodySpool:

@@ -33,9 +33,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from ..mirroring import MirrorConfig, StreamTee, Upstream, UpstreamMiss
 from .blobs import BlobStore
@@ -43,6 +41,9 @@ from .digests import Digest, digest_of, is_digest
 from .errors import BadGateway, DigestInvalid, GatewayTimeout, ManifestInvalid
 from .manifests import MANIFEST_TYPES, ManifestStore, media_type_of
 from .negotiation import accepted
+
+if TYPE_CHECKING:
+    import requests
 from .referrers import ReferrerStore
 from .uploads import UploadStore
 
@@ -80,7 +81,7 @@ class V2Upstream(Upstream):
     def __init__(
         self,
         config: MirrorConfig,
-        session_factory: Callable[[], requests.Session] = requests.Session,
+        session_factory: Callable[[], requests.Session] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(config, session_factory)
@@ -117,6 +118,8 @@ class V2Upstream(Upstream):
             return cached[1]
         params = {"service": key[1], "scope": key[2]}
         params = {name: value for name, value in params.items() if value}
+        import requests
+
         timeout = self.config.timeout
         try:
             response = self._session().get(key[0], params=params, timeout=(timeout, timeout))

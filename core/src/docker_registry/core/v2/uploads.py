@@ -26,10 +26,11 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-from ..spool import SpooledFile, spooled
+from ..spool import spooled_file
 from ..storage import CHUNK_SIZE, FileWriter, PathNotFoundError, Storage
 from ..streams import HashingCopier
 from . import layout
@@ -127,7 +128,7 @@ class UploadStore:
         if length == 0:
             return offset
         hasher = self._cached_hash(upload_id, offset)
-        body_file = _spool_file(body)
+        body_file = spooled_file(body)
         if body_file is not None:
             size = body_file.body_size
             if length is not None and size != length:
@@ -188,7 +189,7 @@ class UploadStore:
         target = layout.blob_data(digest.algorithm, digest.hex)
         if length == 0:
             body = None
-        final_chunk = _spool_file(body) if chunks else None
+        final_chunk = spooled_file(body) if chunks else None
         if final_chunk is not None:
             # PERF: a spooled final chunk joins the others as one more chunk (a rename).
             end = self.append(name, upload_id, state, final_chunk, start=offset, length=length)
@@ -209,11 +210,7 @@ class UploadStore:
             # PERF: the hash is known: the storage joins the chunks (in the kernel on the
             # file driver) while the blob is linked.
             _verify(cached, digest)
-            linking = self._pool.submit(self.blobs.link, name, digest)
-            try:
-                self.storage.concatenate(chunks, target)
-            finally:
-                linking.result()
+            self._commit_and_link(lambda: self.storage.concatenate(chunks, target), name, digest)
             size = offset
         else:
             hasher = cached if cached is not None else digest.hasher()
@@ -230,7 +227,7 @@ class UploadStore:
                         )
                     size += received
                 _verify(hasher, digest)
-                self._commit_and_link(writer, name, digest)
+                self._commit_and_link(writer.commit, name, digest)
         self._forget(upload_id)
         if chunks:
             try:
@@ -247,18 +244,15 @@ class UploadStore:
         :raises DigestInvalid: the content does not match ``digest`` (nothing is stored).
         """
         target = layout.blob_data(digest.algorithm, digest.hex)
-        body_file = _spool_file(body) if digest.algorithm == "sha256" else None
+        body_file = spooled_file(body) if digest.algorithm == "sha256" else None
         if body_file is not None:
             # PERF: the server received the body into a file storage can adopt, and
             # hashed it on arrival: no copy and no second read.
             if length is not None and body_file.body_size != length:
                 raise SizeInvalid(f"received {body_file.body_size} bytes, {length} declared")
             _verify(body_file.sha256, digest)
-            linking = self._pool.submit(self.blobs.link, name, digest)
-            try:
-                self.storage.adopt_file(body_file.spool_path, target)
-            finally:
-                linking.result()
+            path = body_file.spool_path
+            self._commit_and_link(lambda: self.storage.adopt_file(path, target), name, digest)
             return body_file.body_size
         hasher = digest.hasher()
         with self.storage.writer(target) as writer:
@@ -266,7 +260,7 @@ class UploadStore:
             if length is not None and size != length:
                 raise SizeInvalid(f"received {size} bytes, {length} declared")
             _verify(hasher, digest)
-            self._commit_and_link(writer, name, digest)
+            self._commit_and_link(writer.commit, name, digest)
         return size
 
     def blob_writer(self, digest: Digest) -> FileWriter:
@@ -368,11 +362,12 @@ class UploadStore:
                 offset = span[1]
         return paths, offset
 
-    def _commit_and_link(self, writer, name: str, digest: Digest) -> None:
-        """Commit a verified blob and link it into ``name``, the two fsyncs in parallel."""
+    def _commit_and_link(self, commit: Callable[[], None], name: str, digest: Digest) -> None:
+        """Make a verified blob visible with ``commit`` and link it into ``name``, the two
+        durable writes in parallel."""
         linking = self._pool.submit(self.blobs.link, name, digest)
         try:
-            writer.commit()
+            commit()
         finally:
             linking.result()
 
@@ -398,12 +393,6 @@ class UploadStore:
 def range_header(offset: int) -> str:
     """The ``Range`` header value for an upload at ``offset`` (``0-0`` when empty)."""
     return f"0-{max(offset - 1, 0)}"
-
-
-def _spool_file(body: object) -> SpooledFile | None:
-    """The body's spool file when the server spooled it to disk (small bodies: ``None``)."""
-    body = spooled(body)
-    return body if isinstance(body, SpooledFile) else None
 
 
 def _hash_stream(stream: Readable, hasher: Any) -> None:

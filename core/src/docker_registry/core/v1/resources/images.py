@@ -8,7 +8,7 @@ from typing import BinaryIO
 import falcon
 
 from ...meta import set_json
-from ...spool import SpooledFile, spooled
+from ...spool import spooled_file
 from .. import layout
 from ..errors import IMAGE_NOT_FOUND, Invalid, NotFound, RangeNotSatisfiable
 from .common import (
@@ -135,8 +135,7 @@ class ImageLayerResource(_Base):
                 # the writer is cancelled, nothing is visible, the client may retry.
                 raise Invalid(f"Layer upload interrupted: {exc}") from exc
 
-        body = spooled(stream)
-        self.images.put_layer(image_id, read, body if isinstance(body, SpooledFile) else None)
+        self.images.put_layer(image_id, read, spooled_file(stream))
         set_true(resp)
 
 

@@ -54,9 +54,9 @@ from docker_registry.core.storage.paths import ROOT
 from .fsio import _MISSING, _O_CLOEXEC, _copy, _discard, _write_all
 from .writer import FileDriverWriter
 
-#: The reserved directory under the root that holds temporary files of writes in progress.
 log = logging.getLogger(__name__)
 
+#: The reserved directory under the root that holds temporary files of writes in progress.
 STAGING_DIR = ".registry-staging"
 #: Staging files older than this (seconds) are leftovers of a crash.
 STALE_STAGING_AGE = 24 * 3600
