@@ -154,3 +154,18 @@ def test_bridged_manifest_can_be_tagged_again_over_v2(ours, v1_image):
     assert (
         client.http.get(f"{ours.url}/v2/other/repo/blobs/{layer}").content == v1_image["layers"][0]
     )
+
+
+def test_catalog_lists_tagged_v1_repositories(ours, v1_image):
+    """v1 repositories are pullable over v2, so _catalog names them next to v2 ones."""
+    client = Client(ours.url)
+    client.push_image("modern/app", "v1")
+    # Created over v1 without any tag: nothing to pull, so not in the catalog.
+    assert requests.put(f"{ours.url}/v1/repositories/empty/repo/", json=[]).status_code == 200
+    catalog = requests.get(f"{ours.url}/v2/_catalog", timeout=10).json()["repositories"]
+    assert catalog == ["legacy/app", "modern/app"]
+    page = requests.get(f"{ours.url}/v2/_catalog", params={"n": 1}, timeout=10)
+    assert page.json()["repositories"] == ["legacy/app"]
+    assert page.headers["Link"] == '</v2/_catalog?n=1&last=legacy%2Fapp>; rel="next"'
+    tags = requests.get(f"{ours.url}/v2/legacy/app/tags/list", timeout=10).json()
+    assert tags == {"name": "legacy/app", "tags": ["latest"]}

@@ -26,7 +26,7 @@ from typing import Any
 from ..storage import CHUNK_SIZE, PathNotFoundError, Storage
 from ..v1 import layout as v1_layout
 from . import layout
-from .digests import Digest, digest_of, parse_digest
+from .digests import Digest, digest_of, is_valid_name, parse_digest
 from .manifests import DOCKER_MANIFEST
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,32 @@ class V1Bridge:
         except PathNotFoundError:
             return []
         return [v1_layout.decode_component(tag) for tag in v1_layout.tags_from_listing(entries)]
+
+    def repositories(self) -> list[str]:
+        """v2 names (``<namespace>/<repository>``) of the v1 repositories that have a tag
+        and a name the v2 grammar accepts."""
+        names = []
+        for namespace_dir in self._children(v1_layout.repositories_path()):
+            namespace = v1_layout.decode_component(layout.basename(namespace_dir))
+            for repository_dir in self._children(namespace_dir):
+                if not v1_layout.tags_from_listing(self._children(repository_dir)):
+                    continue
+                repository = layout.basename(repository_dir)
+                name = v1_layout.display_name(namespace, repository)
+                # NOTE: the name must lead back to the same v1 folder, or tags/list and
+                # manifests would not find it.
+                if is_valid_name(name) and v1_layout.parse_repository_name(name) == (
+                    namespace,
+                    repository,
+                ):
+                    names.append(name)
+        return names
+
+    def _children(self, path: str) -> list[str]:
+        try:
+            return self.storage.list(path)
+        except PathNotFoundError:
+            return []
 
     def layer_image(self, digest: Digest) -> str | None:
         """The v1 layer path holding the blob ``digest``, or ``None``."""

@@ -67,12 +67,17 @@ def digest_of(data: bytes) -> Digest:
     return Digest("sha256", hashlib.sha256(data).hexdigest())
 
 
+def is_valid_name(name: str) -> bool:
+    """True when ``name`` matches the repository name grammar and length limit."""
+    return len(name) <= MAX_NAME_LENGTH and NAME_PATTERN.fullmatch(name) is not None
+
+
 def check_name(name: str) -> str:
     """Return ``name`` when it is a valid repository name.
 
     :raises NameInvalid: it does not match the grammar or is too long.
     """
-    if len(name) > MAX_NAME_LENGTH or not NAME_PATTERN.fullmatch(name):
+    if not is_valid_name(name):
         raise NameInvalid(f"invalid repository name {name!r}")
     return name
 

@@ -90,7 +90,7 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
             "referrers": ReferrersResource(referrers),
         },
         ping=PingResource(),
-        catalog=CatalogResource(Catalog(storage)),
+        catalog=CatalogResource(Catalog(storage, bridge)),
     )
     app.add_sink(router, prefix=re.compile(r"^/v2/"))
     app.add_route("/v2", _BareV2())

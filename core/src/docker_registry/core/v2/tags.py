@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ..storage import PathNotFoundError, Storage
 from . import layout
+
+if TYPE_CHECKING:
+    from .bridge import V1Bridge
 
 #: A repository is a folder holding `_manifests` (as the Go registry decides).
 _REPOSITORY_MARKERS = frozenset({"_manifests"})
@@ -25,17 +29,23 @@ def paginate(items: list[str], n: int | None, last: str | None) -> tuple[list[st
 
 
 class Catalog:
-    """Repository names found under ``repositories/``, as the Go registry finds them.
+    """Repository names found under ``repositories/``, as the Go registry finds them, and
+    the tagged v1 repositories the bridge serves.
 
     :param storage: the registry's storage.
+    :param bridge: lists v1 repositories (``None``: v2 only).
     """
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, bridge: V1Bridge | None = None) -> None:
         self.storage = storage
+        self.bridge = bridge
 
     def repositories(self) -> list[str]:
         """Every repository name, in lexical order."""
-        return sorted(self._walk(layout.REPOSITORIES, ""))
+        names = set(self._walk(layout.REPOSITORIES, ""))
+        if self.bridge is not None:
+            names.update(self.bridge.repositories())
+        return sorted(names)
 
     def _walk(self, path: str, name: str) -> Iterator[str]:
         try:
