@@ -51,6 +51,7 @@ from docker_registry.core.storage import (
 )
 from docker_registry.core.storage.paths import ROOT
 
+from .confinement import Confinement
 from .fsio import _MISSING, _O_CLOEXEC, _copy, _discard, _write_all
 from .writer import FileDriverWriter
 
@@ -60,8 +61,6 @@ log = logging.getLogger(__name__)
 STAGING_DIR = ".registry-staging"
 #: Staging files older than this (seconds) are leftovers of a crash.
 STALE_STAGING_AGE = 24 * 3600
-#: Directories remembered as free of escaping symlinks (cleared when full).
-_CONFINED_CACHE_SIZE = 65536
 
 #: ``fsync`` of a directory is refused by some filesystems; nothing more can be done there.
 _FSYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
@@ -98,7 +97,7 @@ class FileDriver(StorageDriver):
         self.root = os.path.realpath(absolute)
         self.staging_dir = os.path.join(self.root, STAGING_DIR)
         self.spool_directory = self.staging_dir
-        self._confined_directories: set[str] = set()
+        self._confinement = Confinement(self.root, self.staging_dir)
         self._sweep_staging(time.time() - STALE_STAGING_AGE)
 
     def __repr__(self) -> str:
@@ -258,7 +257,8 @@ class FileDriver(StorageDriver):
                     if entry.is_dir(follow_symlinks=False):
                         pending.append((child, entry.path))
                         continue
-                    if entry.is_symlink() and not self._confined(os.path.realpath(entry.path)):
+                    real = os.path.realpath(entry.path) if entry.is_symlink() else None
+                    if real is not None and not self._confinement.contains(real):
                         continue
                     info = os.stat(entry.path)
                 except FileNotFoundError:
@@ -333,7 +333,7 @@ class FileDriver(StorageDriver):
                 path=path,
             )
         local = os.path.join(self.root, *parts)
-        if not self._local_confined(local):
+        if not self._confinement.allows(local):
             raise InvalidPathError(
                 "the path leads outside the storage root (through a symlink)",
                 driver=self.name,
@@ -341,39 +341,6 @@ class FileDriver(StorageDriver):
                 path=path,
             )
         return local
-
-    def _local_confined(self, local: str) -> bool:
-        """True unless a symlink in ``local`` leads out of the root (or into staging).
-
-        PERF: ``realpath`` costs an lstat per component of the whole OS path (a third of
-        a manifest GET's time). Directories found confined are remembered, so a path in a
-        known directory costs one lstat of its last component. A directory swapped for
-        a symlink behind the registry's back is not noticed until the cache is cleared;
-        whoever can do that can rewrite the files themselves.
-        """
-        directory = os.path.dirname(local)
-        known = directory in self._confined_directories or (
-            # PERF: a directory not created yet (a new blob's) in a known one holds no link
-            os.path.dirname(directory) in self._confined_directories
-            and not os.path.lexists(directory)
-        )
-        if not known:
-            real = os.path.realpath(directory)
-            if not self._confined(real):
-                return False
-            if os.path.isdir(real):  # NOTE: a missing directory may yet be created as a link
-                self._remember_confined(directory)
-        return not os.path.islink(local) or self._confined(os.path.realpath(local))
-
-    def _remember_confined(self, directory: str) -> None:
-        """Note a real directory below the root (found so, or created by this driver)."""
-        if len(self._confined_directories) >= _CONFINED_CACHE_SIZE:
-            self._confined_directories.clear()
-        self._confined_directories.add(directory)
-
-    def _confined(self, real: str) -> bool:
-        """True when the resolved ``real`` path is the root or below it, not in staging."""
-        return _is_within(real, self.root) and not _is_within(real, self.staging_dir)
 
     # -- staged, durable writes -------------------------------------------------------
 
@@ -442,7 +409,7 @@ class FileDriver(StorageDriver):
                     continue  # a concurrent writer created it
                 raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), new) from None
             changed.append(os.path.dirname(new))
-            self._remember_confined(new)
+            self._confinement.remember(new)
         return tuple(changed)
 
     def _sync_directories(self, directories: Iterable[str], operation: str, path: str) -> None:
@@ -506,7 +473,3 @@ def _prefix(directory: str) -> str:
 
 def _is_staging(directory: str, name: str) -> bool:
     return directory == ROOT and name.casefold() == STAGING_DIR
-
-
-def _is_within(real: str, directory: str) -> bool:
-    return os.path.commonpath([real, directory]) == directory
