@@ -7,6 +7,7 @@ resource: proxy mode only adds reads. See :mod:`..proxy` for what is fetched and
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import falcon
 
@@ -97,18 +98,38 @@ class ProxiedBlobResource(BlobResource):
         super().__init__(registry, blobs)
         self.proxy = proxy
 
-    def on_head(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
+    def _serve_local(
+        self,
+        serve: Callable[..., None],
+        req: falcon.Request,
+        resp: falcon.Response,
+        name: str,
+        arg: str,
+    ) -> BlobUnknown | None:
+        """Answer with ``serve`` from local storage, adopting the blob first when the
+        upstream has it in another local repository; return the local miss otherwise.
+
+        :raises BlobUnknown: neither local nor upstream has it.
+        """
         try:
-            super().on_head(req, resp, name, arg)
-            return
+            serve(req, resp, name, arg)
+            return None
         except BlobUnknown as exc:
             error = exc
-        digest = parse_digest(arg)
         try:
-            if self.proxy.adopt(name, digest, req.headers):
-                super().on_head(req, resp, name, arg)
-                return
-            length = self.proxy.blob_length(name, digest, req.headers)
+            if self.proxy.adopt(name, parse_digest(arg), req.headers):
+                serve(req, resp, name, arg)
+                return None
+        except UpstreamMiss:
+            raise error from None
+        return error
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
+        error = self._serve_local(super().on_head, req, resp, name, arg)
+        if error is None:
+            return
+        try:
+            length = self.proxy.blob_length(name, parse_digest(arg), req.headers)
         except UpstreamMiss:
             raise error from None
         if length is not None:
@@ -117,17 +138,11 @@ class ProxiedBlobResource(BlobResource):
         resp.set_header("Docker-Content-Digest", arg)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
-        try:
-            super().on_get(req, resp, name, arg)
+        error = self._serve_local(super().on_get, req, resp, name, arg)
+        if error is None:
             return
-        except BlobUnknown as exc:
-            error = exc
-        digest = parse_digest(arg)
         try:
-            if self.proxy.adopt(name, digest, req.headers):
-                super().on_get(req, resp, name, arg)
-                return
-            tee = self.proxy.open_blob(name, digest, req.headers)
+            tee = self.proxy.open_blob(name, parse_digest(arg), req.headers)
         except UpstreamMiss:
             raise error from None
         resp.status = falcon.HTTP_200
