@@ -8,9 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
-from docker_registry.testing.services import ServiceProcess, free_port, http_ready
+from docker_registry.testing.services import ServiceProcess
+
+# NOTE: --import-mode=importlib puts no test folder on sys.path; the helpers need it.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from registry_process import start_registry_process
 
 
 @dataclass
@@ -57,43 +61,16 @@ def start_registry(tmp_path_factory) -> Iterator[StartRegistry]:
             "standalone": True,
         }
         config.update(values)
-        config_path = workdir / "config.yml"
-        config_path.write_text(yaml.safe_dump({"test": config}))
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        process = ServiceProcess(
-            [
-                sys.executable,
-                "-m",
-                "docker_registry.core",
-                "serve",
-                "--config",
-                str(config_path),
-                "--flavor",
-                "test",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--threads",
-                str(threads),
-                "--workers",
-                str(workers),
-            ],
-            name="docker-registry",
-            url=url,
-            ready=http_ready(f"{url}/_ping"),
-            env=env,
-            cwd=workdir,
-            startup_timeout=30,
-        ).start()
+        process, port = start_registry_process(
+            workdir, config, threads=threads, workers=workers, env=env
+        )
         started.append(process)
         storage = config.get("storage_path") if config["storage"] in ("file", "local") else None
         return LiveRegistry(
-            url=url,
+            url=f"http://127.0.0.1:{port}",
             host=f"127.0.0.1:{port}",
             storage_path=Path(storage) if storage else None,
-            config_path=config_path,
+            config_path=workdir / "config.yml",
             process=process,
         )
 

@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import os
-import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from registry_process import start_registry_process
 
 from docker_registry.testing.services import ServiceProcess, free_port, http_ready
 
@@ -65,34 +65,8 @@ def start_ours(workdir: Path, storage_path: Path | None = None, **values) -> Ser
         "delete_enabled": True,
     }
     config.update(values)
-    config_path = workdir / "config.yml"
-    config_path.write_text(yaml.safe_dump({"test": config}))
-    port = free_port()
+    process, port = start_registry_process(workdir, config)
     url = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable,
-        "-m",
-        "docker_registry.core",
-        "serve",
-        "--config",
-        str(config_path),
-        "--flavor",
-        "test",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--threads",
-        "4",
-    ]
-    process = ServiceProcess(
-        command,
-        name="docker-registry",
-        url=url,
-        ready=http_ready(f"{url}/v2/"),
-        cwd=workdir,
-        startup_timeout=30,
-    ).start()
     return Server("ours", url, f"127.0.0.1:{port}", storage_path, process)
 
 
