@@ -92,8 +92,11 @@ def test_chunk_names_sort_by_offset():
         for s, e in ((0, 5), (5, 100), (100, 1000))
     ]
     assert names == sorted(names)
-    assert [layout.parse_chunk_name(n) for n in names] == [(0, 5), (5, 100), (100, 1000)]
-    assert layout.parse_chunk_name("data") is None
+    assert [layout.parse_chunk_name(n) for n in names] == [(0, 5, ""), (5, 100, ""), (100, 1000, "")]
+    tokened = layout.basename(layout.upload_chunk("a", "u", 5, 9, "0abc"))
+    assert layout.parse_chunk_name(tokened) == (5, 9, "0abc")
+    for other in ("data", "1-2.", "1-2.XY", "1-2.ab/c", "١-٢", "1" * 21 + "-2"):
+        assert layout.parse_chunk_name(other) is None, other
 
 
 # -- names and digests -----------------------------------------------------------------
@@ -192,10 +195,15 @@ def test_chunked_upload_hashes_once_and_moves_a_single_chunk():
     data = b"x" * 1000
     upload_id, state = uploads.start("a")
     assert uploads.append("a", upload_id, state, io.BytesIO(data), start=0, length=1000) == 1000
-    assert uploads._cached_hash(upload_id, 1000) is not None
+    chain, _ = uploads._chunks("a", upload_id, state)
+    assert uploads._cached_hash(upload_id, chain) is not None
     assert uploads.finish("a", upload_id, state, parse_digest(sha(data)), None, 0) == 1000
     assert storage.get_content(layout.blob_data("sha256", sha(data)[7:])) == data
-    assert not storage.exists(layout.upload_dir("a", upload_id))
+    assert storage.list(layout.upload_dir("a", upload_id)) == [
+        f"{layout.upload_dir('a', upload_id)}/finished"
+    ]
+    with pytest.raises(BlobUploadUnknown):
+        uploads.offset("a", upload_id, state)
 
 
 def test_state_tokens():

@@ -242,6 +242,13 @@ def test_published_files_get_ordinary_permissions(driver: FileDriver, root: Path
     assert mode == 0o666 & ~umask
 
 
+def test_private_files_are_readable_by_the_owner_only(driver: FileDriver, root: Path) -> None:
+    driver.put_content("/secret", b"public first")
+    driver.put_private("/secret", b"key")
+    assert stat.S_IMODE((root / "secret").stat().st_mode) == 0o600
+    assert driver.get_content("/secret") == b"key"
+
+
 # -- real files, existing data, errors -----------------------------------------------
 
 

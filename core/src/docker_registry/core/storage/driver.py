@@ -172,6 +172,14 @@ class StorageDriver(abc.ABC):
             writer.write(data)
             writer.commit()
 
+    def put_private(self, path: str, data: bytes) -> None:
+        """Store a secret (a signing key): like :meth:`put_content`, and where the backend
+        has per-file permissions, readable by the registry's own account only (the file
+        driver creates it with mode 0600). This default is :meth:`put_content`: object
+        stores grant access per bucket or container, not per object.
+        """
+        self.put_content(path, data)
+
     # -- streams -----------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -78,6 +78,12 @@ class Storage:
             self.cache.invalidate(path)
             self.cache.set(path, bytes(data))
 
+    def put_private(self, path: str, data: bytes) -> None:
+        """See :meth:`StorageDriver.put_private` (never cached: it holds a secret)."""
+        self._call("put_private", path, lambda: self.driver.put_private(path, data))
+        if self.cache is not None:
+            self.cache.invalidate(path)
+
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
         return self._call("reader", path, lambda: self.driver.reader(path, offset))
 

@@ -15,7 +15,8 @@ written by it is served as it lies, and the other way round::
         ├── _uploads/<uuid>/
         │   ├── startedat                             RFC 3339 start time
         │   ├── data                                  (Go registry only: its appended bytes)
-        │   └── chunks/<start>-<end>                  ours: one file per accepted PATCH
+        │   ├── chunks/<start>-<end>.<token>          ours: one file per accepted PATCH
+        │   └── cancelled | finished                  ours: the session's URL is dead
         └── _referrers/sha256/<subject hex>/sha256/<hex>/link
                                                       ours: OCI 1.1 referrers index
 
@@ -31,6 +32,8 @@ additions the Go registry ignores.
 
 from __future__ import annotations
 
+import re
+
 #: Root of the v2 tree inside the storage.
 ROOT = "/docker/registry/v2"
 BLOBS = f"{ROOT}/blobs"
@@ -44,6 +47,7 @@ def upload_secret() -> str:
 
 #: Width of the zero-padded offsets in chunk file names, so that names sort by offset.
 OFFSET_WIDTH = 20
+_CHUNK_NAME = re.compile(r"(\d{1,20})-(\d{1,20})(?:\.([0-9a-f]{1,64}))?", re.ASCII)
 
 
 def blob_data(algorithm: str, hex_digest: str) -> str:
@@ -126,20 +130,28 @@ def upload_chunks_dir(name: str, upload_id: str) -> str:
     return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/chunks"
 
 
-def upload_chunk(name: str, upload_id: str, start: int, end: int) -> str:
-    """One chunk holding bytes ``[start, end)`` of the upload."""
+def upload_chunk(name: str, upload_id: str, start: int, end: int, token: str = "") -> str:
+    """One chunk holding bytes ``[start, end)`` of the upload, written by one request.
+
+    ``token`` names the request that wrote it (each request writes its own file, so a
+    chunk never changes once it exists); names sort by offset, then by token.
+    """
+    suffix = f".{token}" if token else ""
     return (
         f"{REPOSITORIES}/{name}/_uploads/{upload_id}/chunks/"
-        f"{start:0{OFFSET_WIDTH}d}-{end:0{OFFSET_WIDTH}d}"
+        f"{start:0{OFFSET_WIDTH}d}-{end:0{OFFSET_WIDTH}d}{suffix}"
     )
 
 
-def parse_chunk_name(filename: str) -> tuple[int, int] | None:
-    """``(start, end)`` of a chunk file name, or ``None`` for anything else."""
-    start, sep, end = filename.partition("-")
-    if not sep or not start.isdigit() or not end.isdigit():
+def parse_chunk_name(filename: str) -> tuple[int, int, str] | None:
+    """``(start, end, token)`` of a chunk file name, or ``None`` for anything else.
+
+    Names without a token (written before tokens existed) have the token ``""``.
+    """
+    match = _CHUNK_NAME.fullmatch(filename)
+    if match is None:
         return None
-    return int(start), int(end)
+    return int(match[1]), int(match[2]), match[3] or ""
 
 
 def referrers_dir(name: str, algorithm: str, subject_hex: str) -> str:

@@ -109,7 +109,7 @@ def _upload_secret(registry: Registry) -> bytes:
     try:
         return registry.storage.get_content(path)
     except PathNotFoundError:
-        registry.storage.put_content(path, secrets.token_hex(32).encode())
+        registry.storage.put_private(path, secrets.token_hex(32).encode())
         # NOTE: two processes starting at once both write; re-read to agree on one.
         return registry.storage.get_content(path)
 

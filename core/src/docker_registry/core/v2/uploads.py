@@ -2,17 +2,24 @@
 
 Starting a session writes nothing: its id travels with a signed state token
 (``?_state=<started>.<mac>``, HMAC-SHA256 with the upload secret shared by all processes),
-as the Go registry does. Data lands in ``_uploads/<uuid>/chunks/<start>-<end>``, one file
-per accepted PATCH; the offset is the end of the last chunk. A chunk appears only when
-its writer commits, so a client that disconnects mid-PATCH resumes from the last
-committed offset, and any process sharing the storage and the secret can take the next
-request of the session. Completion hashes the data, checks the client's digest and only
-then publishes ``blobs/...``::
+as the Go registry does, and every request of the session must carry it. Each accepted
+PATCH lands in a file of its own, ``_uploads/<uuid>/chunks/<start>-<end>.<token>``,
+written once by that request and never changed; the offset is the end of the chain of
+chunks from 0. Completion verifies the client's digest against the bytes it publishes,
+then publishes ``blobs/...`` unless that blob already exists, and marks the session
+finished::
 
     POST   -> start()              nothing stored; Location carries id and state
-    PATCH  -> append(offset)       _uploads/<uuid>/chunks/000..0-000..N
-    PUT    -> finish(digest)       blobs/sha256/ab/abcd.../data, _layers link
+    PATCH  -> append(offset)       _uploads/<uuid>/chunks/000..0-000..N.<token>
+    PUT    -> finish(digest)       blobs/sha256/ab/abcd.../data, _layers link,
+                                   _uploads/<uuid>/finished (tombstone until purged)
     DELETE -> cancel()             _uploads/<uuid>/cancelled (tombstone until purged)
+
+Two requests racing for one offset (a client bug, or an attacker holding the URL) each
+write their own chunk; the chain takes the one whose token sorts first and the other
+request answers 416 and removes its file. Whatever the interleaving, a published blob
+hashes to its digest: a remembered running hash is used only for the exact chain of
+chunk files it was computed from, and anything else is hashed again from storage.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import hashlib
 import hmac
 import logging
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -50,7 +58,10 @@ class Readable(Protocol):
 _UPLOAD_ID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
 #: Upload sessions whose running hash this process remembers.
 _HASH_CACHE_SIZE = 256
-_TOMBSTONE = "cancelled"
+#: Files that end a session: its URL answers BLOB_UPLOAD_UNKNOWN until it is purged.
+_CANCELLED = "cancelled"
+_FINISHED = "finished"
+_CLOSED = (_CANCELLED, _FINISHED)
 
 
 class UploadStore:
@@ -70,9 +81,10 @@ class UploadStore:
         self.secret = secret or uuid.uuid4().bytes
         self.max_age = max_age
         # PERF: a running sha256 per session, so that PUT after chunks served by this
-        # process need not read everything back. Keyed by the offset it has hashed up to:
-        # any chunk written elsewhere makes it stale, and finish() then re-reads.
-        self._hashes: OrderedDict[str, tuple[int, object]] = OrderedDict()
+        # process need not read everything back. Keyed by the exact chain of chunk files
+        # it has hashed: any other chain (a chunk written elsewhere, a racing request)
+        # makes it useless, and finish() then hashes what it publishes.
+        self._hashes: OrderedDict[str, tuple[tuple[str, ...], Any]] = OrderedDict()
         self._lock = threading.Lock()
         self._copier = HashingCopier()
         # PERF: the blob's link is written while the blob commits (both fsync).
@@ -88,21 +100,20 @@ class UploadStore:
     def offset(self, name: str, upload_id: str, state: str | None) -> int:
         """Bytes received so far.
 
-        :raises BlobUploadUnknown: no such session.
+        :raises BlobUploadUnknown: no such session, or it has ended.
         """
         return self._chunks(name, upload_id, state)[1]
 
     def cancel(self, name: str, upload_id: str, state: str | None) -> None:
         """Drop a session's data and leave a tombstone so that its URL stops working.
 
-        :raises BlobUploadUnknown: no such session.
+        :raises BlobUploadUnknown: no such session, or it has ended.
         """
         self._chunks(name, upload_id, state)
         self._forget(upload_id)
-        directory = layout.upload_dir(name, upload_id)
         with contextlib.suppress(PathNotFoundError):
-            self.storage.delete(directory)
-        self.storage.put_content(f"{directory}/{_TOMBSTONE}", b"")
+            self.storage.delete(layout.upload_dir(name, upload_id))
+        self._mark_closed(name, upload_id, _CANCELLED)
 
     # -- data ------------------------------------------------------------------------
 
@@ -120,19 +131,22 @@ class UploadStore:
 
         :param start: the chunk's first byte from ``Content-Range``; ``None`` appends.
         :param length: the declared chunk length, checked against what arrives.
-        :raises RangeInvalid: ``start`` is not the current offset.
+        :raises RangeInvalid: ``start`` is not the current offset, or another request
+            wrote this offset first.
         """
-        _, offset = self._chunks(name, upload_id, state)
+        chain, offset = self._chunks(name, upload_id, state)
         if start is not None and start != offset:
             raise RangeInvalid(f"chunk starts at {start} but the upload is at {offset}")
         if length == 0:
             return offset
-        hasher = self._cached_hash(upload_id, offset)
+        hasher = self._cached_hash(upload_id, chain)
+        token = _request_token()
         body_file = spooled_file(body)
         if body_file is not None:
             size = body_file.body_size
             if length is not None and size != length:
                 raise BlobUploadInvalid(f"chunk of {size} bytes, {length} declared")
+            path = layout.upload_chunk(name, upload_id, offset, offset + size, token)
             hashing = None
             if offset == 0:
                 hasher = body_file.sha256.copy()
@@ -140,36 +154,58 @@ class UploadStore:
                 # PERF: the running hash reads the chunk while storage makes it durable.
                 hashing = self._pool.submit(_hash_stream, body_file, hasher)
             try:
-                self.storage.adopt_file(
-                    body_file.spool_path,
-                    layout.upload_chunk(name, upload_id, offset, offset + size),
-                )
+                self.storage.adopt_file(body_file.spool_path, path)
             finally:
                 if hashing is not None:
                     hashing.result()
-            if hasher is not None:
-                self._remember(upload_id, offset + size, hasher)
-            return offset + size
-        if hasher is None and offset == 0:
-            hasher = hashlib.sha256()
-        # NOTE: without a declared length the chunk's name is known only at the end:
-        # write it under an empty span (ignored by readers), then rename it.
-        end = offset if length is None else offset + length
-        with self.storage.writer(layout.upload_chunk(name, upload_id, offset, end)) as writer:
-            size = self._copy(body, writer, hasher)
-            if length is not None and size != length:
-                raise BlobUploadInvalid(f"chunk of {size} bytes, {length} declared")
-            if size == 0:
-                return offset
-            writer.commit()
-        if length is None:
-            self.storage.move(
-                layout.upload_chunk(name, upload_id, offset, offset),
-                layout.upload_chunk(name, upload_id, offset, offset + size),
+        else:
+            if hasher is None and offset == 0:
+                hasher = hashlib.sha256()
+            # NOTE: without a declared length the chunk's name is known only at the end:
+            # write it under an empty span (ignored by readers), then rename it.
+            end = offset if length is None else offset + length
+            staged = layout.upload_chunk(name, upload_id, offset, end, token)
+            with self.storage.writer(staged) as writer:
+                size = self._copy(body, writer, hasher)
+                if length is not None and size != length:
+                    raise BlobUploadInvalid(f"chunk of {size} bytes, {length} declared")
+                if size == 0:
+                    return offset
+                writer.commit()
+            path = layout.upload_chunk(name, upload_id, offset, offset + size, token)
+            if path != staged:
+                self.storage.move(staged, path)
+        return self._claim(name, upload_id, state, chain, path, hasher)
+
+    def _claim(
+        self,
+        name: str,
+        upload_id: str,
+        state: str | None,
+        before: tuple[str, ...],
+        path: str,
+        hasher: Any,
+    ) -> int:
+        """Keep the chunk just written at ``path`` if the session's chain now runs through
+        it; otherwise another request took its offset: remove it and refuse.
+
+        :returns: the session's new offset.
+        """
+        try:
+            chain, offset = self._chunks(name, upload_id, state)
+        except BlobUploadUnknown:
+            self._discard(path)  # the session ended while this chunk was written
+            raise
+        if path not in chain:
+            self._discard(path)
+            raise RangeInvalid(
+                f"another request of upload {upload_id} wrote these bytes first; "
+                f"the upload is at {offset}"
             )
-        if hasher is not None:
-            self._remember(upload_id, offset + size, hasher)
-        return offset + size
+        position = chain.index(path)
+        if hasher is not None and chain[:position] == before:
+            self._remember(upload_id, chain[: position + 1], hasher)
+        return offset
 
     def finish(
         self,
@@ -185,39 +221,41 @@ class UploadStore:
         :returns: the blob's size.
         :raises DigestInvalid: the content does not match ``digest`` (nothing is stored).
         """
-        chunks, offset = self._chunks(name, upload_id, state)
+        chain, offset = self._chunks(name, upload_id, state)
         target = layout.blob_data(digest.algorithm, digest.hex)
         if length == 0:
             body = None
-        final_chunk = spooled_file(body) if chunks else None
-        if final_chunk is not None:
+        if chain and spooled_file(body) is not None:
             # PERF: a spooled final chunk joins the others as one more chunk (a rename).
-            end = self.append(name, upload_id, state, final_chunk, start=offset, length=length)
-            chunks.append(layout.upload_chunk(name, upload_id, offset, end))
-            offset, body = end, None
-        cached = self._cached_hash(upload_id, offset) if digest.algorithm == "sha256" else None
-        if body is None and len(chunks) == 1:
-            # PERF: a single chunk becomes the blob by a rename, no copy.
+            assert body is not None
+            self.append(name, upload_id, state, body, start=offset, length=length)
+            chain, offset = self._chunks(name, upload_id, state)
+            body = None
+        cached = self._cached_hash(upload_id, chain) if digest.algorithm == "sha256" else None
+        if body is None and len(chain) == 1:
+            # PERF: a single chunk becomes the blob by a rename, no copy. Chunk files
+            # never change once written, so the hash checked is the published content's.
             if cached is None:
-                cached = _hash_file(self.storage, chunks[0], digest)
+                cached = _hash_file(self.storage, chain[0], digest)
             _verify(cached, digest)
-            self.storage.move(chunks[0], target)
-            self.blobs.link(name, digest)
+            self._publish(name, digest, lambda: self.storage.move(chain[0], target), upload_id)
             size = offset
-        elif not chunks and body is not None:
-            size = self.put_monolithic(name, digest, body, length)
+        elif not chain and body is not None:
+            size = self.put_monolithic(name, digest, body, length, upload_id=upload_id)
         elif body is None and cached is not None:
             # PERF: the hash is known: the storage joins the chunks (in the kernel on the
             # file driver) while the blob is linked.
             _verify(cached, digest)
-            self._commit_and_link(lambda: self.storage.concatenate(chunks, target), name, digest)
+            self._publish(
+                name, digest, lambda: self.storage.concatenate(chain, target), upload_id
+            )
             size = offset
         else:
-            hasher = cached if cached is not None else digest.hasher()
+            hasher = digest.hasher()
             with self.storage.writer(target) as writer:
-                for path in chunks:
+                for path in chain:
                     with self.storage.reader(path) as stream:
-                        self._copy(stream, writer, None if cached is not None else hasher)
+                        self._copy(stream, writer, hasher)
                 size = offset
                 if body is not None:
                     received = self._copy(body, writer, hasher)
@@ -227,20 +265,25 @@ class UploadStore:
                         )
                     size += received
                 _verify(hasher, digest)
-                self._commit_and_link(writer.commit, name, digest)
+                self._publish(name, digest, writer.commit, upload_id)
         self._forget(upload_id)
-        if chunks:
-            try:
-                self.storage.delete(layout.upload_dir(name, upload_id))
-            except PathNotFoundError:
-                log.info("upload %s was removed concurrently", upload_id)
+        if chain:
+            self._discard(layout.upload_chunks_dir(name, upload_id))
+            self._discard(layout.upload_data(name, upload_id))
         return size
 
     def put_monolithic(
-        self, name: str, digest: Digest, body: Readable, length: int | None = None
+        self,
+        name: str,
+        digest: Digest,
+        body: Readable,
+        length: int | None = None,
+        *,
+        upload_id: str | None = None,
     ) -> int:
         """Store a whole blob from one request body, hashing while writing (one pass).
 
+        :param upload_id: the session this body finishes (it is marked finished).
         :raises DigestInvalid: the content does not match ``digest`` (nothing is stored).
         """
         target = layout.blob_data(digest.algorithm, digest.hex)
@@ -252,7 +295,7 @@ class UploadStore:
                 raise SizeInvalid(f"received {body_file.body_size} bytes, {length} declared")
             _verify(body_file.sha256, digest)
             path = body_file.spool_path
-            self._commit_and_link(lambda: self.storage.adopt_file(path, target), name, digest)
+            self._publish(name, digest, lambda: self.storage.adopt_file(path, target), upload_id)
             return body_file.body_size
         hasher = digest.hasher()
         with self.storage.writer(target) as writer:
@@ -260,7 +303,7 @@ class UploadStore:
             if length is not None and size != length:
                 raise SizeInvalid(f"received {size} bytes, {length} declared")
             _verify(hasher, digest)
-            self._commit_and_link(writer.commit, name, digest)
+            self._publish(name, digest, writer.commit, upload_id)
         return size
 
     def blob_writer(self, digest: Digest) -> FileWriter:
@@ -328,23 +371,33 @@ class UploadStore:
             return False
         return hmac.compare_digest(self._sign(name, upload_id, int(started)), state or "")
 
-    def _chunks(self, name: str, upload_id: str, state: str | None) -> tuple[list[str], int]:
-        """The session's chunk paths in order, and its offset.
+    def _chunks(
+        self, name: str, upload_id: str, state: str | None
+    ) -> tuple[tuple[str, ...], int]:
+        """The session's chain of chunk paths in order, and its offset.
 
-        :raises BlobUploadUnknown: malformed id, cancelled, or neither data nor a valid
-            state token.
+        At each offset the chunk whose token sorts first is taken (one request wins
+        a race for an offset, the same one for every reader); chunks off the chain
+        are ignored.
+
+        :raises BlobUploadUnknown: malformed id, missing/altered/expired state token, or
+            the session was cancelled or finished.
         """
         if not _UPLOAD_ID.fullmatch(upload_id):
             raise BlobUploadUnknown(f"upload {upload_id!r} is unknown")
+        if not self._state_valid(name, upload_id, state):
+            raise BlobUploadUnknown(
+                f"upload {upload_id} is unknown: its _state token is missing, altered or "
+                "expired; use the Location of the last response"
+            )
         try:
             entries = self.storage.list(layout.upload_dir(name, upload_id))
         except PathNotFoundError:
-            if self._state_valid(name, upload_id, state):
-                return [], 0
-            raise BlobUploadUnknown(f"upload {upload_id} is unknown") from None
+            return (), 0
         names = {layout.basename(entry) for entry in entries}
-        if _TOMBSTONE in names:
-            raise BlobUploadUnknown(f"upload {upload_id} was cancelled")
+        for mark in _CLOSED:
+            if mark in names:
+                raise BlobUploadUnknown(f"upload {upload_id} is {mark}")
         paths: list[str] = []
         offset = 0
         if "data" in names:
@@ -354,33 +407,58 @@ class UploadStore:
             if offset:
                 paths.append(data)
         if "chunks" in names:
-            for path in self.storage.list(layout.upload_chunks_dir(name, upload_id)):
-                span = layout.parse_chunk_name(layout.basename(path))
-                if span is None or span[1] <= span[0] or span[0] != offset:
-                    continue
+            first_at: dict[int, tuple[str, str, int]] = {}
+            with contextlib.suppress(PathNotFoundError):
+                for path in self.storage.list(layout.upload_chunks_dir(name, upload_id)):
+                    span = layout.parse_chunk_name(layout.basename(path))
+                    if span is None or span[1] <= span[0]:
+                        continue
+                    start, end, token = span
+                    if start not in first_at or (token, path) < first_at[start][:2]:
+                        first_at[start] = (token, path, end)
+            while offset in first_at:
+                _, path, offset = first_at[offset]
                 paths.append(path)
-                offset = span[1]
-        return paths, offset
+        return tuple(paths), offset
 
-    def _commit_and_link(self, commit: Callable[[], None], name: str, digest: Digest) -> None:
-        """Make a verified blob visible with ``commit`` and link it into ``name``, the two
-        durable writes in parallel."""
-        linking = self._pool.submit(self.blobs.link, name, digest)
+    def _publish(
+        self, name: str, digest: Digest, commit: Callable[[], None], upload_id: str | None
+    ) -> None:
+        """Make a verified blob visible with ``commit`` and link it into ``name``; the
+        durable writes (blob, link, the session's end) run in parallel.
+
+        A blob that exists is never replaced: the first upload of a digest wins and later
+        ones only link it (their bytes are dropped by the caller). Two uploads verified
+        at the same instant may both commit: they hold the same bytes.
+        """
+        side = [self._pool.submit(self.blobs.link, name, digest)]
+        if upload_id is not None:
+            side.append(self._pool.submit(self._mark_closed, name, upload_id, _FINISHED))
         try:
-            commit()
+            if not self.storage.exists(layout.blob_data(digest.algorithm, digest.hex)):
+                commit()
         finally:
-            linking.result()
+            for future in side:
+                future.result()
 
-    def _cached_hash(self, upload_id: str, offset: int):
+    def _mark_closed(self, name: str, upload_id: str, mark: str) -> None:
+        self.storage.put_content(f"{layout.upload_dir(name, upload_id)}/{mark}", b"")
+
+    def _discard(self, path: str) -> None:
+        with contextlib.suppress(PathNotFoundError):
+            self.storage.delete(path)
+
+    def _cached_hash(self, upload_id: str, chain: tuple[str, ...]) -> Any:
+        """A copy of the running hash of exactly ``chain``, or ``None``."""
         with self._lock:
             entry = self._hashes.get(upload_id)
-        if entry is None or entry[0] != offset:
+        if entry is None or entry[0] != chain:
             return None
-        return entry[1].copy()  # type: ignore[attr-defined]
+        return entry[1].copy()
 
-    def _remember(self, upload_id: str, offset: int, hasher: object) -> None:
+    def _remember(self, upload_id: str, chain: tuple[str, ...], hasher: Any) -> None:
         with self._lock:
-            self._hashes[upload_id] = (offset, hasher)
+            self._hashes[upload_id] = (chain, hasher)
             self._hashes.move_to_end(upload_id)
             while len(self._hashes) > _HASH_CACHE_SIZE:
                 self._hashes.popitem(last=False)
@@ -388,6 +466,11 @@ class UploadStore:
     def _forget(self, upload_id: str) -> None:
         with self._lock:
             self._hashes.pop(upload_id, None)
+
+
+def _request_token() -> str:
+    """A chunk file's token: unique per request, sorting roughly by start time."""
+    return f"{time.time_ns():016x}{secrets.token_hex(4)}"
 
 
 def range_header(offset: int) -> str:

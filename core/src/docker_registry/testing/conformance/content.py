@@ -78,6 +78,13 @@ class BaseContentTests(BaseDriverFixtures):
             assert driver.get_content(path) == content
             assert driver.stat(path).size == len(content)
 
+    def test_put_private_round_trips_and_replaces(self, driver: StorageDriver, base: str) -> None:
+        path = f"{base}/keys/secret"
+        for content in (b"first key", b"2"):
+            driver.put_private(path, content)
+            assert driver.get_content(path) == content
+        assert driver.list(f"{base}/keys") == [path]
+
     def test_get_missing_raises_path_not_found(self, driver: StorageDriver, base: str) -> None:
         with pytest.raises(PathNotFoundError):
             driver.get_content(f"{base}/missing")

@@ -134,17 +134,24 @@ class FileDriver(StorageDriver):
             raise self._read_error(exc, "get_content", path, "read") from None
 
     def put_content(self, path: str, data: bytes) -> None:
-        local = self._local(path, "put_content")
-        descriptor, temp = self._stage("put_content", path)
+        self._put(path, data, "put_content", 0o666)
+
+    def put_private(self, path: str, data: bytes) -> None:
+        """Like :meth:`put_content`, with mode 0600: only the registry's account reads it."""
+        self._put(path, data, "put_private", 0o600)
+
+    def _put(self, path: str, data: bytes, operation: str, mode: int) -> None:
+        local = self._local(path, operation)
+        descriptor, temp = self._stage(operation, path, mode)
         try:
             _write_all(descriptor, memoryview(data).cast("B"))
         except BaseException as exc:
             os.close(descriptor)
             _discard(temp)
             if isinstance(exc, OSError):
-                raise self._failure(exc, "put_content", path, "write") from exc
+                raise self._failure(exc, operation, path, "write") from exc
             raise
-        self._publish(descriptor, temp, local, "put_content", path)
+        self._publish(descriptor, temp, local, operation, path)
 
     # -- streams -----------------------------------------------------------------------
 
@@ -344,18 +351,20 @@ class FileDriver(StorageDriver):
 
     # -- staged, durable writes -------------------------------------------------------
 
-    def _stage(self, operation: str, path: str) -> tuple[int, str]:
-        """Create an empty temporary file in the staging directory; return (fd, OS path)."""
+    def _stage(self, operation: str, path: str, mode: int = 0o666) -> tuple[int, str]:
+        """Create an empty temporary file in the staging directory; return (fd, OS path).
+
+        ``mode`` 0o666 minus the umask is what any file the seed wrote had (mkstemp would
+        publish 0o600 files that a web server or backup user cannot read).
+        """
         temp = os.path.join(self.staging_dir, f"{uuid.uuid4().hex}.tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
         try:
             try:
-                # NOTE: mode 0o666 minus the umask, like any file the seed wrote (mkstemp
-                # would publish 0o600 files that a web server or backup user cannot read).
-                return os.open(temp, flags, 0o666), temp
+                return os.open(temp, flags, mode), temp
             except FileNotFoundError:
                 os.makedirs(self.staging_dir, exist_ok=True)
-                return os.open(temp, flags, 0o666), temp
+                return os.open(temp, flags, mode), temp
         except OSError as exc:
             raise self._failure(exc, operation, path, "create a temporary file") from exc
 
