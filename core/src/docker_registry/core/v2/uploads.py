@@ -246,9 +246,7 @@ class UploadStore:
             # PERF: the hash is known: the storage joins the chunks (in the kernel on the
             # file driver) while the blob is linked.
             _verify(cached, digest)
-            self._publish(
-                name, digest, lambda: self.storage.concatenate(chain, target), upload_id
-            )
+            self._publish(name, digest, lambda: self.storage.concatenate(chain, target), upload_id)
             size = offset
         else:
             hasher = digest.hasher()
@@ -371,9 +369,7 @@ class UploadStore:
             return False
         return hmac.compare_digest(self._sign(name, upload_id, int(started)), state or "")
 
-    def _chunks(
-        self, name: str, upload_id: str, state: str | None
-    ) -> tuple[tuple[str, ...], int]:
+    def _chunks(self, name: str, upload_id: str, state: str | None) -> tuple[tuple[str, ...], int]:
         """The session's chain of chunk paths in order, and its offset.
 
         At each offset the chunk whose token sorts first is taken (one request wins

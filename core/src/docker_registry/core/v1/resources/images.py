@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import BinaryIO
 
 import falcon
 
+from ...download import bounded_body
 from ...meta import set_json
 from ...spool import spooled_file
 from .. import layout
@@ -116,9 +116,7 @@ class ImageLayerResource(_Base):
         resp.content_length = length
         if req.method == "HEAD":
             return
-        stream = self.images.open_layer(image_id, start)
-        # PERF: a real file object lets waitress send it with wsgi.file_wrapper.
-        resp.stream = _Limited(stream, length) if start + length < size else stream  # type: ignore[assignment]
+        resp.stream = bounded_body(self.images.open_layer(image_id, start), length)
 
     on_head = on_get
 
@@ -201,25 +199,6 @@ class ImageDiffResource(_Base):
         set_cache_headers(resp)
 
     on_head = on_get
-
-
-class _Limited:
-    """At most ``length`` bytes of ``stream`` (a middle byte range)."""
-
-    def __init__(self, stream: BinaryIO, length: int) -> None:
-        self._stream = stream
-        self._left = length
-
-    def read(self, size: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        size = self._left if size is None or size < 0 else min(size, self._left)
-        data = self._stream.read(size)
-        self._left -= len(data)
-        return data
-
-    def close(self) -> None:
-        self._stream.close()
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int | None, int]:

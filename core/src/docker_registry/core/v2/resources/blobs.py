@@ -8,6 +8,7 @@ from urllib.parse import quote
 import falcon
 
 from ...config import Settings
+from ...download import bounded_body
 from ...hookspecs import Event
 from ...registry import Registry
 from ..blobs import BlobStore
@@ -61,9 +62,7 @@ class BlobResource:
             start, end = _byte_range(requested, size)
             resp.status = falcon.HTTP_206
             resp.set_header("Content-Range", f"bytes {start}-{end}/{size}")
-        stream = self.blobs.reader(path, digest, start)
-        # PERF: a real file object lets waitress send it with wsgi.file_wrapper.
-        resp.stream = stream
+        resp.stream = bounded_body(self.blobs.reader(path, digest, start), end - start + 1)
         resp.content_length = end - start + 1
         resp.content_type = "application/octet-stream"
         resp.set_header("Docker-Content-Digest", arg)
