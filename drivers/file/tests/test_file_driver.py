@@ -18,10 +18,13 @@ from docker_registry.core.storage import (
     InvalidPathError,
     PathNotFoundError,
     StorageError,
+    StorageFullError,
     create_driver,
     load_driver_class,
 )
 from docker_registry.drivers.file import STAGING_DIR, FileDriver
+from docker_registry.drivers.file import driver as file_driver_module
+from docker_registry.drivers.file import writer as file_writer_module
 
 
 @pytest.fixture
@@ -373,3 +376,31 @@ def test_stale_staging_files_are_swept_at_start(root: Path) -> None:
         os.utime(staging / name, (day_and_more, day_and_more))
     FileDriver(storage_path=str(root))
     assert sorted(os.listdir(staging)) == ["live.body"]
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file write of the driver fails as on a full filesystem."""
+
+    def no_space(descriptor: int, view: memoryview) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(file_driver_module, "_write_all", no_space)
+    monkeypatch.setattr(file_writer_module, "_write_all", no_space)
+
+
+def test_a_full_disk_is_a_storage_full_error_and_leaves_nothing(root: Path, request) -> None:
+    driver = FileDriver(storage_path=str(root))
+    driver.put_content("/kept", b"stored before")
+    request.getfixturevalue("full_disk")
+    with pytest.raises(StorageFullError) as caught:
+        driver.put_content("/kept", b"new content")
+    message = str(caught.value)
+    assert "No space left on device [ENOSPC]" in message
+    assert f"the filesystem holding {driver.root} is full" in message
+    assert f"cannot write {driver.staging_dir}{os.sep}" in message, "names the file"
+    with pytest.raises(StorageFullError), driver.writer("/streamed") as writer:
+        writer.write(b"x" * 10)
+    assert os.listdir(driver.staging_dir) == [], "no staging file left behind"
+    assert driver.get_content("/kept") == b"stored before"
+    assert driver.list("/") == ["/kept"]

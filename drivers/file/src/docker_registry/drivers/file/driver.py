@@ -47,12 +47,13 @@ from docker_registry.core.storage import (
     PathNotFoundError,
     StorageDriver,
     StorageError,
+    StorageFullError,
     validate_path,
 )
 from docker_registry.core.storage.paths import ROOT
 
 from .confinement import Confinement
-from .fsio import _MISSING, _O_CLOEXEC, _copy, _discard, _write_all
+from .fsio import _MISSING, _NO_SPACE, _O_CLOEXEC, _copy, _discard, _write_all
 from .writer import FileDriverWriter
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ class FileDriver(StorageDriver):
             os.close(descriptor)
             _discard(temp)
             if isinstance(exc, OSError):
-                raise self._failure(exc, "put_content", path, "write") from exc
+                raise self._failure(exc, "put_content", path, f"write {temp}") from exc
             raise
         self._publish(descriptor, temp, local, "put_content", path)
 
@@ -440,12 +441,18 @@ class FileDriver(StorageDriver):
         code = errno.errorcode.get(exc.errno or 0, "")
         reason = exc.strerror or str(exc)
         detail = f"cannot {action}" + (f" {files}" if files else "") + f": {reason}"
-        return StorageError(
-            detail + (f" [{code}]" if code else ""),
-            driver=self.name,
-            operation=operation,
-            path=path,
-        )
+        detail += f" [{code}]" if code else ""
+        if exc.errno in _NO_SPACE:
+            # NOTE: typed, so that the client gets a 507 saying what to free, and so that
+            # every caller removes what it had written (the write is retried later).
+            return StorageFullError(
+                f"{detail}; the filesystem holding {self.root} is full (or the quota on it "
+                "is used up): free space there or grow it, then push again",
+                driver=self.name,
+                operation=operation,
+                path=path,
+            )
+        return StorageError(detail, driver=self.name, operation=operation, path=path)
 
     def _read_error(self, exc: OSError, operation: str, path: str, action: str) -> StorageError:
         if exc.errno in _MISSING:
