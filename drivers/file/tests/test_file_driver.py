@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from docker_registry.core.config.errors import ConfigError
+from docker_registry.core.spool_sweep import SpoolSweeper
 from docker_registry.core.storage import (
     Capability,
     InvalidPathError,
@@ -365,17 +366,22 @@ def test_create_driver_checks_the_option_type() -> None:
         create_driver("file", {"storage_path": ["not", "a", "string"]})
 
 
-def test_stale_staging_files_are_swept_at_start(root: Path) -> None:
+def test_stale_staging_files_are_left_to_the_spool_sweep(root: Path) -> None:
+    """The staging directory is the spool directory: the server's sweep (at start-up and
+    periodically, ``spool_sweep_age``) removes crashed writes' files from it."""
+    driver = FileDriver(storage_path=str(root))
+    assert driver.spool_directory == driver.staging_dir
     staging = root / ".registry-staging"
     staging.mkdir(parents=True)
     (staging / "crashed.tmp").write_bytes(b"half a layer")
     (staging / "crashed.body").write_bytes(b"half a body")
     (staging / "live.body").write_bytes(b"being received")
-    day_and_more = time.time() - 25 * 3600
-    for name in ("crashed.tmp", "crashed.body"):
-        os.utime(staging / name, (day_and_more, day_and_more))
-    FileDriver(storage_path=str(root))
-    assert sorted(os.listdir(staging)) == ["live.body"]
+    (staging / "notes.txt").write_bytes(b"not ours to judge")
+    two_hours_ago = time.time() - 2 * 3600
+    for name in ("crashed.tmp", "crashed.body", "notes.txt"):
+        os.utime(staging / name, (two_hours_ago, two_hours_ago))
+    assert SpoolSweeper(driver.spool_directory, age=3600, interval=0).sweep() == 2
+    assert sorted(os.listdir(staging)) == ["live.body", "notes.txt"]
 
 
 @pytest.fixture

@@ -15,8 +15,10 @@ Every write (``put_content``, a writer's ``commit``) is staged in a temporary fi
 ``.registry-staging`` on the same filesystem, flushed and fsynced, renamed onto its target
 with :func:`os.replace` and made durable by fsyncing the target's directory: readers see
 the old or the new file, never a mix, and a crash leaves at worst a stray temporary file
-in the staging directory; files untouched there for a day are removed when a driver
-starts (a live write keeps its file's mtime fresh). The staging directory is reserved: it
+in the staging directory. The staging directory is also the driver's
+:attr:`spool_directory`, so the server's spool sweep (:mod:`docker_registry.core.
+spool_sweep`, ``spool_sweep_age``) removes those strays at start-up and periodically (a
+live write keeps its file's mtime fresh). The staging directory is reserved: it
 never appears in ``list``/``walk`` of the root, and a storage path that starts with it is
 refused.
 
@@ -27,13 +29,11 @@ root, so a symlink pointing outside is refused with :class:`InvalidPathError`.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
 import os
 import shutil
 import stat
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO
@@ -60,8 +60,6 @@ log = logging.getLogger(__name__)
 
 #: The reserved directory under the root that holds temporary files of writes in progress.
 STAGING_DIR = ".registry-staging"
-#: Staging files older than this (seconds) are leftovers of a crash.
-STALE_STAGING_AGE = 24 * 3600
 
 #: ``fsync`` of a directory is refused by some filesystems; nothing more can be done there.
 _FSYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
@@ -99,30 +97,9 @@ class FileDriver(StorageDriver):
         self.staging_dir = os.path.join(self.root, STAGING_DIR)
         self.spool_directory = self.staging_dir
         self._confinement = Confinement(self.root, self.staging_dir)
-        self._sweep_staging(time.time() - STALE_STAGING_AGE)
 
     def __repr__(self) -> str:
         return f"FileDriver(storage_path={self.storage_path!r})"
-
-    def _sweep_staging(self, older_than: float) -> None:
-        """Remove what crashed writers left in the staging directory (best effort)."""
-        removed = 0
-        try:
-            with os.scandir(self.staging_dir) as entries:
-                for entry in entries:
-                    with contextlib.suppress(OSError):
-                        if entry.is_file(follow_symlinks=False) and (
-                            entry.stat(follow_symlinks=False).st_mtime < older_than
-                        ):
-                            os.unlink(entry.path)
-                            removed += 1
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            log.warning("cannot clean the staging directory %s: %s", self.staging_dir, exc)
-            return
-        if removed:
-            log.info("removed %d stale temporary files from %s", removed, self.staging_dir)
 
     # -- whole-object access ---------------------------------------------------------
 
