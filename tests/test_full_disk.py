@@ -177,9 +177,30 @@ def test_every_write_path_answers_507_on_a_full_disk_and_recovers(small_disk, st
         (pulled,) = V1Client(base).pull("full/seedv1")
         assert pulled["layer"] == seed_image.layer
 
+    # A chunked upload whose chunks are stored; its closing PUT comes when the disk is full.
+    joined = os.urandom(4 * MiB)
+    joined_session = start_upload(base, "full/joined")
+    for offset in (0, 2 * MiB):
+        patched = requests.patch(
+            joined_session,
+            data=joined[offset : offset + 2 * MiB],
+            headers={"Content-Range": f"{offset}-{offset + 2 * MiB - 1}"},
+            timeout=TIMEOUT,
+        )
+        assert patched.status_code == 202, patched.text
+        joined_session = base + patched.headers["Location"]
+
     # -- nearly full: small writes fit, large bodies fail while being received ---------
     filler.fill(leave=256 * 1024)
     big = os.urandom(4 * MiB)
+
+    # NOTE: a closing PUT that has to join the chunks into a new file needs room for
+    # it and answers 507; one that publishes without a copy may succeed. Never a reset,
+    # never a wrong blob.
+    closing = requests.put(with_digest(joined_session, digest(joined)), timeout=TIMEOUT)
+    if closing.status_code != 201:
+        assert_full_answer(closing, v2=True, root=root)
+    assert staging_files(root) == []
 
     monolithic = push_blob(base, "full/app", big)
     assert_full_answer(monolithic, v2=True, root=root)
@@ -269,6 +290,11 @@ def test_every_write_path_answers_507_on_a_full_disk_and_recovers(small_disk, st
         with_digest(base + patched.headers["Location"], digest(big)), timeout=TIMEOUT
     )
     assert closed.status_code == 201, closed.text
+    if closing.status_code != 201:
+        closing = requests.put(with_digest(joined_session, digest(joined)), timeout=TIMEOUT)
+        assert closing.status_code == 201, closing.text
+    got = requests.get(f"{base}/v2/full/joined/blobs/{digest(joined)}", timeout=TIMEOUT)
+    assert got.status_code == 200 and got.content == joined
     for repository in ("full/app", "full/chunks"):
         got = requests.get(f"{base}/v2/{repository}/blobs/{digest(big)}", timeout=TIMEOUT)
         assert got.status_code == 200 and got.content == big

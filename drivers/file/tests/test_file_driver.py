@@ -410,3 +410,20 @@ def test_a_full_disk_is_a_storage_full_error_and_leaves_nothing(root: Path, requ
     assert os.listdir(driver.staging_dir) == [], "no staging file left behind"
     assert driver.get_content("/kept") == b"stored before"
     assert driver.list("/") == ["/kept"]
+
+
+def test_a_full_disk_while_concatenating_names_the_staged_file(root: Path, monkeypatch) -> None:
+    driver = FileDriver(storage_path=str(root))
+    driver.put_content("/a", b"first")
+    driver.put_content("/b", b"second")
+
+    def no_space(source: int, target: int) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(file_driver_module, "_copy", no_space)
+    with pytest.raises(StorageFullError) as caught:
+        driver.concatenate(["/a", "/b"], "/joined")
+    assert caught.value.path == "/joined"
+    assert f"copy /a into {driver.staging_dir}{os.sep}" in str(caught.value)
+    assert os.listdir(driver.staging_dir) == []
+    assert driver.list("/") == ["/a", "/b"]

@@ -178,6 +178,10 @@ class FileDriver(StorageDriver):
                     finally:
                         os.close(source_descriptor)
                 except OSError as exc:
+                    if exc.errno in _NO_SPACE:
+                        raise self._failure(
+                            exc, "concatenate", destination, f"copy {source} into {temp}"
+                        ) from None
                     raise self._read_error(exc, "concatenate", source, "copy") from None
         except BaseException:
             os.close(descriptor)
