@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import hashlib
 import io
 import os
 
 import falcon.stream
+import pytest
 
-from docker_registry.core.spool import BodySpool, SpooledBytes, SpooledFile, spooled
+from docker_registry.core.spool import (
+    BodySpool,
+    SpooledBytes,
+    SpooledFile,
+    receiving_paths,
+    spooled,
+    unreceived_error,
+)
+from docker_registry.core.storage import StorageError, StorageFullError
 
 LIMIT = 64 * 1024
 
@@ -91,3 +101,68 @@ def test_spooled_unwraps_falcon_streams_and_refuses_read_ones(tmp_path):
     assert spooled(body) is None, "a partly read body cannot be adopted whole"
     assert spooled(io.BytesIO(b"plain")) is None
     spool.close()
+
+
+class _FailingWrites:
+    """Makes spool files fail their writes from the ``after``-th call on."""
+
+    def __init__(self, monkeypatch, code: int, after: int = 0) -> None:
+        self.calls = 0
+        original = SpooledFile.write
+
+        def write(spool_file, data):
+            self.calls += 1
+            if self.calls > after:
+                raise OSError(code, os.strerror(code))
+            return original(spool_file, data)
+
+        monkeypatch.setattr(SpooledFile, "write", write)
+
+
+def test_a_full_disk_is_kept_as_the_answer_and_the_rest_discarded(tmp_path, monkeypatch):
+    _FailingWrites(monkeypatch, errno.ENOSPC, after=1)
+    spool = BodySpool(str(tmp_path), LIMIT)
+    data = os.urandom(LIMIT * 8)
+    feed(spool, data, LIMIT)  # never raises: waitress would reset the connection
+    assert isinstance(spool.error, StorageFullError)
+    assert "No space left on device [ENOSPC]" in str(spool.error)
+    assert str(tmp_path) in str(spool.error), "names the spool directory"
+    assert list(tmp_path.iterdir()) == [], "the partial spool file is removed at once"
+    assert len(spool) == len(data), "discarded bytes still count: waitress frames by them"
+    body = spool.getfile()
+    assert unreceived_error(falcon.stream.BoundedStream(body, len(data))) is spool.error
+    assert spooled(body) is None, "never handed to storage as a body"
+    with pytest.raises(StorageFullError):
+        body.read(10)
+    spool.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_spool_failures_are_storage_errors_not_full(tmp_path, monkeypatch):
+    _FailingWrites(monkeypatch, errno.EIO)
+    spool = BodySpool(str(tmp_path), LIMIT)
+    feed(spool, os.urandom(LIMIT * 2), LIMIT)
+    assert isinstance(spool.error, StorageError)
+    assert not isinstance(spool.error, StorageFullError)
+    assert "[EIO]" in str(spool.error)
+    assert list(tmp_path.iterdir()) == []
+    spool.close()
+
+
+def test_a_spool_directory_that_cannot_be_created_is_an_error_not_a_reset(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+    spool = BodySpool(str(blocker / "spool"), LIMIT)
+    feed(spool, os.urandom(LIMIT * 2), LIMIT)
+    assert isinstance(spool.error, StorageError)
+    assert str(blocker / "spool") in str(spool.error)
+    spool.close()
+
+
+def test_files_being_received_are_known_until_closed(tmp_path):
+    spool = BodySpool(str(tmp_path), LIMIT)
+    spool.append(os.urandom(LIMIT + 1))
+    (path,) = (str(entry) for entry in tmp_path.iterdir())
+    assert path in receiving_paths()
+    spool.close()
+    assert path not in receiving_paths()

@@ -13,15 +13,19 @@ from pathlib import Path
 import pytest
 
 from docker_registry.core.config.errors import ConfigError
+from docker_registry.core.spool_sweep import SpoolSweeper
 from docker_registry.core.storage import (
     Capability,
     InvalidPathError,
     PathNotFoundError,
     StorageError,
+    StorageFullError,
     create_driver,
     load_driver_class,
 )
 from docker_registry.drivers.file import STAGING_DIR, FileDriver
+from docker_registry.drivers.file import driver as file_driver_module
+from docker_registry.drivers.file import writer as file_writer_module
 
 
 @pytest.fixture
@@ -369,14 +373,64 @@ def test_create_driver_checks_the_option_type() -> None:
         create_driver("file", {"storage_path": ["not", "a", "string"]})
 
 
-def test_stale_staging_files_are_swept_at_start(root: Path) -> None:
+def test_stale_staging_files_are_left_to_the_spool_sweep(root: Path) -> None:
+    """The staging directory is the spool directory: the server's sweep (at start-up and
+    periodically, ``spool_sweep_age``) removes crashed writes' files from it."""
+    driver = FileDriver(storage_path=str(root))
+    assert driver.spool_directory == driver.staging_dir
     staging = root / ".registry-staging"
     staging.mkdir(parents=True)
     (staging / "crashed.tmp").write_bytes(b"half a layer")
     (staging / "crashed.body").write_bytes(b"half a body")
     (staging / "live.body").write_bytes(b"being received")
-    day_and_more = time.time() - 25 * 3600
-    for name in ("crashed.tmp", "crashed.body"):
-        os.utime(staging / name, (day_and_more, day_and_more))
-    FileDriver(storage_path=str(root))
-    assert sorted(os.listdir(staging)) == ["live.body"]
+    (staging / "notes.txt").write_bytes(b"not ours to judge")
+    two_hours_ago = time.time() - 2 * 3600
+    for name in ("crashed.tmp", "crashed.body", "notes.txt"):
+        os.utime(staging / name, (two_hours_ago, two_hours_ago))
+    assert SpoolSweeper(driver.spool_directory, age=3600, interval=0).sweep() == 2
+    assert sorted(os.listdir(staging)) == ["live.body", "notes.txt"]
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file write of the driver fails as on a full filesystem."""
+
+    def no_space(descriptor: int, view: memoryview) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(file_driver_module, "_write_all", no_space)
+    monkeypatch.setattr(file_writer_module, "_write_all", no_space)
+
+
+def test_a_full_disk_is_a_storage_full_error_and_leaves_nothing(root: Path, request) -> None:
+    driver = FileDriver(storage_path=str(root))
+    driver.put_content("/kept", b"stored before")
+    request.getfixturevalue("full_disk")
+    with pytest.raises(StorageFullError) as caught:
+        driver.put_content("/kept", b"new content")
+    message = str(caught.value)
+    assert "No space left on device [ENOSPC]" in message
+    assert f"the filesystem holding {driver.root} is full" in message
+    assert f"cannot write {driver.staging_dir}{os.sep}" in message, "names the file"
+    with pytest.raises(StorageFullError), driver.writer("/streamed") as writer:
+        writer.write(b"x" * 10)
+    assert os.listdir(driver.staging_dir) == [], "no staging file left behind"
+    assert driver.get_content("/kept") == b"stored before"
+    assert driver.list("/") == ["/kept"]
+
+
+def test_a_full_disk_while_concatenating_names_the_staged_file(root: Path, monkeypatch) -> None:
+    driver = FileDriver(storage_path=str(root))
+    driver.put_content("/a", b"first")
+    driver.put_content("/b", b"second")
+
+    def no_space(source: int, target: int) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(file_driver_module, "_copy", no_space)
+    with pytest.raises(StorageFullError) as caught:
+        driver.concatenate(["/a", "/b"], "/joined")
+    assert caught.value.path == "/joined"
+    assert f"copy /a into {driver.staging_dir}{os.sep}" in str(caught.value)
+    assert os.listdir(driver.staging_dir) == []
+    assert driver.list("/") == ["/a", "/b"]

@@ -14,6 +14,7 @@ from .middleware import RequestContextMiddleware
 from .plugins import create_plugin_manager
 from .registry import Registry
 from .storage import Storage, StorageError, create_driver
+from .unreceived import UnreceivedBodyMiddleware
 
 
 def create_app(
@@ -49,7 +50,7 @@ def create_app(
             )
         storage.use_cache(spec.factory(registry))
 
-    app = falcon.App(middleware=[RequestContextMiddleware()])
+    app = falcon.App(middleware=(RequestContextMiddleware(), UnreceivedBodyMiddleware()))
     # NOTE: registry clients send layer bodies as application/octet-stream or with no
     # type at all; resources read req.bounded_stream themselves, never parsed forms.
     app.req_options.auto_parse_form_urlencoded = False

@@ -13,7 +13,7 @@ from typing import Any
 
 import falcon
 
-from .storage import InvalidPathError, PathNotFoundError, StorageError
+from .storage import InvalidPathError, PathNotFoundError, StorageError, StorageFullError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,11 @@ DEFAULT_V2_CODES = {
     429: "TOOMANYREQUESTS",
     500: "UNKNOWN",
     503: "UNAVAILABLE",
+    507: "UNAVAILABLE",
 }
+
+#: Full storage: RFC 4918's status, which clients report as a server-side failure.
+INSUFFICIENT_STORAGE = 507
 
 
 class RegistryError(falcon.HTTPError):
@@ -100,6 +104,8 @@ def handle_storage_error(
         raise RegistryError(
             400, f"invalid name or path: {exc.detail}", code="NAME_INVALID"
         ) from exc
+    if isinstance(exc, StorageFullError):
+        raise storage_full(req, str(exc)) from exc
     log.error("request %s: storage unavailable: %s", _request_id(req), exc)
     raise RegistryError(
         503,
@@ -107,6 +113,21 @@ def handle_storage_error(
         code="UNAVAILABLE",
         headers={"Retry-After": "5"},
     ) from exc
+
+
+def storage_full(req: falcon.Request, cause: str) -> RegistryError:
+    """The 507 for a write that found no room; ``cause`` names what is full and where.
+
+    What the write had produced is already gone (spool file, staging file), and what was
+    stored before is untouched: the same push succeeds once space is freed.
+    """
+    log.error("request %s: %s %s: storage full: %s", _request_id(req), req.method, req.path, cause)
+    return RegistryError(
+        INSUFFICIENT_STORAGE,
+        f"insufficient storage: {cause}; nothing of this request was stored, retry once the "
+        f"operator has freed space; request id {_request_id(req)}",
+        code="UNAVAILABLE",
+    )
 
 
 def handle_unexpected(

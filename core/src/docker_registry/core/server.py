@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .config import Settings
+from .config.settings import CHANNEL_TIMEOUT
 
 if TYPE_CHECKING:
     import falcon
@@ -58,6 +59,7 @@ def serve(
     if workers <= 1:
         _limit_malloc_arenas()
         app, spool_directory = make_app()
+        _start_spool_sweeper(settings, spool_directory)
         server = _create_server(app, settings, threads, spool_directory, host=host, port=port)
         _announce(settings, server.effective_host, server.effective_port, threads, 1)
         _run(server)
@@ -92,11 +94,21 @@ def _create_server(
         inbuf_overflow=INBUF_OVERFLOW,
         ident="docker-registry",
         clear_untrusted_proxy_headers=True,
-        channel_timeout=300,
+        # NOTE: also bounds how long a live upload's spool file can go unwritten, which
+        # the spool sweep relies on (config.settings.MIN_SPOOL_SWEEP_AGE).
+        channel_timeout=CHANNEL_TIMEOUT,
         **listen,
     )
     server.channel_class = channel_class(spool_directory)
     return server
+
+
+def _start_spool_sweeper(settings: Settings, spool_directory: str | None) -> None:
+    """Remove what crashed requests left in the spool directory, now and periodically
+    (each worker sweeps; it never takes a file that one of them is receiving)."""
+    from .spool_sweep import start_spool_sweeper
+
+    start_spool_sweeper(settings, spool_directory)
 
 
 def _announce(settings: Settings, host: str, port: int, threads: int, workers: int) -> None:
@@ -129,6 +141,7 @@ def _worker(
     signal.signal(signal.SIGINT, signal.default_int_handler)
     _limit_malloc_arenas()
     app, spool_directory = make_app()
+    _start_spool_sweeper(settings, spool_directory)
     _run(_create_server(app, settings, threads, spool_directory, sockets=[listener]))
 
 

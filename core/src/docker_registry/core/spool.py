@@ -10,13 +10,21 @@ request stream with :func:`spooled` and hands the file to
 :meth:`~.Storage.adopt_file` (a rename on the file driver): the bytes are written once,
 and the digest is known when the handler starts.
 
-Files left by a crash are ``*.body`` files in the spool directory (the file driver removes
-those untouched for a day when it starts).
+A body that cannot be written (a full disk, a used-up quota, any ``OSError``) must not
+reach waitress, which would drop the connection with no answer: the spool removes its
+file, keeps the error, and takes the rest of the body without storing it (still counting
+it, so the request stays framed). The application then answers with that error (``507``
+for a full disk, see :mod:`.unreceived`), and reading such a body raises it too.
+
+Files left by a crash are ``*.body`` files in the spool directory; :mod:`.spool_sweep`
+removes those untouched for ``spool_sweep_age`` at start-up and then periodically. It
+never removes a file this process is still receiving (:func:`receiving_paths`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import logging
@@ -28,12 +36,25 @@ import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from .storage.errors import StorageError, StorageFullError
+
 log = logging.getLogger(__name__)
 
 #: Pieces at least this large are hashed on the helper thread (smaller: inline).
 _HASH_OFFLOAD = 64 * 1024
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
+#: The disk, or the user's quota on it, has no room left.
+_NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+#: Spool files of this process that still belong to a live request.
+_receiving: set[str] = set()
+_receiving_lock = threading.Lock()
+
+
+def receiving_paths() -> frozenset[str]:
+    """The spool files this process has open for a request (never to be swept)."""
+    with _receiving_lock:
+        return frozenset(_receiving)
 
 
 def _hash_executor() -> ThreadPoolExecutor:
@@ -61,6 +82,33 @@ class SpooledBytes(io.BytesIO):
     spool_path: str | None = None
     body_size: int
     sha256: Any
+
+
+class UnreceivedBody(io.RawIOBase):
+    """The stand-in for a body the spool could not store: reading it raises :attr:`error`.
+
+    :attr:`body_size` counts every byte the client sent (all of them were discarded).
+    """
+
+    def __init__(self, error: StorageError, body_size: int) -> None:
+        super().__init__()
+        self.error = error
+        self.body_size = body_size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise self.error
+
+
+def unreceived_error(stream: object) -> StorageError | None:
+    """Why the body behind a request stream could not be received, or ``None``.
+
+    Accepts ``wsgi.input`` or Falcon's ``req.stream`` / ``req.bounded_stream``.
+    """
+    inner = getattr(stream, "stream", stream)
+    return inner.error if isinstance(inner, UnreceivedBody) else None
 
 
 def spooled(stream: object) -> SpooledFile | SpooledBytes | None:
@@ -95,45 +143,80 @@ class BodySpool:
         self._hash = hashlib.sha256()
         self._pending: Future[None] | None = None
         self._size = 0
-        self._body: SpooledFile | SpooledBytes | None = None
+        self._body: SpooledFile | SpooledBytes | UnreceivedBody | None = None
+        #: Why the body could not be stored (the rest of it is then discarded).
+        self.error: StorageError | None = None
 
     def __len__(self) -> int:
         return self._size
 
     def append(self, data: bytes) -> None:
-        """Take the next piece of the body (waitress's I/O thread calls this)."""
+        """Take the next piece of the body (waitress's I/O thread calls this).
+
+        Never raises for a failed write: waitress would drop the connection without an
+        answer. The failure is kept in :attr:`error` for the application to answer.
+        """
+        # NOTE: counted even when discarded: waitress sets a chunked body's
+        # CONTENT_LENGTH from len(self).
         self._size += len(data)
+        if self.error is not None:
+            return
         self._update_hash(data)
         if self._memory is not None:
             self._memory += data
             if len(self._memory) <= self._memory_limit:
                 return
             data, self._memory = bytes(self._memory), None
-            self._file = self._create_file()
+            try:
+                self._file = self._create_file()
+            except OSError as exc:
+                self._fail(exc, self._directory)
+                return
         assert self._file is not None
         try:
             view = memoryview(data)
             while view:
                 view = view[self._file.write(view) :]
         except OSError as exc:
-            log.error(
-                "cannot spool a request body to %s: %s; the upload fails, free space there "
-                "or point the storage elsewhere",
-                self._file.spool_path,
-                exc,
+            self._fail(exc, self._file.spool_path)
+
+    def _fail(self, exc: OSError, path: str) -> None:
+        """Give up storing this body: remove its file, keep the error for the answer."""
+        reason = f"{exc.strerror or exc} [{errno.errorcode.get(exc.errno or 0, '?')}]"
+        if exc.errno in _NO_SPACE:
+            self.error = StorageFullError(
+                f"cannot receive the request body into {path}: {reason}; the spool "
+                f"directory {self._directory} is on a full filesystem (or quota): free "
+                "space there or grow it"
             )
-            raise
+        else:
+            self.error = StorageError(
+                f"cannot receive the request body into {path}: {reason}; check the spool "
+                f"directory {self._directory} (permissions, mount, free space)"
+            )
+        # NOTE: debug only: the answer's error log line says the same with the request id.
+        log.debug("%s; discarding the rest of the body", self.error)
+        self._wait_for_hash()
+        self._memory = None
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            _remove(self._file.spool_path)
+            self._file = None
 
     def _update_hash(self, data: bytes) -> None:
         # PERF: sha256 releases the GIL: large pieces hash on a helper thread while this
         # thread receives and writes the next one. One piece at a time keeps them in order.
-        if self._pending is not None:
-            self._pending.result()
-            self._pending = None
+        self._wait_for_hash()
         if len(data) < _HASH_OFFLOAD:
             self._hash.update(data)
         else:
             self._pending = _hash_executor().submit(self._hash.update, data)
+
+    def _wait_for_hash(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
 
     def _create_file(self) -> SpooledFile:
         path = os.path.join(self._directory, f"{uuid.uuid4().hex}.body")
@@ -143,17 +226,22 @@ class BodySpool:
             os.makedirs(self._directory, exist_ok=True)
             spool = SpooledFile(path, "x+")
         spool.spool_path = path
+        with _receiving_lock:
+            _receiving.add(path)
         # NOTE: a connection dropped mid-body is never closed by waitress's request:
         # the file goes when the buffer is collected.
         weakref.finalize(self, _remove, path)
         return spool
 
-    def getfile(self) -> SpooledFile | SpooledBytes:
-        """The whole body, positioned at its start, with its size and sha256."""
+    def getfile(self) -> SpooledFile | SpooledBytes | UnreceivedBody:
+        """The whole body, positioned at its start, with its size and sha256 (or, when it
+        could not be stored, an :class:`UnreceivedBody` that raises :attr:`error`)."""
+        if self.error is not None:
+            if self._body is None:
+                self._body = UnreceivedBody(self.error, self._size)
+            return self._body
         if self._body is None:
-            if self._pending is not None:
-                self._pending.result()
-                self._pending = None
+            self._wait_for_hash()
             body: SpooledFile | SpooledBytes
             if self._file is not None:
                 body = self._file
@@ -178,5 +266,7 @@ class BodySpool:
 
 
 def _remove(path: str) -> None:
+    with _receiving_lock:
+        _receiving.discard(path)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)

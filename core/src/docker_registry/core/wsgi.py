@@ -23,10 +23,15 @@ def _build() -> falcon.App:
             from .app import create_app
             from .config import load_settings
             from .logs import configure_logging
+            from .spool_sweep import start_spool_sweeper
+            from .storage import Storage, create_driver
 
             settings = load_settings()
             configure_logging(settings.loglevel)
-            _app = create_app(settings)
+            storage = Storage(create_driver(settings.storage, settings.values))
+            _app = create_app(settings, storage=storage)
+            # NOTE: the file driver's staging files of crashed writes, as under `serve`.
+            start_spool_sweeper(settings, storage.spool_directory)
         return _app
 
 

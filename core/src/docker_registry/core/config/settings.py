@@ -7,8 +7,10 @@ every other key untouched for drivers and plugins, which validate their own opti
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -121,6 +123,36 @@ def _to_size(value: Any) -> int:
     return number
 
 
+def _to_seconds(value: Any) -> float:
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value.strip())
+    if number is None or not math.isfinite(number) or number < 0:
+        raise ValueError(f"expected a number of seconds, 0 or more, got {_describe(value)}")
+    return number
+
+
+#: Waitress closes a connection that sent nothing for this long (server.py), and the
+#: spool file of its body goes with it.
+CHANNEL_TIMEOUT = 300
+#: The smallest ``spool_sweep_age``: a file a live connection is still writing is always
+#: younger than this, so no sweep can take it.
+MIN_SPOOL_SWEEP_AGE = 2 * CHANNEL_TIMEOUT
+
+
+def _to_sweep_age(value: Any) -> float:
+    age = _to_seconds(value)
+    if 0 < age < MIN_SPOOL_SWEEP_AGE:
+        raise ValueError(
+            f"expected 0 (never sweep) or at least {MIN_SPOOL_SWEEP_AGE} seconds (twice the "
+            f"{CHANNEL_TIMEOUT} s after which an idle upload is dropped), got {value!r}"
+        )
+    return age
+
+
 def _to_loglevel(value: Any) -> str:
     name = _to_str(value).strip()
     levels = logging.getLevelNamesMapping()
@@ -155,6 +187,8 @@ KNOWN_KEYS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "max_json_body_size": (_to_size, 1 * MiB),
     "max_manifest_size": (_to_size, 4 * MiB),
     "max_request_body_size": (_to_size, 64 * GiB),
+    "spool_sweep_age": (_to_sweep_age, 3600.0),
+    "spool_sweep_interval": (_to_seconds, 600.0),
     "registry_endpoints": (_to_str, None),
     "mirroring": (_to_mapping, None),
     "cache": (_to_mapping, None),
@@ -241,6 +275,8 @@ class Settings:
     max_json_body_size: int
     max_manifest_size: int
     max_request_body_size: int
+    spool_sweep_age: float
+    spool_sweep_interval: float
     registry_endpoints: str | None
     mirroring: dict[str, Any] | None
     cache: dict[str, Any] | None
@@ -276,6 +312,8 @@ class Settings:
         self.max_json_body_size = v["max_json_body_size"]
         self.max_manifest_size = v["max_manifest_size"]
         self.max_request_body_size = v["max_request_body_size"]
+        self.spool_sweep_age = v["spool_sweep_age"]
+        self.spool_sweep_interval = v["spool_sweep_interval"]
         self.registry_endpoints = v["registry_endpoints"]
         self.mirroring = v["mirroring"]
         self.cache = v["cache"]

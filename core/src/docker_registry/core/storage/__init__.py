@@ -11,6 +11,7 @@ from .errors import (
     InvalidPathError,
     PathNotFoundError,
     StorageError,
+    StorageFullError,
     UnsupportedMethodError,
 )
 from .factory import create_driver, installed_drivers, load_driver_class
@@ -29,6 +30,7 @@ __all__ = [
     "Storage",
     "StorageDriver",
     "StorageError",
+    "StorageFullError",
     "UnsupportedMethodError",
     "create_driver",
     "installed_drivers",

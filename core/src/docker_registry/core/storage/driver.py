@@ -126,7 +126,12 @@ class StorageDriver(abc.ABC):
 
     Errors are the typed :mod:`.errors` classes. A driver may raise them without
     context: the core's :class:`~docker_registry.core.storage.Storage` wrapper adds the
-    driver name, operation and path.
+    driver name, operation and path. Any write (``put_content``, a writer's ``write`` or
+    ``commit``, ``adopt_file``, ``concatenate``, ``move``) that finds no room (a full
+    disk, a used-up quota, a bucket at its limit) raises
+    :class:`~.errors.StorageFullError` naming what is full, after removing whatever it
+    had created: the client is answered ``507 Insufficient Storage``, what was stored
+    before stays readable, and the same write succeeds once room returns.
     """
 
     #: entry-point name (the ``storage:`` value).

@@ -57,6 +57,18 @@ class InvalidPathError(StorageError):
     """The path is not a valid storage path or escapes the driver's root."""
 
 
+class StorageFullError(StorageError):
+    """The backend has no room left for this write: a full disk, a used-up quota, a bucket
+    at its size limit.
+
+    Nothing of the failed write may stay behind (no partial file, no temporary file),
+    and what was stored before must stay readable. The core answers ``507 Insufficient
+    Storage``; the write succeeds again, with no restart, once room is made. The detail
+    should name the place that is full (a directory, a bucket) so that an operator knows
+    what to free or grow.
+    """
+
+
 class InvalidOffsetError(StorageError):
     """A read or append offset is negative or does not line up with the stored data."""
 

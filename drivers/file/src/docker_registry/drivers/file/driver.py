@@ -15,8 +15,10 @@ Every write (``put_content``, a writer's ``commit``) is staged in a temporary fi
 ``.registry-staging`` on the same filesystem, flushed and fsynced, renamed onto its target
 with :func:`os.replace` and made durable by fsyncing the target's directory: readers see
 the old or the new file, never a mix, and a crash leaves at worst a stray temporary file
-in the staging directory; files untouched there for a day are removed when a driver
-starts (a live write keeps its file's mtime fresh). The staging directory is reserved: it
+in the staging directory. The staging directory is also the driver's
+:attr:`spool_directory`, so the server's spool sweep (:mod:`docker_registry.core.
+spool_sweep`, ``spool_sweep_age``) removes those strays at start-up and periodically (a
+live write keeps its file's mtime fresh). The staging directory is reserved: it
 never appears in ``list``/``walk`` of the root, and a storage path that starts with it is
 refused.
 
@@ -27,13 +29,11 @@ root, so a symlink pointing outside is refused with :class:`InvalidPathError`.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
 import os
 import shutil
 import stat
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO
@@ -47,20 +47,19 @@ from docker_registry.core.storage import (
     PathNotFoundError,
     StorageDriver,
     StorageError,
+    StorageFullError,
     validate_path,
 )
 from docker_registry.core.storage.paths import ROOT
 
 from .confinement import Confinement
-from .fsio import _MISSING, _O_CLOEXEC, _copy, _discard, _write_all
+from .fsio import _MISSING, _NO_SPACE, _O_CLOEXEC, _copy, _discard, _write_all
 from .writer import FileDriverWriter
 
 log = logging.getLogger(__name__)
 
 #: The reserved directory under the root that holds temporary files of writes in progress.
 STAGING_DIR = ".registry-staging"
-#: Staging files older than this (seconds) are leftovers of a crash.
-STALE_STAGING_AGE = 24 * 3600
 
 #: ``fsync`` of a directory is refused by some filesystems; nothing more can be done there.
 _FSYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
@@ -98,30 +97,9 @@ class FileDriver(StorageDriver):
         self.staging_dir = os.path.join(self.root, STAGING_DIR)
         self.spool_directory = self.staging_dir
         self._confinement = Confinement(self.root, self.staging_dir)
-        self._sweep_staging(time.time() - STALE_STAGING_AGE)
 
     def __repr__(self) -> str:
         return f"FileDriver(storage_path={self.storage_path!r})"
-
-    def _sweep_staging(self, older_than: float) -> None:
-        """Remove what crashed writers left in the staging directory (best effort)."""
-        removed = 0
-        try:
-            with os.scandir(self.staging_dir) as entries:
-                for entry in entries:
-                    with contextlib.suppress(OSError):
-                        if entry.is_file(follow_symlinks=False) and (
-                            entry.stat(follow_symlinks=False).st_mtime < older_than
-                        ):
-                            os.unlink(entry.path)
-                            removed += 1
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            log.warning("cannot clean the staging directory %s: %s", self.staging_dir, exc)
-            return
-        if removed:
-            log.info("removed %d stale temporary files from %s", removed, self.staging_dir)
 
     # -- whole-object access ---------------------------------------------------------
 
@@ -149,7 +127,7 @@ class FileDriver(StorageDriver):
             os.close(descriptor)
             _discard(temp)
             if isinstance(exc, OSError):
-                raise self._failure(exc, operation, path, "write") from exc
+                raise self._failure(exc, operation, path, f"write {temp}") from exc
             raise
         self._publish(descriptor, temp, local, operation, path)
 
@@ -207,6 +185,10 @@ class FileDriver(StorageDriver):
                     finally:
                         os.close(source_descriptor)
                 except OSError as exc:
+                    if exc.errno in _NO_SPACE:
+                        raise self._failure(
+                            exc, "concatenate", destination, f"copy {source} into {temp}"
+                        ) from None
                     raise self._read_error(exc, "concatenate", source, "copy") from None
         except BaseException:
             os.close(descriptor)
@@ -449,12 +431,18 @@ class FileDriver(StorageDriver):
         code = errno.errorcode.get(exc.errno or 0, "")
         reason = exc.strerror or str(exc)
         detail = f"cannot {action}" + (f" {files}" if files else "") + f": {reason}"
-        return StorageError(
-            detail + (f" [{code}]" if code else ""),
-            driver=self.name,
-            operation=operation,
-            path=path,
-        )
+        detail += f" [{code}]" if code else ""
+        if exc.errno in _NO_SPACE:
+            # NOTE: typed, so that the client gets a 507 saying what to free, and so that
+            # every caller removes what it had written (the write is retried later).
+            return StorageFullError(
+                f"{detail}; the filesystem holding {self.root} is full (or the quota on it "
+                "is used up): free space there or grow it, then push again",
+                driver=self.name,
+                operation=operation,
+                path=path,
+            )
+        return StorageError(detail, driver=self.name, operation=operation, path=path)
 
     def _read_error(self, exc: OSError, operation: str, path: str, action: str) -> StorageError:
         if exc.errno in _MISSING:

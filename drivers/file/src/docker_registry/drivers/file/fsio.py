@@ -10,6 +10,8 @@ from docker_registry.core.storage import CHUNK_SIZE
 
 #: Reading these errors means nothing (or no file) is at the path.
 _MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
+#: The filesystem (or the user's quota on it) has no room left for a write.
+_NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 #: ``copy_file_range`` is not available for this pair of files: copy through user space.
 _NO_COPY_FILE_RANGE = frozenset(
     {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}

@@ -67,7 +67,7 @@ class FileDriverWriter(FileWriter):
             # PERF: unbuffered: callers write CHUNK_SIZE pieces, one syscall each.
             _write_all(self._descriptor, view)
         except OSError as exc:
-            raise self._driver._failure(exc, "writer", self._path, "write") from exc
+            raise self._driver._failure(exc, "writer", self._path, f"write {self._temp}") from exc
         self._size += len(view)
         return len(view)
 
