@@ -15,7 +15,7 @@ import pytest
 
 from docker_registry.core.app import create_app
 from docker_registry.core.config import Settings
-from docker_registry.core.storage import Storage
+from docker_registry.core.storage import Storage, StorageError
 from docker_registry.core.storage.inmemory import InMemoryDriver
 from docker_registry.core.v2 import layout
 from docker_registry.core.v2.blobs import BlobStore
@@ -300,3 +300,67 @@ def test_events_are_emitted():
     client.simulate_delete("/v2/ev/x/manifests/t")
     kinds = [kind for kind, _, _ in seen]
     assert kinds == ["push", "push", "tag", "pull", "tag_delete"]
+
+
+class RecordingDriver(InMemoryDriver):
+    """Remembers every path a write lands on (its writers commit through put_content)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[str] = []
+
+    def put_content(self, path: str, data: bytes) -> None:
+        self.written.append(path)
+        super().put_content(path, data)
+
+    def move(self, source: str, destination: str) -> None:
+        self.written.append(destination)
+        super().move(source, destination)
+
+    def concatenate(self, sources, destination: str) -> None:
+        self.written.append(destination)
+        super().concatenate(sources, destination)
+
+
+def test_an_existing_blob_is_never_written_again():
+    """Content-addressed data is immutable: once a blob exists, no upload (monolithic,
+    one chunk, several chunks) asks storage to write its path again."""
+    driver = RecordingDriver()
+    storage = Storage(driver)
+    uploads = UploadStore(storage, BlobStore(storage))
+    data = b"first writer wins" * 100
+    value = parse_digest(sha(data))
+    target = layout.blob_data("sha256", value.hex)
+    uploads.put_monolithic("a", value, io.BytesIO(data), len(data))
+    assert driver.written.count(target) == 1
+    uploads.put_monolithic("b", value, io.BytesIO(data), len(data))
+    for parts in ([data], [data[:100], data[100:]]):
+        upload_id, state = uploads.start("c")
+        for part in parts:
+            uploads.append("c", upload_id, state, io.BytesIO(part))
+        assert uploads.finish("c", upload_id, state, value, None) == len(data)
+    assert driver.written.count(target) == 1
+    assert storage.get_content(target) == data
+    assert all(BlobStore(storage).linked(name, value) for name in ("a", "b", "c"))
+
+
+def test_a_failed_publish_keeps_the_session_usable():
+    class FailingOnce(InMemoryDriver):
+        failures = 1
+
+        def move(self, source: str, destination: str) -> None:
+            if destination.endswith("/data") and self.failures:
+                self.failures -= 1
+                raise StorageError("backend down for a moment")
+            super().move(source, destination)
+
+    storage = Storage(FailingOnce())
+    uploads = UploadStore(storage, BlobStore(storage))
+    upload_id, state = uploads.start("a")
+    uploads.append("a", upload_id, state, io.BytesIO(b"abc"))
+    with pytest.raises(StorageError):
+        uploads.finish("a", upload_id, state, parse_digest(sha(b"abc")), None)
+    assert uploads.offset("a", upload_id, state) == 3
+    assert uploads.finish("a", upload_id, state, parse_digest(sha(b"abc")), None) == 3
+    with pytest.raises(BlobUploadUnknown):
+        uploads.offset("a", upload_id, state)

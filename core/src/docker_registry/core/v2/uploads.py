@@ -433,9 +433,16 @@ class UploadStore:
         try:
             if not self.storage.exists(layout.blob_data(digest.algorithm, digest.hex)):
                 commit()
-        finally:
+        except BaseException:
             for future in side:
-                future.result()
+                future.exception()
+            if upload_id is not None:
+                # NOTE: the session stays usable: the client may retry its PUT (a full
+                # disk, a backend failing for a moment).
+                self._discard(f"{layout.upload_dir(name, upload_id)}/{_FINISHED}")
+            raise
+        for future in side:
+            future.result()
 
     def _mark_closed(self, name: str, upload_id: str, mark: str) -> None:
         self.storage.put_content(f"{layout.upload_dir(name, upload_id)}/{mark}", b"")
