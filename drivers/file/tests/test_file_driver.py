@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import shutil
 import stat
 import time
 from collections.abc import Callable
@@ -434,3 +435,24 @@ def test_a_full_disk_while_concatenating_names_the_staged_file(root: Path, monke
     assert f"copy /a into {driver.staging_dir}{os.sep}" in str(caught.value)
     assert os.listdir(driver.staging_dir) == []
     assert driver.list("/") == ["/a", "/b"]
+
+
+def test_a_directory_deleted_while_a_write_publishes_is_made_again(
+    driver: FileDriver, root: Path, monkeypatch
+) -> None:
+    """A chunk committed while its upload ends (and the chunks folder is removed)
+    lands anyway, never a 503 for a rename into a folder that just vanished."""
+    real_replace = os.replace
+    removed = []
+
+    def replace_after_a_concurrent_delete(source, destination):
+        if not removed and str(destination).startswith(str(root / "session")):
+            removed.append(destination)
+            shutil.rmtree(root / "session")
+        return real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace_after_a_concurrent_delete)
+    driver.put_content("/session/chunks/0-3", b"abc")
+    assert removed
+    assert driver.get_content("/session/chunks/0-3") == b"abc"
+    assert _staged(driver) == []

@@ -64,6 +64,8 @@ STAGING_DIR = ".registry-staging"
 #: ``fsync`` of a directory is refused by some filesystems; nothing more can be done there.
 _FSYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+#: Renames tried while concurrent deletes keep removing the target's directory.
+_REPLACE_ATTEMPTS = 3
 
 
 class FileDriver(StorageDriver):
@@ -369,13 +371,29 @@ class FileDriver(StorageDriver):
             finally:
                 os.close(descriptor)
             action = "publish"
-            os.replace(temp, local)
+            changed += self._replace(temp, local)
         except BaseException as exc:
             _discard(temp)
             if isinstance(exc, OSError):
                 raise self._write_error(exc, operation, path, action) from exc
             raise
         self._sync_directories([directory, *changed], operation, path)
+
+    def _replace(self, source: str, local: str) -> tuple[str, ...]:
+        """``os.replace(source, local)``, creating ``local``'s directory again if a
+        concurrent delete removed it meanwhile (an upload's chunk racing the upload's
+        end); return the directories created."""
+        created: tuple[str, ...] = ()
+        for _ in range(_REPLACE_ATTEMPTS - 1):
+            try:
+                os.replace(source, local)
+                return created
+            except FileNotFoundError:
+                if not os.path.lexists(source):
+                    raise
+                created += self._make_parents(os.path.dirname(local))
+        os.replace(source, local)
+        return created
 
     def _make_parents(self, directory: str) -> tuple[str, ...]:
         """Create ``directory`` and its missing ancestors; return the directories whose
