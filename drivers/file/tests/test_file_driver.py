@@ -210,7 +210,29 @@ def test_writes_fsync_the_file_and_its_directory(
     assert synced == ["file", "dir"]
     synced.clear()
     driver.move("/a/b/c", "/a/d")
-    assert synced == ["dir", "dir"]
+    # NOTE: the moved file too: it may have been adopted with durable=False.
+    assert synced == ["file", "dir", "dir"]
+
+
+def test_a_chunk_adopted_without_durability_is_synced_when_moved(
+    driver: FileDriver, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor: int) -> None:
+        synced.append("dir" if stat.S_ISDIR(os.fstat(descriptor).st_mode) else "file")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    spool = root / ".registry-staging" / "body"
+    spool.parent.mkdir(exist_ok=True)
+    spool.write_bytes(b"chunk bytes")
+    driver.adopt_file(str(spool), "/uploads/u/chunks/0-11", durable=False)
+    assert synced == []
+    driver.move("/uploads/u/chunks/0-11", "/blobs/data")
+    assert synced[0] == "file"
+    assert driver.get_content("/blobs/data") == b"chunk bytes"
 
 
 def test_no_temporary_file_survives_failed_or_abandoned_writes(

@@ -246,6 +246,8 @@ class StorageDriver(abc.ABC):
         """Move the file at ``source`` to ``destination``, replacing what is there.
 
         Readers of ``destination`` see the old or the new content, never a partial one.
+        Once it returns, ``destination`` is as durable as a committed :meth:`writer`, even
+        when ``source`` was adopted with ``durable=False``.
 
         :raises PathNotFoundError: no file at ``source`` (a directory counts as missing).
         """
@@ -274,13 +276,16 @@ class StorageDriver(abc.ABC):
     #: the data), or ``None``: callers then use the system's temporary directory.
     spool_directory: str | None = None
 
-    def adopt_file(self, local_path: str, path: str) -> None:
+    def adopt_file(self, local_path: str, path: str, *, durable: bool = True) -> None:
         """Store the content of the local, complete file ``local_path`` at ``path``.
 
-        Durable and atomic like a committed :meth:`writer`. The driver may take the
-        file over (the file driver renames it into place when it lies on its filesystem):
-        afterwards ``local_path`` may be gone, and the caller removes it if not.
-        This default streams it through :meth:`writer`.
+        Atomic like a committed :meth:`writer`, and durable unless ``durable=False``:
+        then the caller only ever makes it durable through :meth:`move` or
+        :meth:`concatenate` (an upload's chunk), and a machine crash may lose or truncate
+        it; drivers whose writes are durable anyway ignore the flag. The driver may take
+        the file over (the file driver renames it into place when it lies on its
+        filesystem): afterwards ``local_path`` may be gone, and the caller removes it if
+        not. This default streams it through :meth:`writer`.
         """
         with open(local_path, "rb") as source, self.writer(path) as writer:
             while chunk := source.read(CHUNK_SIZE):

@@ -96,10 +96,14 @@ class Storage:
         """See :attr:`StorageDriver.spool_directory`."""
         return self.driver.spool_directory
 
-    def adopt_file(self, local_path: str, path: str) -> None:
+    def adopt_file(self, local_path: str, path: str, *, durable: bool = True) -> None:
         """See :meth:`StorageDriver.adopt_file`."""
         try:
-            self._call("adopt_file", path, lambda: self.driver.adopt_file(local_path, path))
+            self._call(
+                "adopt_file",
+                path,
+                lambda: self.driver.adopt_file(local_path, path, durable=durable),
+            )
         finally:
             if self.cache is not None:
                 self.cache.invalidate(path)

@@ -154,7 +154,9 @@ class UploadStore:
                 # PERF: the running hash reads the chunk while storage makes it durable.
                 hashing = self._pool.submit(_hash_stream, body_file, hasher)
             try:
-                self.storage.adopt_file(body_file.spool_path, path)
+                # PERF: a chunk is made durable with the blob it becomes (move or
+                # concatenate), not on its own: its bytes reach the disk once.
+                self.storage.adopt_file(body_file.spool_path, path, durable=False)
             finally:
                 if hashing is not None:
                     hashing.result()

@@ -411,6 +411,21 @@ class BaseWriterTests(BaseDriverFixtures):
         if os.path.exists(local):
             os.unlink(local)
 
+    def test_adopt_file_not_yet_durable_then_moved(
+        self, driver: StorageDriver, base: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        """An upload's chunk: adopted with ``durable=False``, then moved into place."""
+        data = make_data(3 * MIB, seed=5)
+        local = _spool_file(driver, tmp_path_factory, data)
+        driver.adopt_file(local, f"{base}/chunks/0-3", durable=False)
+        assert _digest(driver.get_content(f"{base}/chunks/0-3")) == _digest(data)
+        driver.move(f"{base}/chunks/0-3", f"{base}/blob")
+        assert _digest(read_all(driver.reader(f"{base}/blob"))) == _digest(data)
+        with pytest.raises(PathNotFoundError):
+            driver.stat(f"{base}/chunks/0-3")
+        if os.path.exists(local):
+            os.unlink(local)
+
     def test_adopt_missing_local_file_raises_and_stores_nothing(
         self, driver: StorageDriver, base: str, tmp_path_factory: pytest.TempPathFactory
     ) -> None:

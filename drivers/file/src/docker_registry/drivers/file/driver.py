@@ -155,22 +155,43 @@ class FileDriver(StorageDriver):
         local = self._local(path, "writer")
         return FileDriverWriter(self, path, local, append=append)
 
-    def adopt_file(self, local_path: str, path: str) -> None:
+    def adopt_file(self, local_path: str, path: str, *, durable: bool = True) -> None:
         """fsync ``local_path`` and rename it onto ``path`` when both share a filesystem
-        (no copy: a body spooled into the staging directory is written once)."""
+        (no copy: a body spooled into the staging directory is written once).
+
+        PERF: ``durable=False`` (an upload's chunk) skips the fsyncs: the chunk reaches
+        the disk once, as part of the blob that :meth:`move` or :meth:`concatenate`
+        makes durable, and a chunk removed soon after never reaches it at all.
+        """
         local = self._local(path, "adopt_file")
         try:
             same_filesystem = os.stat(local_path).st_dev == os.stat(self.root).st_dev
         except OSError as exc:
             raise self._failure(exc, "adopt_file", path, f"stat {local_path}") from exc
         if not same_filesystem:
-            super().adopt_file(local_path, path)
+            super().adopt_file(local_path, path, durable=durable)
+            return
+        if not durable:
+            self._rename_into_place(local_path, local, "adopt_file", path)
             return
         try:
             descriptor = os.open(local_path, os.O_RDONLY | _O_CLOEXEC)
         except OSError as exc:
             raise self._failure(exc, "adopt_file", path, f"open {local_path}") from exc
         self._publish(descriptor, local_path, local, "adopt_file", path)
+
+    def _rename_into_place(self, temp: str, local: str, operation: str, path: str) -> None:
+        """Rename ``temp`` onto ``local`` (parents made), without making it durable."""
+        action = "create its directory"
+        try:
+            self._make_parents(os.path.dirname(local))
+            action = "publish"
+            self._replace(temp, local)
+        except BaseException as exc:
+            _discard(temp)
+            if isinstance(exc, OSError):
+                raise self._write_error(exc, operation, path, action) from exc
+            raise
 
     def concatenate(self, sources: Sequence[str], destination: str) -> None:
         """Copy the sources into one staged file in the kernel (``copy_file_range``: a
@@ -269,6 +290,9 @@ class FileDriver(StorageDriver):
         destination_directory = os.path.dirname(destination_local)
         try:
             changed = self._make_parents(destination_directory)
+            # NOTE: the source may have been adopted without an fsync (an upload's chunk);
+            # for one that was, this fsync finds nothing left to write.
+            _fsync_file(source_local)
             os.replace(source_local, destination_local)
         except FileNotFoundError as exc:
             if not os.path.lexists(source_local):
@@ -480,6 +504,14 @@ class FileDriver(StorageDriver):
                 path=path,
             )
         return self._failure(exc, operation, path, action)
+
+
+def _fsync_file(local: str) -> None:
+    descriptor = os.open(local, os.O_RDONLY | _O_CLOEXEC)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _prefix(directory: str) -> str:
