@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ..inputs import parse_number
 from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,17 @@ def _to_size(value: Any) -> int:
     return number
 
 
+def _to_count(value: Any) -> int:
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        number = parse_number(value.strip())
+    if number is None or number <= 0:
+        raise ValueError(f"expected a positive whole number, got {_describe(value)}")
+    return number
+
+
 def _to_loglevel(value: Any) -> str:
     name = _to_str(value).strip()
     levels = logging.getLevelNamesMapping()
@@ -155,6 +167,7 @@ KNOWN_KEYS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "max_json_body_size": (_to_size, 1 * MiB),
     "max_manifest_size": (_to_size, 4 * MiB),
     "max_request_body_size": (_to_size, 64 * GiB),
+    "v2_max_tags_per_push": (_to_count, 100),
     "registry_endpoints": (_to_str, None),
     "mirroring": (_to_mapping, None),
     "cache": (_to_mapping, None),
@@ -241,6 +254,7 @@ class Settings:
     max_json_body_size: int
     max_manifest_size: int
     max_request_body_size: int
+    v2_max_tags_per_push: int
     registry_endpoints: str | None
     mirroring: dict[str, Any] | None
     cache: dict[str, Any] | None
@@ -276,6 +290,7 @@ class Settings:
         self.max_json_body_size = v["max_json_body_size"]
         self.max_manifest_size = v["max_manifest_size"]
         self.max_request_body_size = v["max_request_body_size"]
+        self.v2_max_tags_per_push = v["v2_max_tags_per_push"]
         self.registry_endpoints = v["registry_endpoints"]
         self.mirroring = v["mirroring"]
         self.cache = v["cache"]
