@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import json
+import tarfile
 from urllib.parse import urlsplit
 
 import pytest
@@ -245,3 +247,26 @@ def test_tag_cap_defaults_to_100(registry):
         registry.url, "PUT", target + "&".join(f"tag={t}" for t in tags[:100]), manifest, headers
     )
     assert status == 201, body
+
+
+# -- found while looking for the same classes: a PAX mtime of 1e999 in a v1 layer ----------
+
+
+@pytest.mark.parametrize("mtime", ["1e999", "9" * 5000])
+def test_layer_with_an_infinite_pax_mtime_is_layer_format_not_supported(registry, mtime):
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        member = tarfile.TarInfo("file")
+        member.size, member.pax_headers = 3, {"mtime": mtime}
+        tar.addfile(member, io.BytesIO(b"abc"))
+    layer = archive.getvalue()
+    image_id = "b" * 64
+    image_json = json.dumps({"id": image_id}).encode()
+    assert send(registry.url, "PUT", f"/v1/images/{image_id}/json", image_json)[0] == 200
+    assert send(registry.url, "PUT", f"/v1/images/{image_id}/layer", layer)[0] == 200
+    payload = {"X-Docker-Checksum-Payload": sha256(image_json + b"\n" + layer)}
+    assert send(registry.url, "PUT", f"/v1/images/{image_id}/checksum", b"", payload)[0] == 200
+
+    status, _, body = send(registry.url, "GET", f"/v1/images/{image_id}/files")
+    assert status == 400, body
+    assert v1_error(body) == "Layer format not supported"
