@@ -513,6 +513,12 @@ def test_int_coercion(value: Any, expected: int) -> None:
     assert Settings.from_mapping({"max_json_body_size": value}).max_json_body_size == expected
 
 
+@pytest.mark.parametrize(("value", "expected"), [(None, 100), (3, 3), (" 250 ", 250)])
+def test_v2_max_tags_per_push(value: Any, expected: int) -> None:
+    settings = Settings.from_mapping({"v2_max_tags_per_push": value})
+    assert settings.v2_max_tags_per_push == expected
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
@@ -531,6 +537,10 @@ def test_int_coercion(value: Any, expected: int) -> None:
         ("storage_path", ["/a"]),
         ("mirroring", "https://hub"),
         ("cache_lru", [1]),
+        ("v2_max_tags_per_push", 0),
+        ("v2_max_tags_per_push", "many"),
+        ("v2_max_tags_per_push", "\u00b2"),
+        ("v2_max_tags_per_push", True),
     ],
 )
 def test_wrong_type_names_the_key(key: str, value: Any) -> None:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ..inputs import parse_number
 from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -153,6 +154,17 @@ def _to_sweep_age(value: Any) -> float:
     return age
 
 
+def _to_count(value: Any) -> int:
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        number = parse_number(value.strip())
+    if number is None or number <= 0:
+        raise ValueError(f"expected a positive whole number, got {_describe(value)}")
+    return number
+
+
 def _to_loglevel(value: Any) -> str:
     name = _to_str(value).strip()
     levels = logging.getLevelNamesMapping()
@@ -189,6 +201,7 @@ KNOWN_KEYS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "max_request_body_size": (_to_size, 64 * GiB),
     "spool_sweep_age": (_to_sweep_age, 3600.0),
     "spool_sweep_interval": (_to_seconds, 600.0),
+    "v2_max_tags_per_push": (_to_count, 100),
     "registry_endpoints": (_to_str, None),
     "mirroring": (_to_mapping, None),
     "cache": (_to_mapping, None),
@@ -277,6 +290,7 @@ class Settings:
     max_request_body_size: int
     spool_sweep_age: float
     spool_sweep_interval: float
+    v2_max_tags_per_push: int
     registry_endpoints: str | None
     mirroring: dict[str, Any] | None
     cache: dict[str, Any] | None
@@ -314,6 +328,7 @@ class Settings:
         self.max_request_body_size = v["max_request_body_size"]
         self.spool_sweep_age = v["spool_sweep_age"]
         self.spool_sweep_interval = v["spool_sweep_interval"]
+        self.v2_max_tags_per_push = v["v2_max_tags_per_push"]
         self.registry_endpoints = v["registry_endpoints"]
         self.mirroring = v["mirroring"]
         self.cache = v["cache"]

@@ -213,6 +213,7 @@ def scan_layer(stream: IO[bytes], json_data: bytes) -> LayerScan:
                 entry = file_entry(member)
                 if entry is not None:
                     files.append(entry)
-    except (tarfile.TarError, EOFError, lzma.LZMAError, OSError, ValueError) as exc:
+    # NOTE: OverflowError: a PAX mtime such as 1e999 is read as inf, which int() refuses.
+    except (tarfile.TarError, EOFError, lzma.LZMAError, OSError, ValueError, OverflowError) as exc:
         raise LayerFormatError(str(exc)) from exc
     return LayerScan(tarsum_from_hashes(json_data, hashes), files)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..inputs import loads_json
 from ..storage import PathNotFoundError, Storage
 from . import layout
 from .blobs import BlobStore
@@ -69,8 +70,8 @@ def parse_manifest(data: bytes, content_type: str | None = None) -> Manifest:
     :raises ManifestInvalid: not JSON, not schema 2, or a malformed descriptor.
     """
     try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
+        doc = loads_json(data)
+    except ValueError as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ManifestInvalid("manifest must be a JSON object")

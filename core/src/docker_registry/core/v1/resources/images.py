@@ -7,6 +7,7 @@ import re
 import falcon
 
 from ...download import bounded_body
+from ...inputs import parse_number
 from ...meta import set_json
 from ...spool import spooled_file
 from .. import layout
@@ -211,18 +212,21 @@ def _parse_range(header: str | None, size: int) -> tuple[int | None, int]:
     match = _RANGE.match(header.strip().replace(" ", ""))
     if not match or (not match.group(1) and not match.group(2)):
         return None, 0  # NOTE: unparsable or multi-range: serve the whole layer (RFC)
-    first, last = match.group(1), match.group(2)
+    first = parse_number(match.group(1)) if match.group(1) else None
+    last = parse_number(match.group(2)) if match.group(2) else None
+    if (match.group(1) and first is None) or (match.group(2) and last is None):
+        return None, 0  # NOTE: a number past 2**63-1 is as unparsable as a word
     unsatisfiable = RangeNotSatisfiable(
         "Requested range not satisfiable", headers={"Content-Range": f"bytes */{size}"}
     )
-    if not first:
-        suffix = int(last)
+    if first is None:
+        suffix = last or 0
         if suffix == 0 or size == 0:
             raise unsatisfiable
         return max(0, size - suffix), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
-    if last and end < start:
+    start = first
+    end = last if last is not None else size - 1
+    if last is not None and end < start:
         return None, 0  # NOTE: syntactically invalid: ignored (RFC 7233 §3.1)
     if start >= size:
         raise unsatisfiable

@@ -7,6 +7,7 @@ import json
 import falcon
 
 from ...hookspecs import Event
+from ...inputs import is_header_safe
 from ...meta import set_json
 from .. import layout
 from ..errors import Invalid
@@ -55,6 +56,21 @@ class SearchResource:
     on_head = on_get
 
 
+def check_token_name(namespace: str, repository: str) -> None:
+    """Refuse a repository name that cannot be sent back in ``X-Docker-Token``.
+
+    The repository part is percent-encoded, but the namespace is stored and echoed as
+    the client wrote it; a header value can only hold Latin-1 characters.
+
+    :raises Invalid: ``Invalid repository name: ...`` naming the namespace.
+    """
+    if not is_header_safe(f"{namespace}/{repository}"):
+        raise Invalid(
+            f"Invalid repository name: namespace {namespace!r} cannot be sent in the "
+            "X-Docker-Token header (only Latin-1 characters can)"
+        )
+
+
 def _positive(value: str | None, name: str) -> int | None:
     if value is None or value == "":
         return None
@@ -75,6 +91,7 @@ class IndexHandlers:
         self.index = services.index
 
     def _token_headers(self, req, resp, namespace: str, repository: str, access: str) -> None:
+        check_token_name(namespace, repository)
         token = make_token(namespace, repository, access)
         resp.set_header("X-Docker-Token", token)
         resp.set_header("WWW-Authenticate", token)
@@ -84,6 +101,8 @@ class IndexHandlers:
 
     def _put(self, req, resp, namespace: str, repository: str) -> None:
         authorize(self.services, req, namespace, repository)
+        # NOTE: before anything is stored: the answer must carry the name in its token.
+        check_token_name(namespace, repository)
         body = read_body(req, self.services.registry.settings.max_json_body_size)
         created, images = self.index.put_images(namespace, repository, body)
         self.services.registry.emit(

@@ -10,14 +10,15 @@ import falcon
 from ...config import Settings
 from ...download import bounded_body
 from ...hookspecs import Event
+from ...inputs import MAX_NUMBER, excerpt, parse_number
 from ...registry import Registry
 from ..blobs import BlobStore
 from ..digests import check_name, parse_digest
 from ..errors import BlobUploadInvalid, DeleteDisabled, DigestInvalid, RangeInvalid, V2Error
 from ..uploads import UploadStore, range_header
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
-_CONTENT_RANGE = re.compile(r"(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+_CONTENT_RANGE = re.compile(r"(?:bytes )?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?")
 
 
 class RangeNotSatisfiable(V2Error):
@@ -120,10 +121,10 @@ class UploadResource:
         length = req.content_length
         declared = req.get_header("Content-Range")
         if declared:
-            match = _CONTENT_RANGE.fullmatch(declared.strip())
-            if match is None:
-                raise BlobUploadInvalid(f"malformed Content-Range {declared!r}")
-            start, end = int(match[1]), int(match[2])
+            declared_range = _content_range(declared)
+            if declared_range is None:
+                raise BlobUploadInvalid(f"malformed Content-Range {excerpt(declared)}")
+            start, end = declared_range
             if end < start or (length is not None and end - start + 1 != length):
                 raise _range_error(
                     self.uploads.offset(name, arg, state),
@@ -150,11 +151,11 @@ class UploadResource:
         body = None if length == 0 else req.stream
         declared = req.get_header("Content-Range")
         if declared and body is not None:
-            match = _CONTENT_RANGE.fullmatch(declared.strip())
+            declared_range = _content_range(declared)
             offset = self.uploads.offset(name, arg, state)
-            if match is None or int(match[1]) != offset:
+            if declared_range is None or declared_range[0] != offset:
                 raise _range_error(
-                    offset, name, arg, state, f"Content-Range {declared} is not next"
+                    offset, name, arg, state, f"Content-Range {excerpt(declared)} is not next"
                 )
         self.uploads.finish(name, arg, state, digest, body, length)
         self._created(resp, name, wanted)
@@ -211,24 +212,40 @@ def _range_error(
     )
 
 
+def _content_range(header: str) -> tuple[int, int] | None:
+    """``(start, end)`` of a chunk's ``Content-Range: [bytes ]a-b[/size]``; ``None`` when
+    malformed or a number is past :data:`MAX_NUMBER`."""
+    match = _CONTENT_RANGE.fullmatch(header.strip())
+    if match is None:
+        return None
+    start, end = parse_number(match[1]), parse_number(match[2])
+    if start is None or end is None:
+        return None
+    return start, end
+
+
 def _byte_range(header: str, size: int) -> tuple[int, int]:
     """``(start, end)`` inclusive of a ``Range: bytes=a-b`` header, clipped to ``size``.
 
-    :raises RangeNotSatisfiable: malformed, or outside the blob.
+    :raises RangeNotSatisfiable: malformed, a number past :data:`MAX_NUMBER` (as the Go
+        registry), or outside the blob.
     """
     match = _RANGE.fullmatch(header.strip())
     if match is None or (not match[1] and not match[2]):
-        raise RangeNotSatisfiable(
-            f"unsupported Range {header!r}", headers={"Content-Range": f"bytes */{size}"}
-        )
-    if not match[1]:
-        start, end = max(size - int(match[2]), 0), size - 1
+        raise _unsatisfiable(f"unsupported Range {excerpt(header)}", size)
+    first = parse_number(match[1]) if match[1] else None
+    last = parse_number(match[2]) if match[2] else None
+    if (match[1] and first is None) or (match[2] and last is None):
+        raise _unsatisfiable(f"Range {excerpt(header)} has a number past {MAX_NUMBER}", size)
+    if first is None:
+        start, end = max(size - (last or 0), 0), size - 1
     else:
-        start = int(match[1])
-        end = min(int(match[2]), size - 1) if match[2] else size - 1
+        start = first
+        end = size - 1 if last is None else min(last, size - 1)
     if start >= size or end < start:
-        raise RangeNotSatisfiable(
-            f"Range {header!r} is outside the blob of {size} bytes",
-            headers={"Content-Range": f"bytes */{size}"},
-        )
+        raise _unsatisfiable(f"Range {excerpt(header)} is outside the blob of {size} bytes", size)
     return start, end
+
+
+def _unsatisfiable(message: str, size: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(message, headers={"Content-Range": f"bytes */{size}"})

@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 import falcon
 
+from ...inputs import MAX_NUMBER, excerpt, parse_number
 from ..errors import PaginationInvalid
 from ..tags import paginate
 
@@ -13,14 +14,16 @@ from ..tags import paginate
 def page_params(req: falcon.Request) -> tuple[int | None, str | None]:
     """``n`` and ``last`` of a paginated request.
 
-    :raises PaginationInvalid: ``n`` is not a non-negative integer.
+    :raises PaginationInvalid: ``n`` is not a non-negative integer of at most 63 bits.
     """
     raw = req.get_param("n")
     n = None
     if raw is not None and raw != "":
-        if not raw.isdigit():
-            raise PaginationInvalid(f"n must be a non-negative integer, not {raw!r}")
-        n = int(raw)
+        n = parse_number(raw)
+        if n is None:
+            raise PaginationInvalid(
+                f"n must be a non-negative integer of at most {MAX_NUMBER}, not {excerpt(raw)}"
+            )
     return n, req.get_param("last") or None
 
 

@@ -10,7 +10,7 @@ from ...config import Settings
 from ...hookspecs import Event
 from ...registry import Registry
 from ..digests import parse_digest
-from ..errors import DeleteDisabled, ManifestTooLarge, NameUnknown
+from ..errors import DeleteDisabled, ManifestTooLarge, NameUnknown, TagInvalid
 from ..manifests import OCI_INDEX, ManifestStore
 from ..negotiation import negotiate
 from ..referrers import ReferrerStore
@@ -62,6 +62,7 @@ class ManifestResource:
         resp.set_header("ETag", f'"{digest}"')
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
+        tags = self._extra_tags(req)
         limit = self.settings.max_manifest_size
         if req.content_length is not None and req.content_length > limit:
             raise ManifestTooLarge(f"manifest larger than {limit} bytes")
@@ -72,7 +73,6 @@ class ManifestResource:
         )
         if len(data) > limit:
             raise ManifestTooLarge(f"manifest larger than {limit} bytes")
-        tags = req.get_param_as_list("tag") or []
         manifest = self.manifests.put(name, arg, data, req.content_type, tags)
         if manifest.subject is not None:
             self.referrers.add(name, manifest)
@@ -86,6 +86,21 @@ class ManifestResource:
         self.registry.emit(Event("push", name, "v2", reference=digest, details=details))
         for tag in ([] if ":" in arg else [arg]) + tags:
             self.registry.emit(Event("tag", name, "v2", tag=tag, reference=digest))
+
+    def _extra_tags(self, req: falcon.Request) -> list[str]:
+        """The ``tag`` query parameters of a push (OCI 1.1), at most ``v2_max_tags_per_push``.
+
+        :raises TagInvalid: more than that; nothing is stored.
+        """
+        tags = req.get_param_as_list("tag") or []
+        cap = self.settings.v2_max_tags_per_push
+        if len(tags) > cap:
+            raise TagInvalid(
+                f"{len(tags)} tag query parameters; at most {cap} per manifest push "
+                "(v2_max_tags_per_push)",
+                detail={"tags": len(tags), "max": cap},
+            )
+        return tags
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
         if not self.settings.delete_enabled:
