@@ -36,12 +36,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..spool import spooled_file
-from ..storage import CHUNK_SIZE, FileWriter, PathNotFoundError, Storage
+from ..spool import spooled, spooled_file
+from ..storage import CHUNK_SIZE, FileWriter, PathNotFoundError, Storage, StorageError
 from ..streams import HashingCopier
 from . import layout
+from .assembly import Assembly
 from .blobs import BlobStore
 from .digests import Digest
 from .errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
@@ -80,11 +82,12 @@ class UploadStore:
         self.blobs = blobs
         self.secret = secret or uuid.uuid4().bytes
         self.max_age = max_age
-        # PERF: a running sha256 per session, so that PUT after chunks served by this
-        # process need not read everything back. Keyed by the exact chain of chunk files
-        # it has hashed: any other chain (a chunk written elsewhere, a racing request)
-        # makes it useless, and finish() then hashes what it publishes.
-        self._hashes: OrderedDict[str, tuple[tuple[str, ...], Any]] = OrderedDict()
+        # PERF: a running sha256 per session (and, where storage adopts local files, the
+        # chunks joined so far: see .assembly), so that PUT after chunks served by this
+        # process need not read everything back. Tied to the exact chain of chunk files
+        # it holds: any other chain (a chunk written elsewhere, a racing request) makes
+        # it useless, and finish() then hashes and joins what it publishes.
+        self._progress: OrderedDict[str, _Progress] = OrderedDict()
         self._lock = threading.Lock()
         self._copier = HashingCopier()
         # PERF: the blob's link is written while the blob commits (both fsync).
@@ -140,8 +143,28 @@ class UploadStore:
         if length == 0:
             return offset
         hasher = self._cached_hash(upload_id, chain)
+        joined = _Joined(self._take_assembly(upload_id, chain) if hasher is not None else None)
+        try:
+            return self._append(name, upload_id, state, body, chain, offset, length, hasher, joined)
+        except BaseException:
+            joined.drop()
+            raise
+
+    def _append(
+        self,
+        name: str,
+        upload_id: str,
+        state: str | None,
+        body: Readable,
+        chain: tuple[str, ...],
+        offset: int,
+        length: int | None,
+        hasher: Any,
+        joined: _Joined,
+    ) -> int:
         token = _request_token()
         body_file = spooled_file(body)
+        in_memory = spooled(body)
         if body_file is not None:
             size = body_file.body_size
             if length is not None and size != length:
@@ -157,6 +180,10 @@ class UploadStore:
                 # PERF: a chunk is made durable with the blob it becomes (move or
                 # concatenate), not on its own: its bytes reach the disk once.
                 self.storage.adopt_file(body_file.spool_path, path, durable=False)
+                if hasher is not None:
+                    joined.assembly = self._extend(
+                        joined.assembly, chain, lambda into: into.append_file(body_file, size)
+                    )
             finally:
                 if hashing is not None:
                     hashing.result()
@@ -177,7 +204,15 @@ class UploadStore:
             path = layout.upload_chunk(name, upload_id, offset, offset + size, token)
             if path != staged:
                 self.storage.move(staged, path)
-        return self._claim(name, upload_id, state, chain, path, hasher)
+            if hasher is not None and in_memory is not None:
+                data = in_memory.getvalue()  # type: ignore[union-attr]
+                joined.assembly = self._extend(
+                    joined.assembly, chain, lambda into: into.append_bytes(data)
+                )
+            else:
+                joined.drop()
+        assembly, joined.assembly = joined.assembly, None
+        return self._claim(name, upload_id, state, chain, path, hasher, assembly)
 
     def _claim(
         self,
@@ -187,6 +222,7 @@ class UploadStore:
         before: tuple[str, ...],
         path: str,
         hasher: Any,
+        assembly: Assembly | None = None,
     ) -> int:
         """Keep the chunk just written at ``path`` if the session's chain now runs through
         it; otherwise another request took its offset: remove it and refuse.
@@ -197,16 +233,22 @@ class UploadStore:
             chain, offset = self._chunks(name, upload_id, state)
         except BlobUploadUnknown:
             self._discard(path)  # the session ended while this chunk was written
+            if assembly is not None:
+                assembly.discard()
             raise
         if path not in chain:
             self._discard(path)
+            if assembly is not None:
+                assembly.discard()
             raise RangeInvalid(
                 f"another request of upload {upload_id} wrote these bytes first; "
                 f"the upload is at {offset}"
             )
         position = chain.index(path)
         if hasher is not None and chain[:position] == before:
-            self._remember(upload_id, chain[: position + 1], hasher)
+            self._remember(upload_id, _Progress(chain[: position + 1], hasher, assembly))
+        elif assembly is not None:
+            assembly.discard()
         return offset
 
     def finish(
@@ -224,7 +266,6 @@ class UploadStore:
         :raises DigestInvalid: the content does not match ``digest`` (nothing is stored).
         """
         chain, offset = self._chunks(name, upload_id, state)
-        target = layout.blob_data(digest.algorithm, digest.hex)
         if length == 0:
             body = None
         if chain and spooled_file(body) is not None:
@@ -234,6 +275,34 @@ class UploadStore:
             chain, offset = self._chunks(name, upload_id, state)
             body = None
         cached = self._cached_hash(upload_id, chain) if digest.algorithm == "sha256" else None
+        assembly = self._take_assembly(upload_id, chain) if cached is not None else None
+        try:
+            size = self._publish_upload(
+                name, upload_id, digest, body, length, chain, offset, cached, assembly
+            )
+        finally:
+            if assembly is not None:
+                assembly.discard()
+        self._forget(upload_id)
+        if chain:
+            self._discard(layout.upload_chunks_dir(name, upload_id))
+            self._discard(layout.upload_data(name, upload_id))
+        return size
+
+    def _publish_upload(
+        self,
+        name: str,
+        upload_id: str,
+        digest: Digest,
+        body: Readable | None,
+        length: int | None,
+        chain: tuple[str, ...],
+        offset: int,
+        cached: Any,
+        assembly: Assembly | None,
+    ) -> int:
+        """Verify and publish a session's content (see :meth:`finish`); return its size."""
+        target = layout.blob_data(digest.algorithm, digest.hex)
         if body is None and len(chain) == 1:
             # PERF: a single chunk becomes the blob by a rename, no copy. Chunk files
             # never change once written, so the hash checked is the published content's.
@@ -244,6 +313,12 @@ class UploadStore:
             size = offset
         elif not chain and body is not None:
             size = self.put_monolithic(name, digest, body, length, upload_id=upload_id)
+        elif body is None and cached is not None and assembly is not None:
+            # PERF: the chunks were joined as they arrived: the blob is a rename away.
+            _verify(cached, digest)
+            joined = assembly.path
+            self._publish(name, digest, lambda: self.storage.adopt_file(joined, target), upload_id)
+            size = offset
         elif body is None and cached is not None:
             # PERF: the hash is known: the storage joins the chunks (in the kernel on the
             # file driver) while the blob is linked.
@@ -266,10 +341,6 @@ class UploadStore:
                     size += received
                 _verify(hasher, digest)
                 self._publish(name, digest, writer.commit, upload_id)
-        self._forget(upload_id)
-        if chain:
-            self._discard(layout.upload_chunks_dir(name, upload_id))
-            self._discard(layout.upload_data(name, upload_id))
         return size
 
     def put_monolithic(
@@ -456,21 +527,90 @@ class UploadStore:
     def _cached_hash(self, upload_id: str, chain: tuple[str, ...]) -> Any:
         """A copy of the running hash of exactly ``chain``, or ``None``."""
         with self._lock:
-            entry = self._hashes.get(upload_id)
-        if entry is None or entry[0] != chain:
-            return None
-        return entry[1].copy()
+            progress = self._progress.get(upload_id)
+            if progress is None or progress.chain != chain:
+                return None
+            return progress.hasher.copy()
 
-    def _remember(self, upload_id: str, chain: tuple[str, ...], hasher: Any) -> None:
+    def _take_assembly(self, upload_id: str, chain: tuple[str, ...]) -> Assembly | None:
+        """The assembly of exactly ``chain``, now the caller's alone (or ``None``)."""
         with self._lock:
-            self._hashes[upload_id] = (chain, hasher)
-            self._hashes.move_to_end(upload_id)
-            while len(self._hashes) > _HASH_CACHE_SIZE:
-                self._hashes.popitem(last=False)
+            progress = self._progress.get(upload_id)
+            if progress is None or progress.chain != chain:
+                return None
+            assembly, progress.assembly = progress.assembly, None
+            return assembly
+
+    def _extend(
+        self,
+        assembly: Assembly | None,
+        chain: tuple[str, ...],
+        append: Callable[[Assembly], None],
+    ) -> Assembly | None:
+        """``assembly`` (of ``chain``) with the new chunk appended by ``append``.
+
+        Without one, a session's second chunk starts it from the chunk files (a single
+        chunk needs none: it becomes the blob by a rename). Any failure drops it: the
+        closing PUT then joins the chunk files.
+        """
+        directory = self.storage.spool_directory
+        if directory is None or not chain:
+            return None
+        try:
+            if assembly is None:
+                assembly = Assembly.create(directory)
+                for path in chain:
+                    span = layout.parse_chunk_name(layout.basename(path))
+                    if span is None:
+                        raise ValueError(f"{path} is not a chunk of ours")
+                    with self.storage.reader(path) as stream:
+                        assembly.append_file(stream, span[1] - span[0])
+            append(assembly)
+            return assembly
+        except (OSError, ValueError, StorageError) as exc:
+            log.warning("joining an upload's chunks as they arrive failed: %s", exc)
+            if assembly is not None:
+                assembly.discard()
+            return None
+
+    def _remember(self, upload_id: str, progress: _Progress) -> None:
+        with self._lock:
+            replaced = self._progress.pop(upload_id, None)
+            self._progress[upload_id] = progress
+            evicted = [replaced] if replaced is not None else []
+            while len(self._progress) > _HASH_CACHE_SIZE:
+                evicted.append(self._progress.popitem(last=False)[1])
+        for old in evicted:
+            if old.assembly is not None and old.assembly is not progress.assembly:
+                old.assembly.discard()
 
     def _forget(self, upload_id: str) -> None:
         with self._lock:
-            self._hashes.pop(upload_id, None)
+            progress = self._progress.pop(upload_id, None)
+        if progress is not None and progress.assembly is not None:
+            progress.assembly.discard()
+
+
+@dataclass
+class _Joined:
+    """The assembly a request is extending, dropped if the request fails."""
+
+    assembly: Assembly | None
+
+    def drop(self) -> None:
+        if self.assembly is not None:
+            self.assembly.discard()
+            self.assembly = None
+
+
+@dataclass
+class _Progress:
+    """What this process knows of a session: the chain of chunk files it has seen, their
+    running hash and, where kept, their :class:`~.assembly.Assembly`."""
+
+    chain: tuple[str, ...]
+    hasher: Any
+    assembly: Assembly | None = None
 
 
 def _request_token() -> str:
