@@ -15,7 +15,9 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import requests
+from v1client import Image, V1Client
 from v2support import (
+    DOCKER_MANIFEST,
     Client,
     digest,
     image_config,
@@ -273,3 +275,29 @@ def test_upload_secret_is_private_and_state_stays_out_of_the_log(tmp_path):
         assert mac and mac not in log
     finally:
         server.process.stop()
+
+
+def test_a_complete_v1_layer_is_never_replaced(ours):
+    """v1 layers are content too: once an image is complete, a layer PUT with other bytes
+    is refused and the stored layer (and its v2 view) stays; the same bytes are accepted."""
+
+    image = Image.create(layer=layer_tar({"kept.txt": b"the first layer\n"}))
+    V1Client(ours.url).push("legacy/kept", [image], {"latest": image.id})
+    url = f"{ours.url}/v1/images/{image.id}/layer"
+    stored = ours.storage_path / "images" / image.id / "layer"
+    before = stored.stat()
+    other = requests.put(url, data=layer_tar({"evil.txt": b"replaced\n"}))
+    assert other.status_code == 409, other.text
+    assert "error" in other.json()
+    same = requests.put(url, data=image.layer)
+    assert same.status_code == 200, same.text
+    after = stored.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert requests.get(url).content == image.layer
+    bridged = requests.get(
+        f"{ours.url}/v2/legacy/kept/manifests/latest", headers={"Accept": DOCKER_MANIFEST}
+    )
+    assert bridged.status_code == 200, bridged.text
+    (layer,) = bridged.json()["layers"]
+    blob = requests.get(f"{ours.url}/v2/legacy/kept/blobs/{layer['digest']}")
+    assert blob.content == image.layer
