@@ -10,6 +10,7 @@ import os
 
 import falcon.stream
 import pytest
+from waitress.adjustments import Adjustments
 
 from docker_registry.core.spool import (
     BodySpool,
@@ -20,6 +21,7 @@ from docker_registry.core.spool import (
     unreceived_error,
 )
 from docker_registry.core.storage import StorageError, StorageFullError
+from docker_registry.core.transport import channel_class
 
 LIMIT = 64 * 1024
 
@@ -166,3 +168,45 @@ def test_files_being_received_are_known_until_closed(tmp_path):
     assert path in receiving_paths()
     spool.close()
     assert path not in receiving_paths()
+
+
+class RecordingTap:
+    """A tap that keeps what it is shown."""
+
+    def __init__(self) -> None:
+        self.seed = hashlib.sha256(b"earlier chunks ")
+        self.pieces: list[bytes] = []
+        self.abandoned = False
+
+    def received(self, data: bytes) -> None:
+        self.pieces.append(bytes(data))
+
+    def abandon(self) -> None:
+        self.abandoned = True
+
+
+def test_the_parser_asks_for_a_tap_that_sees_the_body_and_continues_its_seed(tmp_path):
+    asked: list[tuple[str, str]] = []
+    tap = RecordingTap()
+
+    def find_tap(method: str, path: str) -> RecordingTap:
+        asked.append((method, path))
+        return tap
+
+    parser_class = channel_class(str(tmp_path), find_tap).parser_class
+    parser = parser_class(Adjustments())
+    body = b"the next chunk" * 1000
+    request = (
+        b"PATCH /v2/a/b/blobs/uploads/some-id HTTP/1.1\r\nHost: x\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    while request:
+        request = request[parser.received(request) :]
+    assert asked == [("PATCH", "/v2/a/b/blobs/uploads/some-id")]
+    received = parser.get_body_stream()
+    assert b"".join(tap.pieces) == body
+    assert received.tap is tap
+    assert received.sha256.hexdigest() == hashlib.sha256(b"earlier chunks " + body).hexdigest()
+    parser.close()
+    assert tap.abandoned

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import falcon
@@ -13,8 +14,25 @@ from .http_errors import handle_storage_error, handle_unexpected, serialize_erro
 from .middleware import RequestContextMiddleware
 from .plugins import create_plugin_manager
 from .registry import Registry
+from .spool import TapFinder
 from .storage import Storage, StorageError, create_driver
 from .unreceived import UnreceivedBodyMiddleware
+
+
+@dataclass(frozen=True)
+class ServedApp:
+    """What the server needs: the application, where request bodies spool (see
+    :mod:`.spool`), and who taps them as they arrive."""
+
+    app: falcon.App
+    spool_directory: str | None
+    find_tap: TapFinder
+
+
+def create_served_app(settings: Settings, storage: Storage) -> ServedApp:
+    """Build the application for ``serve`` (or a WSGI server) on ``storage``."""
+    app, registry = _build(settings, storage, None, ())
+    return ServedApp(app, storage.spool_directory, registry.find_tap)
 
 
 def create_app(
@@ -33,6 +51,15 @@ def create_app(
     :param extra_plugins: plugins registered in addition to the installed ones.
     :raises ConfigError: the driver or a plugin cannot be loaded or configured.
     """
+    return _build(settings, storage, plugins, extra_plugins)[0]
+
+
+def _build(
+    settings: Settings,
+    storage: Storage | None,
+    plugins: pluggy.PluginManager | None,
+    extra_plugins: Iterable[Any],
+) -> tuple[falcon.App, Registry]:
     if storage is None:
         storage = Storage(create_driver(settings.storage, settings.values))
     if plugins is None:
@@ -62,7 +89,7 @@ def create_app(
 
     plugins.hook.registry_routes(app=app, registry=registry)
     plugins.hook.registry_startup(app=app, registry=registry)
-    return app
+    return app, registry
 
 
 def configured_cache_backend(settings: Settings) -> str | None:

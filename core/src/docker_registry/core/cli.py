@@ -22,7 +22,7 @@ from . import __version__
 from .config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
-    import falcon
+    from .app import ServedApp
 
 EXIT_CONFIG_ERROR = 2
 
@@ -143,14 +143,14 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.loglevel)
     workers = args.workers or _env_int("REGISTRY_WORKERS", 1)
 
-    def make_app() -> tuple[falcon.App, str | None]:
+    def make_app() -> ServedApp:
         # NOTE: imported in each worker, after the fork (see server.py).
-        from .app import create_app
+        from .app import create_served_app
         from .storage import Storage, create_driver
 
         try:
             storage = Storage(create_driver(settings.storage, settings.values))
-            return create_app(settings, storage=storage), storage.spool_directory
+            return create_served_app(settings, storage)
         except ConfigError as exc:
             raise exc.located(flavor=settings.flavor, file=settings.source) from None
 

@@ -10,6 +10,7 @@ import pluggy
 
 from .config import ConfigError, Settings
 from .hookspecs import AuthBackendSpec, CacheBackendSpec, Event, SearchBackendSpec
+from .spool import BodyTap, TapFinder
 from .storage import Storage
 
 _Spec = TypeVar("_Spec", SearchBackendSpec, AuthBackendSpec, CacheBackendSpec)
@@ -23,12 +24,23 @@ class Registry:
     :param storage: the configured storage, behind the core's wrapper.
     :param plugins: the application's plugin manager.
     :param services: per-API service objects registered by route modules (``v1``...).
+    :param body_taps: services that want a request's body as it arrives (see
+        :class:`~.spool.BodyTap`), asked in order by :meth:`find_tap`.
     """
 
     settings: Settings
     storage: Storage
     plugins: pluggy.PluginManager
     services: dict[str, Any] = field(default_factory=dict)
+    body_taps: list[TapFinder] = field(default_factory=list)
+
+    def find_tap(self, method: str, path: str) -> BodyTap | None:
+        """The first tap a service sets up for a request (``None``: a plain body)."""
+        for finder in self.body_taps:
+            tap = finder(method, path)
+            if tap is not None:
+                return tap
+        return None
 
     def emit(self, event: Event) -> None:
         """Deliver ``event`` to every plugin implementing ``registry_event``."""

@@ -24,13 +24,14 @@ from .config import Settings
 from .config.settings import CHANNEL_TIMEOUT
 
 if TYPE_CHECKING:
-    import falcon
     import waitress.server
+
+    from .app import ServedApp
 
 log = logging.getLogger(__name__)
 
-#: Builds the application and names its spool directory (see :mod:`.spool`).
-AppFactory = Callable[[], "tuple[falcon.App, str | None]"]
+#: Builds the application, with where its bodies spool and who taps them (:mod:`.spool`).
+AppFactory = Callable[[], "ServedApp"]
 #: A worker that dies sooner than this after its start is failing to start: give up.
 _STARTUP_GRACE = 5.0
 
@@ -58,9 +59,9 @@ def serve(
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     if workers <= 1:
         _limit_malloc_arenas()
-        app, spool_directory = make_app()
-        _start_spool_sweeper(settings, spool_directory)
-        server = _create_server(app, settings, threads, spool_directory, host=host, port=port)
+        served = make_app()
+        _start_spool_sweeper(settings, served.spool_directory)
+        server = _create_server(served, settings, threads, host=host, port=port)
         _announce(settings, server.effective_host, server.effective_port, threads, 1)
         _run(server)
         return
@@ -74,11 +75,7 @@ def serve(
 
 
 def _create_server(
-    app: falcon.App,
-    settings: Settings,
-    threads: int,
-    spool_directory: str | None,
-    **listen: object,
+    served: ServedApp, settings: Settings, threads: int, **listen: object
 ) -> waitress.server.BaseWSGIServer:
     # NOTE: imported here, so that the supervisor of --workers stays small (RSS is
     # counted in every process).
@@ -87,7 +84,7 @@ def _create_server(
     from .transport import INBUF_OVERFLOW, RECV_BYTES, channel_class
 
     server = waitress.create_server(
-        app,
+        served.app,
         threads=threads,
         max_request_body_size=settings.max_request_body_size,
         recv_bytes=RECV_BYTES,
@@ -99,7 +96,7 @@ def _create_server(
         channel_timeout=CHANNEL_TIMEOUT,
         **listen,
     )
-    server.channel_class = channel_class(spool_directory)
+    server.channel_class = channel_class(served.spool_directory, served.find_tap)
     return server
 
 
@@ -140,9 +137,9 @@ def _worker(
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     _limit_malloc_arenas()
-    app, spool_directory = make_app()
-    _start_spool_sweeper(settings, spool_directory)
-    _run(_create_server(app, settings, threads, spool_directory, sockets=[listener]))
+    served = make_app()
+    _start_spool_sweeper(settings, served.spool_directory)
+    _run(_create_server(served, settings, threads, sockets=[listener]))
 
 
 class _Supervisor:

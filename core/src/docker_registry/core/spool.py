@@ -33,8 +33,9 @@ import tempfile
 import threading
 import uuid
 import weakref
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from .storage.errors import StorageError, StorageFullError
 
@@ -65,15 +66,38 @@ def _hash_executor() -> ThreadPoolExecutor:
         return _executor
 
 
+class BodyTap(Protocol):
+    """Something the application set up for a request it recognised by method and path,
+    before the body arrives (an upload's chunk: see :mod:`.v2.uploads`).
+
+    :attr:`seed` is a hash object to continue with the body's bytes instead of a fresh
+    sha256 (``None``: a fresh one); :meth:`received` sees every piece as it arrives (on
+    waitress's I/O thread: it must not block or raise); :meth:`abandon` runs when the
+    request ends, whether or not the application used the tap.
+    """
+
+    seed: Any
+
+    def received(self, data: bytes) -> None: ...
+
+    def abandon(self) -> None: ...
+
+
+#: Finds the tap for a request (``method``, ``path``), or ``None``.
+TapFinder = Callable[[str, str], "BodyTap | None"]
+
+
 class SpooledFile(io.FileIO):
     """A request body in a spool file: read it, or adopt :attr:`spool_path` into storage.
 
-    :attr:`sha256` is the hash of the whole body (copy it before updating it).
+    :attr:`sha256` is the hash of the whole body (copy it before updating it), continued
+    from :attr:`tap`'s seed when the request has a tap.
     """
 
     spool_path: str
     body_size: int
     sha256: Any
+    tap: BodyTap | None = None
 
 
 class SpooledBytes(io.BytesIO):
@@ -82,6 +106,7 @@ class SpooledBytes(io.BytesIO):
     spool_path: str | None = None
     body_size: int
     sha256: Any
+    tap: BodyTap | None = None
 
 
 class UnreceivedBody(io.RawIOBase):
@@ -133,14 +158,21 @@ class BodySpool:
 
     :param directory: where large bodies go (``None``: the system's temporary directory).
     :param memory_limit: bodies up to this many bytes stay in memory.
+    :param tap: what the application set up for this request, if anything.
     """
 
-    def __init__(self, directory: str | None, memory_limit: int) -> None:
+    def __init__(
+        self, directory: str | None, memory_limit: int, tap: BodyTap | None = None
+    ) -> None:
         self._directory = directory or tempfile.gettempdir()
         self._memory_limit = memory_limit
         self._memory: bytearray | None = bytearray()
         self._file: SpooledFile | None = None
-        self._hash = hashlib.sha256()
+        self._tap = tap
+        self._hash = tap.seed if tap is not None and tap.seed is not None else hashlib.sha256()
+        if tap is not None:
+            # NOTE: a connection dropped mid-body never reaches close().
+            weakref.finalize(self, tap.abandon)
         self._pending: Future[None] | None = None
         self._size = 0
         self._body: SpooledFile | SpooledBytes | UnreceivedBody | None = None
@@ -162,6 +194,8 @@ class BodySpool:
         if self.error is not None:
             return
         self._update_hash(data)
+        if self._tap is not None:
+            self._tap.received(data)
         if self._memory is not None:
             self._memory += data
             if len(self._memory) <= self._memory_limit:
@@ -250,11 +284,14 @@ class BodySpool:
                 body = SpooledBytes(bytes(self._memory or b""))
             body.body_size = self._size
             body.sha256 = self._hash
+            body.tap = self._tap
             self._body = body
         return self._body
 
     def close(self) -> None:
         """Release the body; its file is removed unless storage adopted it."""
+        if self._tap is not None:
+            self._tap.abandon()
         if self._pending is not None:
             with contextlib.suppress(Exception):
                 self._pending.result()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 
-from .spool import BodySpool
+from .spool import BodySpool, TapFinder
 
 #: Socket read size: waitress's 8 KiB default caps uploads far below disk speed.
 RECV_BYTES = 1024 * 1024
@@ -20,14 +20,17 @@ _TLS_HANDSHAKE = 0x16
 
 class SpoolingRequestParser(HTTPRequestParser):
     """Receives every request body into a :class:`~.spool.BodySpool` in
-    :attr:`spool_directory`, which storage can then adopt without a copy."""
+    :attr:`spool_directory`, which storage can then adopt without a copy, with the tap
+    :attr:`find_tap` gives for the request (an upload's next chunk)."""
 
     spool_directory: str | None = None
+    find_tap: TapFinder | None = None
 
     def parse_header(self, header_plus: bytes) -> None:
         super().parse_header(header_plus)
         if self.body_rcv is not None:
-            self.body_rcv.buf = BodySpool(self.spool_directory, INBUF_OVERFLOW)
+            tap = self.find_tap(self.command, self.path) if self.find_tap is not None else None
+            self.body_rcv.buf = BodySpool(self.spool_directory, INBUF_OVERFLOW, tap)
 
 
 class PlainHTTPChannel(HTTPChannel):
@@ -49,9 +52,16 @@ class PlainHTTPChannel(HTTPChannel):
         return bool(super().received(data))
 
 
-def channel_class(spool_directory: str | None) -> type[HTTPChannel]:
+def channel_class(
+    spool_directory: str | None, find_tap: TapFinder | None = None
+) -> type[HTTPChannel]:
     """The channel class for a server whose bodies spool into ``spool_directory``."""
     parser = type(
-        "SpoolingRequestParser", (SpoolingRequestParser,), {"spool_directory": spool_directory}
+        "SpoolingRequestParser",
+        (SpoolingRequestParser,),
+        {
+            "spool_directory": spool_directory,
+            "find_tap": staticmethod(find_tap) if find_tap is not None else None,
+        },
     )
     return type("PlainHTTPChannel", (PlainHTTPChannel,), {"parser_class": parser})

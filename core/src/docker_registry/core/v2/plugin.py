@@ -60,6 +60,7 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     blobs = BlobStore(storage, bridge)
     age = float(registry.settings.get("upload_purge_age", DEFAULT_PURGE_AGE) or 0)
     uploads = UploadStore(storage, blobs, _upload_secret(registry), age or DEFAULT_PURGE_AGE)
+    registry.body_taps.append(uploads.tap_for)
     tags_ttl = float(registry.settings.get("v2_tag_cache_ttl", DEFAULT_TAGS_TTL) or 0)
     manifests = ManifestStore(storage, blobs, bridge, tags_ttl)
     referrers = ReferrerStore(storage, manifests)

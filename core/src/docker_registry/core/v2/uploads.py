@@ -43,7 +43,7 @@ from ..spool import spooled, spooled_file
 from ..storage import CHUNK_SIZE, FileWriter, PathNotFoundError, Storage, StorageError
 from ..streams import HashingCopier
 from . import layout
-from .assembly import Assembly
+from .assembly import Assembly, ChunkTap
 from .blobs import BlobStore
 from .digests import Digest
 from .errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
@@ -58,6 +58,8 @@ class Readable(Protocol):
 
 
 _UPLOAD_ID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
+#: The path of an upload session's requests, as the server's parser sees it.
+_UPLOAD_PATH = re.compile(rf"/v2/.+/blobs/uploads/(?P<id>{_UPLOAD_ID.pattern})")
 #: Upload sessions whose running hash this process remembers.
 _HASH_CACHE_SIZE = 256
 #: Files that end a session: its URL answers BLOB_UPLOAD_UNKNOWN until it is purged.
@@ -165,22 +167,30 @@ class UploadStore:
         token = _request_token()
         body_file = spooled_file(body)
         in_memory = spooled(body)
+        tap = getattr(in_memory, "tap", None)
+        # NOTE: a tap set up for this very chain already joined the chunk and continued
+        # the running hash as it arrived; any other tap only seeded the spool's hash.
+        seeded = isinstance(tap, ChunkTap) and tap.upload_id == upload_id and tap.chain == chain
         if body_file is not None:
             size = body_file.body_size
             if length is not None and size != length:
                 raise BlobUploadInvalid(f"chunk of {size} bytes, {length} declared")
             path = layout.upload_chunk(name, upload_id, offset, offset + size, token)
             hashing = None
-            if offset == 0:
+            if seeded or (offset == 0 and tap is None):
                 hasher = body_file.sha256.copy()
-            elif hasher is not None:
-                # PERF: the running hash reads the chunk while storage makes it durable.
+            elif offset == 0 or hasher is not None:
+                # PERF: the running hash reads the chunk while storage takes it over.
+                hasher = hasher if offset else hashlib.sha256()
                 hashing = self._pool.submit(_hash_stream, body_file, hasher)
             try:
                 # PERF: a chunk is made durable with the blob it becomes (move or
                 # concatenate), not on its own: its bytes reach the disk once.
                 self.storage.adopt_file(body_file.spool_path, path, durable=False)
-                if hasher is not None:
+                if seeded:
+                    assert isinstance(tap, ChunkTap)
+                    joined.assembly = self._joined_by_tap(tap, chain, offset, size)
+                elif hasher is not None:
                     joined.assembly = self._extend(
                         joined.assembly, chain, lambda into: into.append_file(body_file, size)
                     )
@@ -195,7 +205,7 @@ class UploadStore:
             end = offset if length is None else offset + length
             staged = layout.upload_chunk(name, upload_id, offset, end, token)
             with self.storage.writer(staged) as writer:
-                size = self._copy(body, writer, hasher)
+                size = self._copy(body, writer, None if seeded else hasher)
                 if length is not None and size != length:
                     raise BlobUploadInvalid(f"chunk of {size} bytes, {length} declared")
                 if size == 0:
@@ -204,7 +214,11 @@ class UploadStore:
             path = layout.upload_chunk(name, upload_id, offset, offset + size, token)
             if path != staged:
                 self.storage.move(staged, path)
-            if hasher is not None and in_memory is not None:
+            if seeded:
+                assert isinstance(tap, ChunkTap) and in_memory is not None
+                hasher = in_memory.sha256.copy()
+                joined.assembly = self._joined_by_tap(tap, chain, offset, size)
+            elif hasher is not None and in_memory is not None:
                 data = in_memory.getvalue()  # type: ignore[union-attr]
                 joined.assembly = self._extend(
                     joined.assembly, chain, lambda into: into.append_bytes(data)
@@ -541,30 +555,76 @@ class UploadStore:
             assembly, progress.assembly = progress.assembly, None
             return assembly
 
+    def tap_for(self, method: str, path: str) -> ChunkTap | None:
+        """A tap for a PATCH to a session whose running hash this process holds (see
+        :mod:`.assembly`), set up from the request line before the body arrives;
+        ``None`` for anything else. Only a hint: :meth:`append` uses it if the session's
+        chain is still the one it was set up for.
+        """
+        match = _UPLOAD_PATH.fullmatch(path) if method == "PATCH" else None
+        if match is None:
+            return None
+        upload_id = match["id"]
+        with self._lock:
+            progress = self._progress.get(upload_id)
+            if progress is None:
+                return None
+            seed = progress.hasher.copy()
+            assembly, progress.assembly = progress.assembly, None
+            chain = progress.chain
+        span = layout.parse_chunk_name(layout.basename(chain[-1])) if chain else None
+        directory = self.storage.spool_directory
+        if span is None or directory is None:
+            if assembly is not None:
+                assembly.discard()
+            return ChunkTap(upload_id, chain, seed, None, 0)
+        if assembly is None and len(chain) == 1:
+            # NOTE: a session's second chunk starts its assembly; the first chunk is
+            # copied in when the second is handed over (a single chunk needs none).
+            with contextlib.suppress(OSError):
+                assembly = Assembly.create(directory)
+        return ChunkTap(upload_id, chain, seed, assembly, span[1])
+
+    def _joined_by_tap(
+        self, tap: ChunkTap, chain: tuple[str, ...], offset: int, size: int
+    ) -> Assembly | None:
+        """The assembly the tap wrote this chunk into, completed (the chain's bytes in
+        front of it, for a new one) and counting it; ``None`` when that failed."""
+        assembly = tap.hand_over(size)
+        if assembly is None:
+            return None
+        try:
+            if assembly.size == 0 and offset:
+                self._copy_chain(assembly, chain)
+            if assembly.size != offset:
+                raise ValueError(f"the assembly holds {assembly.size} bytes, not {offset}")
+            assembly.size += size
+            return assembly
+        except (OSError, ValueError, StorageError) as exc:
+            log.warning("joining an upload's chunks as they arrive failed: %s", exc)
+            assembly.discard()
+            return None
+
     def _extend(
         self,
         assembly: Assembly | None,
         chain: tuple[str, ...],
         append: Callable[[Assembly], None],
     ) -> Assembly | None:
-        """``assembly`` (of ``chain``) with the new chunk appended by ``append``.
+        """``assembly`` (of ``chain``) with the new chunk appended by ``append``, for a
+        chunk that came without a tap (a WSGI server other than ours).
 
-        Without one, a session's second chunk starts it from the chunk files (a single
-        chunk needs none: it becomes the blob by a rename). Any failure drops it: the
-        closing PUT then joins the chunk files.
+        Without one, a session's second chunk starts it from the first (a single chunk
+        needs none: it becomes the blob by a rename); one lost later is not rebuilt. Any
+        failure drops it: the closing PUT then joins the chunk files.
         """
         directory = self.storage.spool_directory
-        if directory is None or not chain:
+        if directory is None or not chain or (assembly is None and len(chain) != 1):
             return None
         try:
             if assembly is None:
                 assembly = Assembly.create(directory)
-                for path in chain:
-                    span = layout.parse_chunk_name(layout.basename(path))
-                    if span is None:
-                        raise ValueError(f"{path} is not a chunk of ours")
-                    with self.storage.reader(path) as stream:
-                        assembly.append_file(stream, span[1] - span[0])
+                self._copy_chain(assembly, chain)
             append(assembly)
             return assembly
         except (OSError, ValueError, StorageError) as exc:
@@ -572,6 +632,18 @@ class UploadStore:
             if assembly is not None:
                 assembly.discard()
             return None
+
+    def _copy_chain(self, assembly: Assembly, chain: tuple[str, ...]) -> None:
+        """Copy the chain's chunk files to the start of an empty ``assembly``."""
+        end = 0
+        for path in chain:
+            span = layout.parse_chunk_name(layout.basename(path))
+            if span is None:
+                raise ValueError(f"{path} is not a chunk of ours")
+            start, end, _ = span
+            with self.storage.reader(path) as stream:
+                assembly.copy_at(stream, end - start, start)
+        assembly.size = end
 
     def _remember(self, upload_id: str, progress: _Progress) -> None:
         with self._lock:
