@@ -147,3 +147,17 @@ def test_a_stale_seed_never_becomes_the_hash_of_a_first_chunk(tmp_path):
     assert uploads.finish("s", upload_id, state, digest_of(fresh), None) == len(fresh)
     blob = tmp_path / layout.blob_data("sha256", digest_of(fresh).hex).lstrip("/")
     assert blob.read_bytes() == fresh
+
+
+def test_an_assembly_swept_while_idle_falls_back_to_joining_the_files(tmp_path):
+    storage = Storage(FileDriver(storage_path=str(tmp_path)))
+    uploads = UploadStore(storage, BlobStore(storage))
+    parts = [os.urandom(600_000) for _ in range(2)]
+    upload_id, state = uploads.start("idle")
+    for part in parts:
+        uploads.append("idle", upload_id, state, tapped(storage, uploads, "idle", upload_id, part))
+    os.unlink(uploads._progress[upload_id].assembly.path)  # the spool sweep took it
+    data = b"".join(parts)
+    assert uploads.finish("idle", upload_id, state, digest_of(data), None) == len(data)
+    blob = tmp_path / layout.blob_data("sha256", digest_of(data).hex).lstrip("/")
+    assert blob.read_bytes() == data

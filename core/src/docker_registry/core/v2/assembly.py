@@ -83,6 +83,14 @@ class Assembly:
             os.close(descriptor)
         self.size += len(data)
 
+    def holds(self, size: int) -> bool:
+        """True when the file is there and holds exactly ``size`` bytes (and :attr:`size`
+        says so too)."""
+        try:
+            return self.size == size == os.stat(self.path).st_size
+        except OSError:
+            return False
+
     def discard(self) -> None:
         """Remove the file (it may have been adopted, or swept, already)."""
         with contextlib.suppress(FileNotFoundError):

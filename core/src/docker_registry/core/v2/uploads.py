@@ -290,6 +290,9 @@ class UploadStore:
             body = None
         cached = self._cached_hash(upload_id, chain) if digest.algorithm == "sha256" else None
         assembly = self._take_assembly(upload_id, chain) if cached is not None else None
+        if assembly is not None and not assembly.holds(offset):
+            assembly.discard()  # swept while the session was idle, or damaged
+            assembly = None
         try:
             size = self._publish_upload(
                 name, upload_id, digest, body, length, chain, offset, cached, assembly
