@@ -7,32 +7,18 @@ test below is one input that answered 500 (or an unbounded push) before the fix.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import io
 import json
 import tarfile
-from urllib.parse import urlsplit
 
 import pytest
+from raw_http import send
 
 #: More digits than Python's int-string conversion accepts (4,300 by default).
 HUGE_NUMBER = "9" * 5000
 #: Deep enough to exhaust the JSON parser's recursion.
 DEEP = 100_000
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-def send(url: str, method: str, target: str, body: bytes | None = None, headers=None):
-    """One raw request (http.client leaves the target as written); ``(status, headers,
-    body)``."""
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        connection.request(method, target, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        connection.close()
 
 
 def oci_errors(body: bytes) -> list[str]:

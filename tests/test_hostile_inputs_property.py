@@ -8,13 +8,13 @@ and percent-encoded slashes reach the server raw (requests would normalise them 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from raw_http import send
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 REPOSITORY = "fuzz/app"
@@ -22,18 +22,6 @@ IMAGE_ID = "f" * 64
 METHODS = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"]
 HUGE_NUMBER = "9" * 5000
 DEEP = 100_000
-
-
-def send(url: str, method: str, target: str, body: bytes | None = None, headers=None):
-    """One raw request; ``(status, headers, body)``."""
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        connection.request(method, target, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        connection.close()
 
 
 def sha256(data: bytes) -> str:

@@ -188,17 +188,21 @@ def test_a_reader_opened_before_an_overwrite_keeps_the_old_bytes(driver: FileDri
     assert driver.get_content("/blob") == b"third"
 
 
-def test_writes_fsync_the_file_and_its_directory(
-    driver: FileDriver, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    synced: list[str] = []
+@pytest.fixture
+def synced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What each ``os.fsync`` from now on synced: ``"file"`` or ``"dir"``."""
+    kinds: list[str] = []
     real_fsync = os.fsync
 
     def recording_fsync(descriptor: int) -> None:
-        synced.append("dir" if stat.S_ISDIR(os.fstat(descriptor).st_mode) else "file")
+        kinds.append("dir" if stat.S_ISDIR(os.fstat(descriptor).st_mode) else "file")
         real_fsync(descriptor)
 
     monkeypatch.setattr(os, "fsync", recording_fsync)
+    return kinds
+
+
+def test_writes_fsync_the_file_and_its_directory(driver: FileDriver, synced: list[str]) -> None:
     driver.put_content("/a/b/c", b"data")
     assert synced.count("file") == 1
     # NOTE: /a and /a/b are new: their parents are synced too, then the final directory.
@@ -215,16 +219,8 @@ def test_writes_fsync_the_file_and_its_directory(
 
 
 def test_a_chunk_adopted_without_durability_is_synced_when_moved(
-    driver: FileDriver, root: Path, monkeypatch: pytest.MonkeyPatch
+    driver: FileDriver, root: Path, synced: list[str]
 ) -> None:
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def recording_fsync(descriptor: int) -> None:
-        synced.append("dir" if stat.S_ISDIR(os.fstat(descriptor).st_mode) else "file")
-        real_fsync(descriptor)
-
-    monkeypatch.setattr(os, "fsync", recording_fsync)
     spool = root / ".registry-staging" / "body"
     spool.parent.mkdir(exist_ok=True)
     spool.write_bytes(b"chunk bytes")
