@@ -143,7 +143,8 @@ def dist(session: nox.Session) -> None:
 
     sdist + wheel of each (the wheel built from the sdist), ``twine check --strict``,
     metadata an index needs (.ci/packaging/check_metadata.py), then fresh venvs from the built
-    wheels only, each running ``docker-registry plugins`` and a serve + push + pull.
+    wheels only, each running ``docker-registry plugins`` and a serve + push + pull; last,
+    the README's command 1 in a fresh copy of the repository.
     """
     session.install("uv", TWINE, "requests", "pytest")
     session.run(
@@ -162,3 +163,5 @@ def dist(session: nox.Session) -> None:
     sets = ["registry-core,registry-driver-gcs"]
     sets += [name for name in names if name not in ("registry-core", "registry-driver-gcs")]
     session.run("python", ".ci/packaging/smoke.py", str(out), *sets)
+    # NOTE: the README's command 1 in a fresh copy: pip, no uv, everything in one folder.
+    session.run("python", ".ci/packaging/quick_start.py")
