@@ -165,3 +165,11 @@ def dist(session: nox.Session) -> None:
     session.run("python", ".ci/packaging/smoke.py", str(out), *sets)
     # NOTE: the README's command 1 in a fresh copy: pip, no uv, everything in one folder.
     session.run("python", ".ci/packaging/quick_start.py")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, strict: a broken link or an unresolved reference fails."""
+    session.install(*DOCS)
+    site = Path(session.create_tmp()) / "site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site))
