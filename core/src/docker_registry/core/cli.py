@@ -179,8 +179,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _config_show(settings: Settings) -> int:
+    from .storage.factory import load_driver_class, secret_options
+
+    try:
+        secrets = secret_options(load_driver_class(settings.storage))
+    except ConfigError:
+        secrets = frozenset()  # NOTE: `config check` names the problem; show what we can.
     print(f"# flavor: {settings.flavor}\n# source: {settings.source or '(packaged defaults)'}")
-    print(yaml.safe_dump(settings.masked(), sort_keys=True, default_flow_style=False), end="")
+    masked = settings.masked(secrets)
+    print(yaml.safe_dump(masked, sort_keys=True, default_flow_style=False), end="")
     return 0
 
 
