@@ -1,7 +1,8 @@
 """The one task runner. Sessions are computed from the folders.
 
 nox                   every default session: lint, typecheck, each package's tests,
-                      each driver's conformance run, the end-to-end suite
+                      each driver's conformance run, the end-to-end suite, dist
+                      (build, check and smoke-test every distribution), docs
 nox -l                list sessions
 nox -s driver-file    one driver's conformance and unit tests
 nox -s e2e -- -k v1   pass pytest options after --
@@ -9,9 +10,12 @@ nox -s e2e -- -k v1   pass pytest options after --
 
 from __future__ import annotations
 
+import shutil
+import tomllib
 from pathlib import Path
 
 import nox
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -28,33 +32,59 @@ def _packages(folder: str) -> list[str]:
 
 DRIVERS = _packages("drivers")
 PLUGINS = _packages("plugins")
+FOLDERS = ["core", *(f"drivers/{name}" for name in DRIVERS)]
+FOLDERS += [f"plugins/{name}" for name in PLUGINS]
+
+# NOTE: tool versions are pinned so that a new release cannot turn CI red on its own;
+# raise them on purpose, in one commit with the fixes they ask for.
+RUFF = "ruff==0.17.6"
+TWINE = "twine==7.0.0"
+DOCS = ["mkdocs==1.6.1", "mkdocstrings==1.0.8", "mkdocstrings-python==2.0.11"]
 
 
-def _install_core(session: nox.Session) -> None:
-    # NOTE: core depends on the file driver by direct reference; reinstall the driver
-    # editable afterwards so changes to it are picked up without a rebuild.
-    session.install("-e", "./core[test]")
-    session.install("--no-deps", "-e", "./drivers/file")
+def _editable(folder: str) -> list[str]:
+    extras = "[test]" if "test" in _project(folder).get("optional-dependencies", {}) else ""
+    return ["-e", f"./{folder}{extras}"]
 
 
-def _install_package(session: nox.Session, folder: str) -> None:
-    extras = "[test]" if "test" in (ROOT / folder / "pyproject.toml").read_text() else ""
-    session.install("-e", f"./{folder}{extras}")
+def _project(folder: str) -> dict:
+    with open(ROOT / folder / "pyproject.toml", "rb") as file:
+        return tomllib.load(file)["project"]
+
+
+def _install(session: nox.Session, *folders: str) -> None:
+    """Install core, the file driver and ``folders`` editable, in one resolution.
+
+    NOTE: the distributions depend on each other by name (as published); naming every
+    folder in one install lets the resolver take them from here instead of an index.
+    Runtime and [test] dependencies on other distributions of this repository (glance's
+    tests need the swift driver) are added the same way.
+    """
+    local = {_project(folder)["name"]: folder for folder in FOLDERS}
+    wanted = ["core", "drivers/file", *folders]
+    for folder in folders:
+        project = _project(folder)
+        requirements = project.get("dependencies", []) + project.get(
+            "optional-dependencies", {}
+        ).get("test", [])
+        for requirement in requirements:
+            name = Requirement(requirement).name
+            if name in local:
+                wanted.append(local[name])
+    arguments: list[str] = []
+    for folder in dict.fromkeys(wanted):
+        arguments += _editable(folder)
+    session.install(*arguments)
 
 
 def _install_everything(session: nox.Session) -> None:
-    _install_core(session)
-    for name in DRIVERS:
-        if name != "file":
-            _install_package(session, f"drivers/{name}")
-    for name in PLUGINS:
-        _install_package(session, f"plugins/{name}")
+    _install(session, *FOLDERS)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the whole monorepo."""
-    session.install("ruff")
+    """ruff over the whole monorepo (pinned version)."""
+    session.install(RUFF)
     session.run("ruff", "check", ".")
 
 
@@ -72,16 +102,14 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def core(session: nox.Session) -> None:
     """registry-core's unit tests, incl. the conformance suite on the inmemory driver."""
-    _install_core(session)
+    _install(session)
     session.run("pytest", "core/tests", *session.posargs)
 
 
 def _driver_session(name: str) -> None:
     @nox.session(name=f"driver-{name}")
     def run(session: nox.Session) -> None:
-        _install_core(session)
-        if name != "file":
-            _install_package(session, f"drivers/{name}")
+        _install(session, f"drivers/{name}")
         session.run("pytest", f"drivers/{name}/tests", *session.posargs)
 
     run.__doc__ = f"the {name} driver: shared conformance suite and its own tests"
@@ -90,8 +118,7 @@ def _driver_session(name: str) -> None:
 def _plugin_session(name: str) -> None:
     @nox.session(name=f"plugin-{name}")
     def run(session: nox.Session) -> None:
-        _install_core(session)
-        _install_package(session, f"plugins/{name}")
+        _install(session, f"plugins/{name}")
         session.run("pytest", f"plugins/{name}/tests", *session.posargs)
 
     run.__doc__ = f"the {name} plugin's tests"
@@ -108,3 +135,41 @@ def e2e(session: nox.Session) -> None:
     """Black-box tests: a live `docker-registry serve` over HTTP, real clients."""
     _install_everything(session)
     session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session
+def dist(session: nox.Session) -> None:
+    """Build, check and install every distribution as an index would serve it.
+
+    sdist + wheel of each (the wheel built from the sdist), ``twine check --strict``,
+    metadata an index needs (.ci/packaging/check_metadata.py), then fresh venvs from the built
+    wheels only, each running ``docker-registry plugins`` and a serve + push + pull; last,
+    the README's command 1 in a fresh copy of the repository.
+    """
+    session.install("uv", TWINE, "requests", "pytest")
+    session.run(
+        "pytest", "-q", "-o", "pythonpath=.ci/packaging", ".ci/packaging/test_check_metadata.py"
+    )
+    out = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("uv", "build", "--all-packages", "--quiet", "--out-dir", str(out))
+    built = sorted(str(path) for path in out.iterdir() if path.suffix in (".whl", ".gz"))
+    if len(built) != 2 * len(FOLDERS):
+        session.error(f"expected an sdist and a wheel for each of {len(FOLDERS)} folders: {built}")
+    session.run("twine", "check", "--strict", *built)
+    session.run("python", ".ci/packaging/check_metadata.py", *built)
+    names = [_project(folder)["name"] for folder in FOLDERS]
+    # NOTE: the mission's promise first, then every other driver and plugin on its own.
+    sets = ["registry-core,registry-driver-gcs"]
+    sets += [name for name in names if name not in ("registry-core", "registry-driver-gcs")]
+    session.run("python", ".ci/packaging/smoke.py", str(out), *sets)
+    # NOTE: the README's command 1 in a fresh copy: pip, no uv, everything in one folder.
+    session.run("python", ".ci/packaging/quick_start.py")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, strict: a broken link or an unresolved reference fails."""
+    session.install(*DOCS)
+    site = Path(session.create_tmp()) / "site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site))

@@ -201,3 +201,16 @@ def test_version_flag(run_cli):
     result = run_cli("--version")
     assert result.returncode == 0
     assert __version__ in result.stdout
+
+
+def test_version_flag_lists_core_drivers_and_plugins_with_versions(run_cli):
+    from importlib import metadata
+
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"docker-registry {metadata.version('registry-core')} (registry-core)"
+    file_version = metadata.version("registry-driver-file")
+    assert f"  file         registry-driver-file {file_version}" in lines
+    assert "plugins:" in lines
+    assert any(line.split()[:2] == ["v2", "registry-core"] for line in lines)

@@ -6,7 +6,9 @@ Plugins import their marker from here::
 """
 
 from .hookspecs import hookimpl
+from .versions import CORE_DISTRIBUTION, distribution_version
 
-__version__ = "0.1.0"
+#: registry-core's version, read from its installed metadata (pyproject.toml is the source).
+__version__ = distribution_version(CORE_DISTRIBUTION)
 
 __all__ = ["__version__", "hookimpl"]

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 import pluggy
 import yaml
 
-from . import __version__
 from .config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -53,12 +52,29 @@ def _env_int(name: str, default: int) -> int:
         ) from None
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the report is built only when asked for (it reads package metadata)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from .versions import version_report
+
+        print(version_report())
+        parser.exit()
+
+
 def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
     """The ``docker-registry`` parser, with the commands of ``plugins`` if given."""
     parser = argparse.ArgumentParser(
         prog="docker-registry", description="Docker Registry v1 and OCI Distribution v2 server."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="show the versions of the core and of every installed driver and plugin",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the registry on waitress")
@@ -163,8 +179,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _config_show(settings: Settings) -> int:
+    from .storage.factory import load_driver_class, secret_options
+
+    try:
+        secrets = secret_options(load_driver_class(settings.storage))
+    except ConfigError:
+        secrets = frozenset()  # NOTE: `config check` names the problem; show what we can.
     print(f"# flavor: {settings.flavor}\n# source: {settings.source or '(packaged defaults)'}")
-    print(yaml.safe_dump(settings.masked(), sort_keys=True, default_flow_style=False), end="")
+    masked = settings.masked(secrets)
+    print(yaml.safe_dump(masked, sort_keys=True, default_flow_style=False), end="")
     return 0
 
 

@@ -3,8 +3,11 @@
 Driver authors import everything they need from here::
 
     from docker_registry.core.storage import StorageDriver, FileWriter, FileInfo, DriverOption
+
+``ConfigError`` is re-exported here for ``StorageDriver.validate_options``.
 """
 
+from ..config.errors import ConfigError
 from .driver import CHUNK_SIZE, Capability, DriverOption, FileInfo, FileWriter, StorageDriver
 from .errors import (
     InvalidOffsetError,
@@ -21,6 +24,7 @@ from .wrapper import Storage
 __all__ = [
     "CHUNK_SIZE",
     "Capability",
+    "ConfigError",
     "DriverOption",
     "FileInfo",
     "FileWriter",

@@ -126,6 +126,11 @@ def resolve_options(driver_class: type[StorageDriver], config: Mapping[str, Any]
     return values
 
 
+def secret_options(driver_class: type[StorageDriver]) -> frozenset[str]:
+    """The keys of the driver's options declared ``secret=True``, to mask wherever shown."""
+    return frozenset(option.name for option in driver_class.options if option.secret)
+
+
 def unknown_options(driver_class: type[StorageDriver], config: Mapping[str, Any]) -> list[str]:
     """Keys that look like the driver's own (same prefix) but that it does not declare.
 
@@ -155,9 +160,11 @@ def _coerce(option: DriverOption, value: Any, driver: str) -> Any:
         return bool(value)
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
         return value
+    # NOTE: a secret option's value never appears in an error message (it ends up in logs).
+    shown = "(value hidden: secret option)" if option.secret else repr(value)
     raise ConfigError(
         f"the '{driver}' storage driver expects {expected.__name__}, got "
-        f"{type(value).__name__} {value!r}",
+        f"{type(value).__name__} {shown}",
         key=option.name,
     )
 

@@ -5,6 +5,7 @@ Enable it with::
     search_backend: sqlalchemy
     sqlalchemy_index_database: sqlite:////var/lib/docker-registry/index.db
     # or postgresql+psycopg://user:password@db.example/registry
+    # unset: search-index.sqlite in the file storage's folder, else the working folder
 
 Hooks implemented here:
 
@@ -47,11 +48,10 @@ def create_index(registry: Registry) -> SqlIndex:
 
     :raises ConfigError: the database is unreachable or holds another schema version.
     """
-    from .index import DEFAULT_URL, SqlIndex
+    from .index import SqlIndex, database_url
     from .scan import all_repositories
 
-    url = str(registry.settings.get("sqlalchemy_index_database") or DEFAULT_URL)
-    index = SqlIndex.connect(url)
+    index = SqlIndex.connect(database_url(registry.settings))
     index.setup(lambda: all_repositories(registry.storage))
     registry.services[SERVICE_KEY] = index
     return index

@@ -67,14 +67,13 @@ def run_rebuild(args: argparse.Namespace, stream: TextIO = sys.stderr) -> int:
     """
     from sqlalchemy.exc import DBAPIError
 
-    from .index import DEFAULT_URL, SqlIndex, one_line
+    from .index import SqlIndex, database_url, one_line
     from .scan import all_repositories
 
     settings = load_settings(args.config, args.flavor)
     try:
         storage = Storage(create_driver(settings.storage, settings.values))
-        url = str(settings.get("sqlalchemy_index_database") or DEFAULT_URL)
-        index = SqlIndex.connect(url)
+        index = SqlIndex.connect(database_url(settings))
         index.setup()
     except ConfigError as exc:
         raise exc.located(flavor=settings.flavor, file=settings.source) from None

@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -44,13 +45,33 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 from sqlalchemy.schema import CreateTable
 
-from docker_registry.core.config import ConfigError
+from docker_registry.core.config import ConfigError, Settings
 from docker_registry.core.http_errors import RegistryError
+from docker_registry.core.storage.factory import canonical_name
 
 log = logging.getLogger(__name__)
 
-#: The seed's default database.
-DEFAULT_URL = "sqlite:////tmp/docker-registry.db"
+
+def database_url(settings: Settings) -> str:
+    """``sqlalchemy_index_database``, else a SQLite file in the registry's own folder.
+
+    The folder is the file storage's ``storage_path`` (so the index travels with the data
+    it describes), or the working folder for other drivers. NOTE: the seed's default,
+    ``/tmp/docker-registry.db``, was one file for every registry on the machine: a second
+    instance with another storage found the first one's repositories in its search.
+    """
+    configured = settings.get("sqlalchemy_index_database")
+    if configured:
+        return str(configured)
+    if canonical_name(settings.storage) == "file" and settings.storage_path:
+        folder = Path(settings.storage_path).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        folder = Path.cwd()
+    return f"sqlite:///{folder / DEFAULT_FILE}"
+
+#: The default index: a SQLite file of this name next to the registry's data.
+DEFAULT_FILE = "search-index.sqlite"
 SCHEMA_VERSION = 1
 NAME_LENGTH = 30 + 1 + 64
 DESCRIPTION_LENGTH = 100
