@@ -85,11 +85,13 @@ def test_complete_image_conflicts(v1):
     # NOTE: identical bytes from a second pusher are accepted (idempotent).
     response = v1.client.simulate_put(f"/v1/images/{image_id}/layer", body=layer)
     assert response.status_code == 200
+    # ... but the checksum of a complete image cannot be set again (spec R7 step 5).
     response = v1.client.simulate_put(
         f"/v1/images/{image_id}/checksum",
         headers={"X-Docker-Checksum-Payload": v1.payload(body, layer)},
     )
-    assert response.status_code == 200
+    assert response.status_code == 409
+    assert response.json == {"error": "Cannot set this image checksum"}
 
 
 def test_checksum_errors(v1):
