@@ -5,7 +5,7 @@ Mounted through ``registry_routes``:
 * ``/v1/images/<id>/{json,layer,checksum,ancestry,files,diff}`` (R3-R10),
 * a sink for ``/v1/repositories/...`` (R11-R19, and R22-R26 when standalone),
 * ``/v1/users``, ``/v1/users/``, ``/v1/users/<name>/`` (standalone, R20-R21),
-* ``/v1/search`` (R27, always; empty results without a search backend).
+* ``/v1/search`` (R27, always; the storage scan without a ``search_backend``).
 
 With ``mirroring.source`` set, image json/layer/ancestry, the repository sink and search
 are the mirrored subclasses of :mod:`.mirror.resources` (pull-through cache).
