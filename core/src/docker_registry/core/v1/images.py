@@ -189,6 +189,10 @@ class ImageStore:
 
     # -- writes -------------------------------------------------------------------------------
 
+    def put_diff(self, image_id: str, data: bytes) -> None:
+        """Store the computed ``_diff`` JSON (see :mod:`.diffs`)."""
+        self.storage.put_content(layout.image_diff_path(image_id), data)
+
     def put_json(
         self,
         image_id: str,

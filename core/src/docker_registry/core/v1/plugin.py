@@ -22,6 +22,7 @@ from ..config import ConfigError
 from ..hookspecs import AuthBackendSpec, SearchBackendSpec, hookimpl
 from ..registry import Registry
 from .auth import Authorizer, OpenAuth, TokenAuth, load_public_key
+from .diff_queue import create_diff_queue
 from .errors import V1Error
 from .images import ImageStore
 from .index import IndexStore
@@ -101,6 +102,7 @@ def create_services(registry: Registry) -> V1Services:
         auth=create_authorizer(registry),
         search=create_search_backend(registry),
         mirror=Mirror.from_settings(registry.settings, images),
+        diff_queue=create_diff_queue(registry),
     )
 
 

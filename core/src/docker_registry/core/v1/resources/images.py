@@ -8,6 +8,7 @@ from ...download import bounded_body
 from ...meta import set_json
 from ...spool import spooled_file
 from .. import layout
+from ..diff_queue import diffs_enabled
 from ..errors import IMAGE_NOT_FOUND, Invalid, NotFound
 from ..ranges import parse_layer_range
 from .common import (
@@ -145,6 +146,8 @@ class ImageChecksumResource(_Base):
             req.get_header("X-Docker-Checksum-Payload"),
             req.get_header("X-Docker-Checksum"),
         )
+        if self.services.diff_queue is not None:
+            self.services.diff_queue.enqueue(image_id)  # spec R7 step 8
         set_true(resp)
 
 
@@ -176,19 +179,22 @@ class ImageFilesResource(_Base):
 
 
 class ImageDiffResource(_Base):
-    """R10 ``GET /v1/images/<id>/diff``: the cached ``_diff``; computing is a worker's."""
+    """R10 ``GET /v1/images/<id>/diff``: the stored ``_diff``, else the id is queued for
+    a worker (see :mod:`..diff_queue`) and the answer is an empty body."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         request, grant = self._read_checks(req, image_id)
         if not_modified(req, resp):
             return
-        if not self.services.registry.settings.cache:
+        if not diffs_enabled(self.services.registry.settings):
             raise Invalid("Diff queue is disabled")
         private_gate(self.services, request, grant, image_id)
         data = self.images.diff(image_id)
         if data is None:
             if not self.images.exists(image_id):
                 raise NotFound(IMAGE_NOT_FOUND)
+            if self.services.diff_queue is not None:
+                self.services.diff_queue.enqueue(image_id)  # the client polls (R10)
             set_json(resp, None)
             resp.data = b""
             return
