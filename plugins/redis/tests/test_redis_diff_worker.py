@@ -246,3 +246,20 @@ def test_redis_down_is_logged_and_pushes_go_on(redis_server, registries):
     log = registries.processes[-1].log_tail(200)
     assert f"127.0.0.1:{port}" in log and "diff queue" in log, log
     assert "Traceback" not in log
+
+
+def test_an_image_with_unreadable_stored_ancestry_does_not_stop_the_worker(
+    redis_server, registries
+):
+    _, _, port = redis_server
+    url, config_path = registries.start(port)
+    broken = push_image(url, layer({"a": b"a"}))
+    (config_path.parent / "data" / "images" / broken / "ancestry").write_text("not json")
+    fine = push_image(url, layer({"b": b"b"}))
+    done = subprocess.run(
+        worker_command(config_path, "--drain"), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert broken in done.stderr
+    assert get_diff(url, broken).content == b""
+    assert json.loads(get_diff(url, fine).content)["created"].keys() == {"/b"}

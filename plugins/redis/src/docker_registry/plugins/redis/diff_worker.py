@@ -103,6 +103,9 @@ class DiffWorker:
             log.warning("diff worker: no diff for image %s: %s", image_id, exc.message)
         except StorageError as exc:
             log.error("diff worker: no diff for image %s: storage failed: %s", image_id, exc)
+        except Exception:
+            # NOTE: one bad image (unreadable stored JSON...) must not stop the worker.
+            log.exception("diff worker: no diff for image %s", image_id)
         finally:
             self.queue.unlock(image_id)
         return 0
