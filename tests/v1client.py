@@ -226,8 +226,19 @@ class V1Client:
         headers = {"X-Docker-Checksum-Payload": image.payload_checksum()}
         if self.checksums:
             headers["X-Docker-Checksum"] = image.compute_tarsum()
-        self._expect(self.request("PUT", f"/v1/images/{image.id}/checksum", headers=headers), 200)
+        response = self.request("PUT", f"/v1/images/{image.id}/checksum", headers=headers)
+        if response.status_code == 409 and self._completed_by_another_pusher(image):
+            # NOTE: another pusher completed the same image between our layer and our
+            # checksum (spec R7 step 5: 409). Docker 1.x reports that push as failed and
+            # skips the image on retry; this client skips it at once.
+            return False
+        self._expect(response, 200)
         return True
+
+    def _completed_by_another_pusher(self, image: Image) -> bool:
+        response = self.request("GET", f"/v1/images/{image.id}/json")
+        checksum = response.headers.get("X-Docker-Checksum-Payload")
+        return response.status_code == 200 and checksum == image.payload_checksum()
 
     def put_layer(self, image: Image) -> requests.Response:
         """Chunked layer upload (``Transfer-Encoding: chunked``, no Content-Length)."""

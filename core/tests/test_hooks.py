@@ -223,3 +223,58 @@ def test_hook_registry_commands(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert "hello" in cli.build_parser(plugins).format_help()
     assert "hello" not in cli.build_parser().format_help()
+
+
+class RecordingQueue:
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def enqueue(self, image_id: str) -> None:
+        self.ids.append(image_id)
+
+
+class DiffQueuePlugin:
+    def __init__(self) -> None:
+        self.queue = RecordingQueue()
+
+    @hookimpl
+    def registry_diff_queue(self, registry: Registry) -> RecordingQueue:
+        return self.queue
+
+
+def _push_v1_image(client: falcon.testing.TestClient, image_id: str) -> None:
+    import hashlib
+    import json
+
+    body = json.dumps({"id": image_id}).encode()
+    client.simulate_put(f"/v1/images/{image_id}/json", body=body)
+    client.simulate_put(f"/v1/images/{image_id}/layer", body=b"layer")
+    checksum = "sha256:" + hashlib.sha256(body + b"\n" + b"layer").hexdigest()
+    done = client.simulate_put(
+        f"/v1/images/{image_id}/checksum", headers={"X-Docker-Checksum-Payload": checksum}
+    )
+    assert done.status_code == 200, done.text
+
+
+def test_hook_registry_diff_queue(caplog: pytest.LogCaptureFixture) -> None:
+    image_id = "a" * 64
+    plugin = DiffQueuePlugin()
+    client = make_client([plugin], cache={"host": "redis.example"})
+    _push_v1_image(client, image_id)
+    assert plugin.queue.ids == [image_id]  # checksum PUT completed the image
+    assert client.simulate_get(f"/v1/images/{image_id}/diff").content == b""
+    assert plugin.queue.ids == [image_id, image_id]  # GET diff without _diff
+    # without cache.host diffs are off: nothing is asked of the plugin, GET diff is 400
+    plugin = DiffQueuePlugin()
+    client = make_client([plugin], cache={"host": None})
+    _push_v1_image(client, image_id)
+    assert plugin.queue.ids == []
+    assert client.simulate_get(f"/v1/images/{image_id}/diff").status_code == 400
+    # cache.host set but no plugin offers a queue (registry-plugin-redis may be installed)
+    manager = create_plugin_manager()
+    for implementation in manager.hook.registry_diff_queue.get_hookimpls():
+        manager.unregister(implementation.plugin)
+    settings = Settings.from_mapping({"cache": {"host": "redis.example"}})
+    with caplog.at_level("WARNING"):
+        create_app(settings, storage=Storage(InMemoryDriver()), plugins=manager)
+    assert "no installed plugin queues v1 diffs" in caplog.text

@@ -97,9 +97,13 @@ def test_search_with_storage_backend(start_registry):
     }
 
 
-def test_search_without_backend(registry):
-    body = requests.get(f"{registry.url}/v1/search", params={"q": "x"}).json()
-    assert body == {"num_results": 0, "query": "x", "results": []}
+def test_search_without_backend_scans_storage(registry):
+    body = requests.get(f"{registry.url}/v1/search", params={"q": "widg"}).json()
+    assert body == {"num_results": 0, "query": "widg", "results": []}
+    image = Image.create()
+    V1Client(registry.url).push("acme/widget", [image], {"latest": image.id})
+    body = requests.get(f"{registry.url}/v1/search", params={"q": "widg"}).json()
+    assert body["results"] == [{"description": None, "name": "acme/widget"}]
 
 
 @pytest.mark.slow

@@ -161,6 +161,19 @@ def test_checksum_mismatch_keeps_image_in_progress(registry):
     assert response.status_code == 200
 
 
+def test_checksum_of_a_complete_image_is_409(registry, pushed):
+    """Spec R7 step 5: once the upload is complete, the checksum can no longer be set,
+    not even to the right value (0.9.1; issue 15 §2)."""
+    for checksum in (pushed.payload_checksum(), "sha256:" + "0" * 64):
+        response = requests.put(
+            f"{registry.url}/v1/images/{pushed.id}/checksum",
+            headers={"X-Docker-Checksum-Payload": checksum},
+        )
+        assert response.status_code == 409, checksum
+        assert response.json() == {"error": "Cannot set this image checksum"}
+    assert requests.get(f"{registry.url}/v1/images/{pushed.id}/json").status_code == 200
+
+
 def test_tags_and_repository_routes(registry, pushed):
     base = f"{registry.url}/v1/repositories/foo/bar"
     assert requests.get(f"{base}/tags").json() == {"latest": pushed.id}

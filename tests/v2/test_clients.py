@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from v2support import OCI_MANIFEST, Client, digest, write_oci_layout
+from v2support import OCI_MANIFEST, Client, digest, start_ours, write_oci_layout
 
 pytestmark = pytest.mark.slow
 
@@ -126,6 +126,22 @@ class TestPodman:
             tool_root, "search", "--tls-verify=false", "--list-tags", f"{ours.host}/podman/dst"
         )
         assert "2" in tags.split()
+
+
+class TestPodmanSearch:
+    """podman finds v1 and v2 repositories by a term, with the built-in backends (the
+    SQL index: plugins/sqlalchemy/tests/test_sqlalchemy_podman_search.py)."""
+
+    @pytest.mark.parametrize("backend", [None, "storage"], ids=["no-backend", "storage"])
+    def test_search_with_a_term(self, tmp_path, backend):
+        from docker_registry.testing.podman_search import check_podman_search
+
+        values = {} if backend is None else {"search_backend": backend}
+        server = start_ours(tmp_path / "ours", **values)
+        try:
+            check_podman_search(server.url, server.host)
+        finally:
+            server.process.stop()
 
 
 class TestBuildah:

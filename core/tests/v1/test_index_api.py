@@ -80,10 +80,18 @@ def test_index_routes_not_mounted_without_standalone(make_app):
     assert v1.client.simulate_get("/v1/repositories/foo/bar/tags").status_code == 404
 
 
-def test_search_without_backend(v1):
+def test_search_without_backend_scans_storage(v1):
     response = v1.client.simulate_get("/v1/search", params={"q": "abc"})
     assert response.status_code == 200
     assert response.json == {"num_results": 0, "query": "abc", "results": []}
+    image_id, _, _ = v1.upload()
+    v1.client.simulate_put("/v1/repositories/foo/abcd/tags/latest", body=json.dumps(image_id))
+    v1.storage.put_content("/docker/registry/v2/repositories/v2/abc/_manifests/tags/x", b"")
+    response = v1.client.simulate_get("/v1/search", params={"q": "abc"})
+    assert response.json["results"] == [
+        {"description": None, "name": "foo/abcd"},
+        {"description": None, "name": "v2/abc"},
+    ]
 
 
 def test_storage_search_backend(make_app, v1):

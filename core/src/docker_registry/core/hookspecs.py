@@ -246,3 +246,26 @@ def registry_commands(commands: argparse._SubParsersAction) -> None:
             add_config_options(index)
             index.set_defaults(run=lambda args: rebuild(load_settings(args.config)))
     """
+
+
+@hookspec(firstresult=True)
+def registry_diff_queue(registry: Registry) -> Any:
+    """Offer the queue of v1 images whose diff is to be computed (spec R7, R10).
+
+    Called once at start-up; the first plugin returning something other than ``None``
+    wins. The queue has one method, ``enqueue(image_id: str) -> None``, called when a
+    checksum PUT completes an image and when ``GET /v1/images/<id>/diff`` finds no
+    ``_diff``. It must not raise for an unreachable queue (log instead): the request
+    succeeds anyway. A worker of the plugin's own consumes the queue and stores
+    ``images/<id>/_diff`` (:func:`docker_registry.core.v1.diffs.store_diff`). The core
+    depends on no queue: without one nothing is queued. ``registry-plugin-redis`` offers
+    the seed's Redis list ``diff-worker`` when the ``cache`` section is set.
+
+    :param registry: the running registry (``registry.settings.get("cache.host")``...).
+
+    Example::
+
+        @hookimpl
+        def registry_diff_queue(registry):
+            return LogQueue() if registry.settings.get("my_queue.enabled") else None
+    """

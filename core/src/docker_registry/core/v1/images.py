@@ -5,6 +5,7 @@ State machine (spec §3.4), made safe for concurrent pushers of the same image i
     (absent) --put_json--> IN_PROGRESS {json, ancestry, _inprogress}
     IN_PROGRESS --put_layer--> IN_PROGRESS {+layer, _checksum}
     IN_PROGRESS --put_checksum (match)--> COMPLETE (no _inprogress)
+    COMPLETE --put_checksum--> 409 Cannot set this image checksum
     COMPLETE --put_json / put_layer (different bytes)--> 409 Image already exists
 
 * The layer streams into ``storage.writer()``: nothing is visible before ``commit``; a
@@ -12,7 +13,8 @@ State machine (spec §3.4), made safe for concurrent pushers of the same image i
 * State transitions run under a per-image lock (striped, in process), so json, layer and
   ``_checksum`` always belong together.
 * Identical re-uploads are idempotent: re-PUT of the same json keeps a finished layer, a
-  layer or checksum PUT that matches a complete image answers success (issue #593).
+  layer PUT that matches a complete image answers success (issue #593). A checksum PUT
+  on a complete image is 409 ``Cannot set this image checksum``, as the spec says.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ CHECKSUM_HEADER_MISSING = (
     "X-Docker-Checksum-Payload not set.  If you are using the Docker daemon, you should "
     "upgrade to version 0.10 or later"
 )
+
+#: Message of the 409 on ``PUT checksum`` of a complete image (spec R7 step 5).
+CHECKSUM_LOCKED = "Cannot set this image checksum"
 
 _STRIPES = 64
 
@@ -183,6 +188,10 @@ class ImageStore:
             return None
 
     # -- writes -------------------------------------------------------------------------------
+
+    def put_diff(self, image_id: str, data: bytes) -> None:
+        """Store the computed ``_diff`` JSON (see :mod:`.diffs`)."""
+        self.storage.put_content(layout.image_diff_path(image_id), data)
 
     def put_json(
         self,
@@ -344,11 +353,12 @@ class ImageStore:
         if not self.exists(image_id):
             raise NotFound(IMAGE_NOT_FOUND)
         with self._locked(image_id):
-            stored = self.checksums(image_id)
             if not self.in_progress(image_id):
-                if expected in stored:
-                    return  # NOTE: idempotent: a second pusher of the same image
-                raise Conflict("Cannot set this image checksum")
+                # NOTE: spec R7 step 5, even for the right checksum: a second pusher that
+                # loses the race to complete the image is told so (Docker 1.x reports it;
+                # its retry finds the image and skips it).
+                raise Conflict(CHECKSUM_LOCKED)
+            stored = self.checksums(image_id)
             has_layer = self.layer_size(image_id) is not None
             if payload is None and has_layer:
                 stored = [*stored, self.tarsum(image_id)]

@@ -5,7 +5,7 @@ Mounted through ``registry_routes``:
 * ``/v1/images/<id>/{json,layer,checksum,ancestry,files,diff}`` (R3-R10),
 * a sink for ``/v1/repositories/...`` (R11-R19, and R22-R26 when standalone),
 * ``/v1/users``, ``/v1/users/``, ``/v1/users/<name>/`` (standalone, R20-R21),
-* ``/v1/search`` (R27, always; empty results without a search backend).
+* ``/v1/search`` (R27, always; the storage scan without a ``search_backend``).
 
 With ``mirroring.source`` set, image json/layer/ancestry, the repository sink and search
 are the mirrored subclasses of :mod:`.mirror.resources` (pull-through cache).
@@ -22,6 +22,7 @@ from ..config import ConfigError
 from ..hookspecs import AuthBackendSpec, SearchBackendSpec, hookimpl
 from ..registry import Registry
 from .auth import Authorizer, OpenAuth, TokenAuth, load_public_key
+from .diff_queue import create_diff_queue
 from .errors import V1Error
 from .images import ImageStore
 from .index import IndexStore
@@ -101,6 +102,7 @@ def create_services(registry: Registry) -> V1Services:
         auth=create_authorizer(registry),
         search=create_search_backend(registry),
         mirror=Mirror.from_settings(registry.settings, images),
+        diff_queue=create_diff_queue(registry),
     )
 
 

@@ -8,7 +8,8 @@ A search backend (offered through ``registry_search_backends``, picked by config
 returning the total number of matches and the requested page of
 ``{"name": "<ns>/<repo>", "description": str | None}`` results (``per_page=None``: all).
 
-The seed's ``search_backend: some.module`` form keeps working: a configured name that no
+Without ``search_backend`` the built-in ``storage`` scan answers. The seed's
+``search_backend: some.module`` form keeps working: a configured name that no
 plugin offers is imported as a module whose ``Index`` class is instantiated, and its
 ``results(term)`` list is paged here.
 """
@@ -21,8 +22,8 @@ from typing import Any
 
 from ..config import ConfigError
 from ..plugins import load_module_plugin
-from ..storage import PathNotFoundError, Storage
-from . import layout
+from ..repository_scan import all_repositories
+from ..storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,12 @@ def _page(results: list[dict[str, Any]], page: int, per_page: int | None) -> lis
 
 
 class StorageSearch:
-    """Scans ``/repositories/<ns>/<repo>`` on each query; a name substring match.
+    """Scans storage for v1 and v2 repository names on each query; a substring match.
 
-    Fine for small registries and tests; descriptions are ``None`` (the seed's storage
-    walk gave ``null`` too).
+    The default when no ``search_backend`` is set. Cost grows with the number of
+    repositories (a listing per namespace and per v2 name component); a large registry
+    wants an index (``search_backend: sqlalchemy``). Descriptions are ``None`` (the seed's
+    storage walk gave ``null`` too).
     """
 
     def __init__(self, storage: Storage) -> None:
@@ -49,24 +52,8 @@ class StorageSearch:
         return cls(registry.storage)
 
     def names(self) -> list[str]:
-        """Every repository as ``<ns>/<repo>`` (decoded), sorted."""
-        found = []
-        try:
-            namespaces = self.storage.list(layout.repositories_path())
-        except PathNotFoundError:
-            return []
-        for namespace_path in namespaces:
-            try:
-                repositories = self.storage.list(namespace_path)
-            except PathNotFoundError:
-                continue  # a file, or removed meanwhile
-            namespace = layout.decode_component(namespace_path.rsplit("/", 1)[-1])
-            for repository_path in repositories:
-                encoded = repository_path.rsplit("/", 1)[-1]
-                # NOTE: double-encoded on storage (spec §1.5): decode twice.
-                repository = layout.decode_component(layout.decode_component(encoded))
-                found.append(f"{namespace}/{repository}")
-        return sorted(found)
+        """Every repository, v1 ``<ns>/<repo>`` (decoded) and v2 ``<name>``, sorted."""
+        return all_repositories(self.storage)
 
     def search(self, query: str, page: int, per_page: int | None) -> tuple[int, list[dict]]:
         term = query.lower()
@@ -99,11 +86,16 @@ class ModuleIndexSearch:
         return len(results), _page(results, page, per_page)
 
 
-def create_search_backend(registry: Any) -> Any | None:
-    """The configured search backend, or ``None`` when ``search_backend`` is empty."""
+def create_search_backend(registry: Any) -> Any:
+    """The configured search backend; the storage scan when ``search_backend`` is empty.
+
+    NOTE: 0.9.1 mounted no search without a backend; an empty answer instead made
+    ``podman search HOST/<term>`` list nothing (it trusts a 200 from ``/v1/search``), so
+    the default answer is the real one, from storage (issue 15).
+    """
     name = registry.settings.search_backend
     if not name:
-        return None
+        return StorageSearch.from_registry(registry)
     offered = registry.search_backends()
     if name in offered:
         return offered[name].factory(registry)

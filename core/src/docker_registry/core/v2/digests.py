@@ -6,7 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from .errors import DigestInvalid, NameInvalid, TagInvalid, Unsupported
+from .errors import DigestInvalid, NameInvalid, TagInvalid
 
 #: Repository name grammar of the OCI distribution spec.
 NAME_PATTERN = re.compile(
@@ -17,7 +17,12 @@ TAG_PATTERN = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 #: Longest repository name accepted (the Go registry's limit).
 MAX_NAME_LENGTH = 255
 
-_HEX = {"sha256": re.compile(r"[a-f0-9]{64}"), "sha512": re.compile(r"[a-f0-9]{128}")}
+#: The algorithms the Go registry's digest package registers, with their hex lengths.
+_HEX = {
+    "sha256": re.compile(r"[a-f0-9]{64}"),
+    "sha384": re.compile(r"[a-f0-9]{96}"),
+    "sha512": re.compile(r"[a-f0-9]{128}"),
+}
 _DIGEST_SYNTAX = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 
 
@@ -25,7 +30,7 @@ _DIGEST_SYNTAX = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 class Digest:
     """A parsed content digest.
 
-    :param algorithm: ``sha256`` or ``sha512``.
+    :param algorithm: ``sha256``, ``sha384`` or ``sha512``.
     :param hex: the lower-case hex encoding.
     """
 
@@ -41,17 +46,20 @@ class Digest:
 
 
 def parse_digest(value: str | None) -> Digest:
-    """Parse ``sha256:<hex>``; any other algorithm or malformed value is refused.
+    """Parse ``<algorithm>:<hex>``; a malformed value or another algorithm is refused.
 
-    :raises DigestInvalid: malformed or wrong length.
-    :raises Unsupported: a well-formed digest with an algorithm we do not implement.
+    :raises DigestInvalid: malformed, wrong length, or an algorithm we do not implement
+        (``md5:...``): the reference registry's answer, which clients read as "bad
+        digest" (``UNSUPPORTED`` would read as "operation not supported").
     """
     if not value or not _DIGEST_SYNTAX.fullmatch(value):
         raise DigestInvalid(f"invalid digest {value!r}")
     algorithm, _, encoded = value.partition(":")
     pattern = _HEX.get(algorithm)
     if pattern is None:
-        raise Unsupported(f"digest algorithm {algorithm!r} is not supported")
+        raise DigestInvalid(
+            f"digest algorithm {algorithm!r} is not supported (use one of: {', '.join(_HEX)})"
+        )
     if not pattern.fullmatch(encoded):
         raise DigestInvalid(f"invalid {algorithm} digest {value!r}")
     return Digest(algorithm, encoded)

@@ -36,6 +36,8 @@ class V1Services:
     search: Any
     #: the :class:`..mirror.service.Mirror` when ``mirroring.source`` is set.
     mirror: Any = None
+    #: the :class:`..diff_queue.DiffQueue` a plugin offers when ``cache.host`` is set.
+    diff_queue: Any = None
 
 
 def handle_v1_error(req: falcon.Request, resp: falcon.Response, exc: V1Error, params: Any) -> None:

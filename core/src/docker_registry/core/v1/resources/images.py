@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 import falcon
 
 from ...download import bounded_body
-from ...inputs import parse_number
 from ...meta import set_json
 from ...spool import spooled_file
 from .. import layout
-from ..errors import IMAGE_NOT_FOUND, Invalid, NotFound, RangeNotSatisfiable
+from ..diff_queue import diffs_enabled
+from ..errors import IMAGE_NOT_FOUND, Invalid, NotFound
+from ..ranges import parse_layer_range
 from .common import (
     V1Services,
     authorize,
@@ -22,8 +21,6 @@ from .common import (
     set_raw_json,
     set_true,
 )
-
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 class _Base:
@@ -106,11 +103,11 @@ class ImageLayerResource(_Base):
         resp.content_type = "application/octet-stream"
         resp.set_header("Accept-Ranges", "bytes")
         set_cache_headers(resp)
-        start, end = _parse_range(req.get_header("Range"), size)
-        if start is None:
-            length = size
-            start = 0
+        selected = parse_layer_range(req.get_header("Range"), size)
+        if selected is None:
+            start, length = 0, size
         else:
+            start, end = selected
             resp.status = falcon.HTTP_206
             resp.set_header("Content-Range", f"bytes {start}-{end}/{size}")
             length = end - start + 1
@@ -149,6 +146,8 @@ class ImageChecksumResource(_Base):
             req.get_header("X-Docker-Checksum-Payload"),
             req.get_header("X-Docker-Checksum"),
         )
+        if self.services.diff_queue is not None:
+            self.services.diff_queue.enqueue(image_id)  # spec R7 step 8
         set_true(resp)
 
 
@@ -180,19 +179,22 @@ class ImageFilesResource(_Base):
 
 
 class ImageDiffResource(_Base):
-    """R10 ``GET /v1/images/<id>/diff``: the cached ``_diff``; computing is a worker's."""
+    """R10 ``GET /v1/images/<id>/diff``: the stored ``_diff``, else the id is queued for
+    a worker (see :mod:`..diff_queue`) and the answer is an empty body."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         request, grant = self._read_checks(req, image_id)
         if not_modified(req, resp):
             return
-        if not self.services.registry.settings.cache:
+        if not diffs_enabled(self.services.registry.settings):
             raise Invalid("Diff queue is disabled")
         private_gate(self.services, request, grant, image_id)
         data = self.images.diff(image_id)
         if data is None:
             if not self.images.exists(image_id):
                 raise NotFound(IMAGE_NOT_FOUND)
+            if self.services.diff_queue is not None:
+                self.services.diff_queue.enqueue(image_id)  # the client polls (R10)
             set_json(resp, None)
             resp.data = b""
             return
@@ -200,34 +202,3 @@ class ImageDiffResource(_Base):
         set_cache_headers(resp)
 
     on_head = on_get
-
-
-def _parse_range(header: str | None, size: int) -> tuple[int | None, int]:
-    """RFC 7233 single byte range -> ``(start, end)`` inclusive; ``(None, 0)``: ignore.
-
-    :raises RangeNotSatisfiable: the range starts past the end (or the layer is empty).
-    """
-    if not header:
-        return None, 0
-    match = _RANGE.match(header.strip().replace(" ", ""))
-    if not match or (not match.group(1) and not match.group(2)):
-        return None, 0  # NOTE: unparsable or multi-range: serve the whole layer (RFC)
-    first = parse_number(match.group(1)) if match.group(1) else None
-    last = parse_number(match.group(2)) if match.group(2) else None
-    if (match.group(1) and first is None) or (match.group(2) and last is None):
-        return None, 0  # NOTE: a number past 2**63-1 is as unparsable as a word
-    unsatisfiable = RangeNotSatisfiable(
-        "Requested range not satisfiable", headers={"Content-Range": f"bytes */{size}"}
-    )
-    if first is None:
-        suffix = last or 0
-        if suffix == 0 or size == 0:
-            raise unsatisfiable
-        return max(0, size - suffix), size - 1
-    start = first
-    end = last if last is not None else size - 1
-    if last is not None and end < start:
-        return None, 0  # NOTE: syntactically invalid: ignored (RFC 7233 §3.1)
-    if start >= size:
-        raise unsatisfiable
-    return start, min(end, size - 1)

@@ -40,7 +40,7 @@ class UsersResource:
 
 
 class SearchResource:
-    """R27 ``GET /v1/search?q=&n=&page=``: always mounted; no backend -> empty results."""
+    """R27 ``GET /v1/search?q=&n=&page=``: always mounted; no backend -> the storage scan."""
 
     def __init__(self, services: V1Services) -> None:
         self.backend = services.search

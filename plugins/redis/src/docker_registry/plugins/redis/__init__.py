@@ -1,4 +1,5 @@
-"""registry-plugin-redis: the seed's LRU cache of small storage files, on Redis.
+"""registry-plugin-redis: the seed's Redis uses: the LRU cache of small storage files, and
+the v1 diff queue with its worker.
 
 Enabled by the seed's ``cache_lru`` section (the core picks ``redis`` when
 ``cache_lru.host`` or ``cache_lru.url`` is set, or with ``cache_backend: redis``)::
@@ -14,10 +15,16 @@ The core reads small files (``get_content``) through the cache, writes through i
 invalidates paths, and whole directories, on writes, moves and deletes. A Redis that is
 down at start-up or goes away later is logged and bypassed: the registry keeps serving
 from storage.
+
+The seed's ``cache`` section (``host``, ``port``, ``db``, ``password``) turns on the v1
+diff queue (hook ``registry_diff_queue``): image ids are pushed onto the Redis list
+``diff-worker`` and ``docker-registry diff-worker`` (hook ``registry_commands``) computes
+and stores their ``_diff``. See :mod:`.diff_queue` and :mod:`.diff_worker`.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -28,6 +35,7 @@ if TYPE_CHECKING:
     from docker_registry.core.registry import Registry
 
     from .cache import RedisCache
+    from .diff_queue import RedisDiffQueue
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +66,24 @@ def create_cache(registry: Registry) -> RedisCache:
 @hookimpl
 def registry_cache_backends() -> Iterable[CacheBackendSpec]:
     yield CacheBackendSpec("redis", create_cache, "Redis LRU cache of small files (cache_lru)")
+
+
+@hookimpl
+def registry_diff_queue(registry: Registry) -> RedisDiffQueue | None:
+    """The Redis list ``diff-worker`` of the ``cache`` section (the core asks only when
+    ``cache.host`` is set).
+
+    :raises ConfigError: the ``cache`` section is malformed.
+    """
+    from .cache import create_client
+    from .diff_queue import RedisDiffQueue
+
+    return RedisDiffQueue(create_client(registry.settings.get("cache"), name="cache"))
+
+
+@hookimpl
+def registry_commands(commands: argparse._SubParsersAction) -> None:
+    """``docker-registry diff-worker``."""
+    from .diff_worker import add_diff_worker_command
+
+    add_diff_worker_command(commands)

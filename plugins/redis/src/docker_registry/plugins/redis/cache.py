@@ -82,17 +82,19 @@ class RedisCache:
         self.client.close()
 
 
-def _int(section: Mapping[str, Any], name: str, default: int) -> int:
+def _int(section: Mapping[str, Any], name: str, default: int, prefix: str = "cache_lru") -> int:
     value = section.get(name)
     if value is None or value == "":
         return default
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"expected an integer, got {value!r}", key=f"cache_lru.{name}") from None
+        raise ConfigError(f"expected an integer, got {value!r}", key=f"{prefix}.{name}") from None
 
 
-def _float(section: Mapping[str, Any], name: str, default: float) -> float:
+def _float(
+    section: Mapping[str, Any], name: str, default: float, prefix: str = "cache_lru"
+) -> float:
     value = section.get(name)
     if value is None or value == "":
         return default
@@ -102,20 +104,28 @@ def _float(section: Mapping[str, Any], name: str, default: float) -> float:
         number = -1.0
     if number <= 0:
         raise ConfigError(
-            f"expected a positive number of seconds, got {value!r}", key=f"cache_lru.{name}"
+            f"expected a positive number of seconds, got {value!r}", key=f"{prefix}.{name}"
         )
     return number
 
 
-def create_client(section: Mapping[str, Any] | None) -> redis.Redis:
-    """A Redis client for the ``cache_lru`` section: ``url``, or host/port/db/password.
+def create_client(
+    section: Mapping[str, Any] | None,
+    *,
+    name: str = "cache_lru",
+    socket_timeout: float | None = None,
+) -> redis.Redis:
+    """A Redis client for a config section: ``url``, or host/port/db/password.
 
+    :param name: the section's key, for error messages (``cache_lru`` or ``cache``).
+    :param socket_timeout: seconds to wait for an answer, instead of the section's
+        ``timeout`` (a worker blocked on ``BRPOP`` waits longer than a cache lookup).
     :raises ConfigError: a malformed value (names the key).
     """
     section = section or {}
-    timeout = _float(section, "timeout", DEFAULT_TIMEOUT)
+    timeout = _float(section, "timeout", DEFAULT_TIMEOUT, name)
     options: dict[str, Any] = {
-        "socket_timeout": timeout,
+        "socket_timeout": timeout if socket_timeout is None else socket_timeout,
         "socket_connect_timeout": timeout,
         "retry": Retry(NoBackoff(), 0),
     }
@@ -124,14 +134,14 @@ def create_client(section: Mapping[str, Any] | None) -> redis.Redis:
         try:
             return redis.Redis.from_url(str(url), **options)
         except ValueError as exc:
-            raise ConfigError(f"invalid Redis URL: {exc}", key="cache_lru.url") from None
+            raise ConfigError(f"invalid Redis URL: {exc}", key=f"{name}.url") from None
     if not section.get("host"):
-        raise ConfigError("set cache_lru.host or cache_lru.url", key="cache_lru.host")
+        raise ConfigError(f"set {name}.host or {name}.url", key=f"{name}.host")
     password = section.get("password")
     return redis.Redis(
         host=str(section["host"]),
-        port=_int(section, "port", 6379),
-        db=_int(section, "db", 0),
+        port=_int(section, "port", 6379, name),
+        db=_int(section, "db", 0, name),
         password=str(password) if password else None,
         **options,
     )
