@@ -8,6 +8,8 @@ from typing import Any
 import falcon
 import pluggy
 
+from .access.control import AccessControl
+from .access.middleware import AccessMiddleware
 from .config import ConfigError, Settings
 from .http_errors import handle_storage_error, handle_unexpected, serialize_error
 from .middleware import RequestContextMiddleware
@@ -50,7 +52,15 @@ def create_app(
             )
         storage.use_cache(spec.factory(registry))
 
-    app = falcon.App(middleware=(RequestContextMiddleware(), UnreceivedBodyMiddleware()))
+    registry.access = AccessControl.from_registry(registry)
+    app = RegistryApp(
+        middleware=(
+            RequestContextMiddleware(),
+            AccessMiddleware(registry.access),
+            UnreceivedBodyMiddleware(),
+        )
+    )
+    app.access = registry.access
     # NOTE: registry clients send layer bodies as application/octet-stream or with no
     # type at all; resources read req.bounded_stream themselves, never parsed forms.
     app.req_options.auto_parse_form_urlencoded = False
@@ -63,6 +73,13 @@ def create_app(
     plugins.hook.registry_routes(app=app, registry=registry)
     plugins.hook.registry_startup(app=app, registry=registry)
     return app
+
+
+class RegistryApp(falcon.App):
+    """The Falcon application, with the authorize step the server's transport uses to
+    refuse bodies before they are spooled (:attr:`access`)."""
+
+    access: AccessControl | None = None
 
 
 def configured_cache_backend(settings: Settings) -> str | None:

@@ -23,12 +23,15 @@ class Registry:
     :param storage: the configured storage, behind the core's wrapper.
     :param plugins: the application's plugin manager.
     :param services: per-API service objects registered by route modules (``v1``...).
+    :param access: the authorize step (:class:`~.access.control.AccessControl`), set by
+        ``create_app`` before any route is mounted.
     """
 
     settings: Settings
     storage: Storage
     plugins: pluggy.PluginManager
     services: dict[str, Any] = field(default_factory=dict)
+    access: Any = None
 
     def emit(self, event: Event) -> None:
         """Deliver ``event`` to every plugin implementing ``registry_event``."""

@@ -99,7 +99,10 @@ def _create_server(
         channel_timeout=CHANNEL_TIMEOUT,
         **listen,
     )
-    server.channel_class = channel_class(spool_directory)
+    control = getattr(app, "access", None)
+    server.channel_class = channel_class(
+        spool_directory, control.refuses_early if control is not None else None
+    )
     return server
 
 

@@ -3,6 +3,8 @@ at once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 
@@ -18,16 +20,37 @@ INBUF_OVERFLOW = 512 * 1024
 _TLS_HANDSHAKE = 0x16
 
 
+#: ``refuses(method, path, headers) -> bool``: True when the request would be refused
+#: whatever its body (see :meth:`~.access.control.AccessControl.refuses_early`).
+BodyGate = Callable[[str, str, Mapping[str, str]], bool]
+
+
 class SpoolingRequestParser(HTTPRequestParser):
     """Receives every request body into a :class:`~.spool.BodySpool` in
-    :attr:`spool_directory`, which storage can then adopt without a copy."""
+    :attr:`spool_directory`, which storage can then adopt without a copy; a body whose
+    request :attr:`gate` refuses is discarded as it arrives (the app answers 401/403)."""
 
     spool_directory: str | None = None
+    gate: BodyGate | None = None
 
     def parse_header(self, header_plus: bytes) -> None:
         super().parse_header(header_plus)
         if self.body_rcv is not None:
-            self.body_rcv.buf = BodySpool(self.spool_directory, INBUF_OVERFLOW)
+            spool = BodySpool(self.spool_directory, INBUF_OVERFLOW)
+            if self.gate is not None and self._refused():
+                spool.refuse()
+            self.body_rcv.buf = spool
+
+    def _refused(self) -> bool:
+        assert self.gate is not None
+        # NOTE: the same path and header names the application sees: PATH_INFO decoded
+        # as Falcon decodes it, header names with dashes.
+        path = self.path.encode("latin-1").decode("utf-8", "replace") or "/"
+        headers = {name.replace("_", "-"): value for name, value in self.headers.items()}
+        try:
+            return self.gate(self.command, path, headers)
+        except Exception:  # noqa: BLE001 - the app decides again and answers
+            return False
 
 
 class PlainHTTPChannel(HTTPChannel):
@@ -49,9 +72,12 @@ class PlainHTTPChannel(HTTPChannel):
         return bool(super().received(data))
 
 
-def channel_class(spool_directory: str | None) -> type[HTTPChannel]:
-    """The channel class for a server whose bodies spool into ``spool_directory``."""
+def channel_class(spool_directory: str | None, gate: BodyGate | None = None) -> type[HTTPChannel]:
+    """The channel class for a server whose bodies spool into ``spool_directory``, unless
+    ``gate`` refuses their request."""
     parser = type(
-        "SpoolingRequestParser", (SpoolingRequestParser,), {"spool_directory": spool_directory}
+        "SpoolingRequestParser",
+        (SpoolingRequestParser,),
+        {"spool_directory": spool_directory, "gate": staticmethod(gate) if gate else None},
     )
     return type("PlainHTTPChannel", (PlainHTTPChannel,), {"parser_class": parser})
