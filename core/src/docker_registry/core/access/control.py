@@ -85,6 +85,7 @@ class AccessControl:
             name=target.repository,
             api=target.api,
             client=client,
+            kind=target.kind,
         )
         return target, request
 
@@ -118,7 +119,9 @@ class AccessControl:
             target,
             request,
             decided,
-            lambda repository, action: self.authorizer.permits(request, decided, repository, action),
+            lambda repository, action: self.authorizer.permits(
+                request, decided, repository, action
+            ),
         )
 
     def refuses_early(self, method: str, path: str, headers: Mapping[str, str]) -> bool:

@@ -75,6 +75,8 @@ class AccessRequest:
     :param name: the canonical repository name (``<ns>/<repo>``), ``None`` without one.
     :param api: ``v1``, ``v2`` or ``core``.
     :param client: the client's address (for logs and rate limits).
+    :param kind: what the route needs (``repository``, ``image``, ``login``...; see
+        :mod:`.model`).
     """
 
     method: str
@@ -86,6 +88,7 @@ class AccessRequest:
     name: str | None = None
     api: str = "v1"
     client: str = ""
+    kind: str = REPOSITORY
 
     @property
     def authorization(self) -> str:
@@ -164,4 +167,3 @@ class Decision:
         if self.grant.all_access:
             return names
         return [name for name in names if self.may(canonical(name), PULL)]
-

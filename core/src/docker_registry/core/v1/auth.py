@@ -23,7 +23,7 @@ from ..config import ConfigError
 from ..storage import Storage
 from . import layout
 
-__all__ = ["AccessRequest", "Authorizer", "AuthBackend", "Grant", "OpenAuth", "TokenAuth"]
+__all__ = ["AccessRequest", "AuthBackend", "Authorizer", "Grant", "OpenAuth", "TokenAuth"]
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,8 @@ class TokenAuth:
             return None
         access = fields.get("access")
         if request.api == "v2":
-            if access in ACCESS_ACTIONS and request.action not in (*ACCESS_ACTIONS[access], None, "catalog"):
+            allowed = (*ACCESS_ACTIONS.get(access or "", ACCESS_ACTIONS["write"]), None, "catalog")
+            if access in ACCESS_ACTIONS and request.action not in allowed:
                 return None
         elif access in ACCESS_METHODS and request.method not in ACCESS_METHODS[access]:
             return None
