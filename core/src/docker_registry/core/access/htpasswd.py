@@ -188,9 +188,22 @@ class HtpasswdAuth:
         return self._decide(request, self._authenticate(request, record=False)) is None
 
     def permits(self, grant: Grant, repository: str, action: str) -> bool:
-        if grant.account is None and repository and self._private(repository):
+        """The account's rules, and below them what ``anonymous`` may (any caller may do
+        what a caller without credentials may), except on repositories marked private
+        over v1."""
+        if grant.account is not None and self.access.allows(grant.account, repository, action):
+            return True
+        if not self.access.allows(None, repository, action):
             return False
-        return self.access.allows(grant.account, repository, action)
+        return not (repository and self._private(repository))
+
+    def parent_access(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
+        """v1 image ids are registry-wide here: a parent is usable by whoever may push."""
+        return True
+
+    def image_allowed(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
+        """No index image lists with htpasswd: any image id may be pushed."""
+        return True
 
     # -- internals --------------------------------------------------------------------
 
@@ -210,6 +223,10 @@ class HtpasswdAuth:
         if account is None:
             return None
         raise Refused(403, f"account {account} may not {action} {request.name or 'images'}")
+
+    def _any(self, account: str | None, action: str) -> bool:
+        """v1 image routes: the action on some repository."""
+        return self.access.allows(account, None, action) or self.access.allows(None, None, action)
 
     def _authenticate(self, request: AccessRequest, *, record: bool) -> str | None:
         """The account of valid Basic credentials; ``None`` without Basic credentials.
