@@ -9,12 +9,14 @@ from typing import Any
 import falcon
 import pluggy
 
+from .access.control import AccessControl
+from .access.middleware import AccessMiddleware
 from .config import ConfigError, Settings
 from .http_errors import handle_storage_error, handle_unexpected, serialize_error
 from .middleware import RequestContextMiddleware
 from .plugins import create_plugin_manager
 from .registry import Registry
-from .spool import TapFinder
+from .spool import BodyGate, TapFinder
 from .storage import Storage, StorageError, create_driver
 from .unreceived import UnreceivedBodyMiddleware
 
@@ -22,11 +24,16 @@ from .unreceived import UnreceivedBodyMiddleware
 @dataclass(frozen=True)
 class ServedApp:
     """What the server needs: the application, where request bodies spool (see
-    :mod:`.spool`), and who taps them as they arrive."""
+    :mod:`.spool`), who taps them as they arrive, and who refuses them first."""
 
-    app: falcon.App
+    app: RegistryApp
     spool_directory: str | None
     find_tap: TapFinder
+
+    @property
+    def gate(self) -> BodyGate | None:
+        """The authorize step's check before a body is spooled (see :mod:`.transport`)."""
+        return self.app.access.refuses_early if self.app.access is not None else None
 
 
 def create_served_app(settings: Settings, storage: Storage) -> ServedApp:
@@ -59,7 +66,7 @@ def _build(
     storage: Storage | None,
     plugins: pluggy.PluginManager | None,
     extra_plugins: Iterable[Any],
-) -> tuple[falcon.App, Registry]:
+) -> tuple[RegistryApp, Registry]:
     if storage is None:
         storage = Storage(create_driver(settings.storage, settings.values))
     if plugins is None:
@@ -77,7 +84,15 @@ def _build(
             )
         storage.use_cache(spec.factory(registry))
 
-    app = falcon.App(middleware=(RequestContextMiddleware(), UnreceivedBodyMiddleware()))
+    registry.access = AccessControl.from_registry(registry)
+    app = RegistryApp(
+        middleware=(
+            RequestContextMiddleware(),
+            AccessMiddleware(registry.access),
+            UnreceivedBodyMiddleware(),
+        )
+    )
+    app.access = registry.access
     # NOTE: registry clients send layer bodies as application/octet-stream or with no
     # type at all; resources read req.bounded_stream themselves, never parsed forms.
     app.req_options.auto_parse_form_urlencoded = False
@@ -90,6 +105,13 @@ def _build(
     plugins.hook.registry_routes(app=app, registry=registry)
     plugins.hook.registry_startup(app=app, registry=registry)
     return app, registry
+
+
+class RegistryApp(falcon.App):
+    """The Falcon application, with the authorize step the server's transport uses to
+    refuse bodies before they are spooled (:attr:`access`)."""
+
+    access: AccessControl | None = None
 
 
 def configured_cache_backend(settings: Settings) -> str | None:

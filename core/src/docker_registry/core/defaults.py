@@ -1,13 +1,16 @@
 """The core's own plugin, registered through the same entry-point group as any other.
 
-It mounts the meta routes; later API modules add their routes the same way.
+It mounts the meta routes and offers the ``htpasswd`` auth backend (both APIs); the API
+modules add their routes the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import falcon
 
-from .hookspecs import hookimpl
+from .hookspecs import AuthBackendSpec, hookimpl
 from .meta import PingResource, RootResource
 from .registry import Registry
 
@@ -19,3 +22,12 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     ping = PingResource(registry)
     app.add_route("/_ping", ping)
     app.add_route("/v1/_ping", ping)
+
+
+@hookimpl
+def registry_auth_backends() -> Iterable[AuthBackendSpec]:
+    from .access.htpasswd import HtpasswdAuth
+
+    yield AuthBackendSpec(
+        "htpasswd", HtpasswdAuth.from_registry, "HTTP Basic: htpasswd -B file + access list"
+    )

@@ -74,18 +74,25 @@ class AuthBackendSpec:
     :param description: one line for ``docker-registry plugins``.
 
     The backend protocol (:class:`docker_registry.core.v1.auth.AuthBackend`; every
-    method thread-safe)::
+    method thread-safe), asked by the one authorize step for every route of both APIs
+    (:mod:`docker_registry.core.access`, docs/auth.md)::
 
         authorize(request: AccessRequest) -> Grant | None       # None -> 401
         parent_access(request, grant, image_id) -> bool          # parents, _private gate
         image_allowed(request, grant, image_id) -> bool          # PUT json (token mode)
+        # optional:
+        permits(grant, repository, action) -> bool               # listings, mount sources
+        refuses_early(request) -> bool                           # before the body, no I/O
+        challenge: str                                           # WWW-Authenticate on 401
 
-    ``AccessRequest`` carries ``method``, ``path``, ``headers`` (upper-case names) and
-    the route's ``namespace``/``repository`` (``None`` on image routes); ``Grant`` names
-    the credentials' ``repository``. The privileged RSA signature (``privileged_key``)
-    is checked before any backend. Built in: ``open`` (default when ``standalone`` or
-    ``disable_token_auth``) and ``token`` (Docker index tokens validated at
-    ``index_endpoint``).
+    ``AccessRequest`` carries ``method``, ``path``, ``headers`` (upper-case names), the
+    route's ``action`` (``pull``, ``push``, ``delete``, ``catalog``), canonical ``name``
+    and v1 ``namespace``/``repository`` (``None`` on image routes); ``Grant`` names the
+    credentials' ``repository`` or ``account``. ``authorize`` may raise
+    :class:`docker_registry.core.access.model.Refused` for 403 or 429. The privileged RSA
+    signature (``privileged_key``) is checked before any backend. Built in: ``open``
+    (default when ``standalone`` or ``disable_token_auth``), ``token`` (Docker index
+    tokens validated at ``index_endpoint``) and ``htpasswd`` (HTTP Basic, access list).
     """
 
     name: str

@@ -26,6 +26,8 @@ class Registry:
     :param services: per-API service objects registered by route modules (``v1``...).
     :param body_taps: services that want a request's body as it arrives (see
         :class:`~.spool.BodyTap`), asked in order by :meth:`find_tap`.
+    :param access: the authorize step (:class:`~.access.control.AccessControl`), set by
+        ``create_app`` before any route is mounted.
     """
 
     settings: Settings
@@ -41,6 +43,7 @@ class Registry:
             if tap is not None:
                 return tap
         return None
+    access: Any = None
 
     def emit(self, event: Event) -> None:
         """Deliver ``event`` to every plugin implementing ``registry_event``."""

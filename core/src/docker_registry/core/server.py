@@ -96,7 +96,7 @@ def _create_server(
         channel_timeout=CHANNEL_TIMEOUT,
         **listen,
     )
-    server.channel_class = channel_class(served.spool_directory, served.find_tap)
+    server.channel_class = channel_class(served.spool_directory, served.find_tap, served.gate)
     return server
 
 

@@ -33,7 +33,7 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -85,6 +85,9 @@ class BodyTap(Protocol):
 
 #: Finds the tap for a request (``method``, ``path``), or ``None``.
 TapFinder = Callable[[str, str], "BodyTap | None"]
+#: ``refuses(method, path, headers) -> bool``: True when the request would be refused
+#: whatever its body (see :meth:`~.access.control.AccessControl.refuses_early`).
+BodyGate = Callable[[str, str, Mapping[str, str]], bool]
 
 
 class SpooledFile(io.FileIO):
@@ -125,6 +128,32 @@ class UnreceivedBody(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         raise self.error
+
+
+class RefusedBody(io.RawIOBase):
+    """The stand-in for a body refused before it was stored (the request was not
+    authorized, :meth:`BodySpool.refuse`): it reads as an error, never as empty.
+
+    :attr:`body_size` counts every byte the client sent (all of them were discarded).
+    """
+
+    def __init__(self, body_size: int) -> None:
+        super().__init__()
+        self.body_size = body_size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise PermissionError("the request body was refused before authorization")
+
+
+def body_refused(stream: object) -> bool:
+    """True when the body behind a request stream was refused unread (not authorized).
+
+    Accepts ``wsgi.input`` or Falcon's ``req.stream`` / ``req.bounded_stream``.
+    """
+    return isinstance(getattr(stream, "stream", stream), RefusedBody)
 
 
 def unreceived_error(stream: object) -> StorageError | None:
@@ -175,9 +204,11 @@ class BodySpool:
             weakref.finalize(self, tap.abandon)
         self._pending: Future[None] | None = None
         self._size = 0
-        self._body: SpooledFile | SpooledBytes | UnreceivedBody | None = None
+        self._body: SpooledFile | SpooledBytes | UnreceivedBody | RefusedBody | None = None
         #: Why the body could not be stored (the rest of it is then discarded).
         self.error: StorageError | None = None
+        #: The request is not authorized: the body is counted, never stored.
+        self.refused = False
 
     def __len__(self) -> int:
         return self._size
@@ -191,7 +222,7 @@ class BodySpool:
         # NOTE: counted even when discarded: waitress sets a chunked body's
         # CONTENT_LENGTH from len(self).
         self._size += len(data)
-        if self.error is not None:
+        if self.error is not None or self.refused:
             return
         self._update_hash(data)
         if self._tap is not None:
@@ -238,6 +269,12 @@ class BodySpool:
             _remove(self._file.spool_path)
             self._file = None
 
+    def refuse(self) -> None:
+        """Store nothing of this body: the request will be answered 401/403 (called
+        before the first byte arrives, see :mod:`.transport`)."""
+        self.refused = True
+        self._memory = None
+
     def _update_hash(self, data: bytes) -> None:
         # PERF: sha256 releases the GIL: large pieces hash on a helper thread while this
         # thread receives and writes the next one. One piece at a time keeps them in order.
@@ -267,9 +304,14 @@ class BodySpool:
         weakref.finalize(self, _remove, path)
         return spool
 
-    def getfile(self) -> SpooledFile | SpooledBytes | UnreceivedBody:
+    def getfile(self) -> SpooledFile | SpooledBytes | UnreceivedBody | RefusedBody:
         """The whole body, positioned at its start, with its size and sha256 (or, when it
-        could not be stored, an :class:`UnreceivedBody` that raises :attr:`error`)."""
+        could not be stored, an :class:`UnreceivedBody` that raises :attr:`error`; when
+        refused, a :class:`RefusedBody`)."""
+        if self.refused:
+            if self._body is None:
+                self._body = RefusedBody(self._size)
+            return self._body
         if self.error is not None:
             if self._body is None:
                 self._body = UnreceivedBody(self.error, self._size)

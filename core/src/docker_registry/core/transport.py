@@ -6,7 +6,7 @@ from __future__ import annotations
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 
-from .spool import BodySpool, TapFinder
+from .spool import BodyGate, BodySpool, TapFinder
 
 #: Socket read size: waitress's 8 KiB default caps uploads far below disk speed.
 RECV_BYTES = 1024 * 1024
@@ -18,19 +18,39 @@ INBUF_OVERFLOW = 512 * 1024
 _TLS_HANDSHAKE = 0x16
 
 
+
 class SpoolingRequestParser(HTTPRequestParser):
     """Receives every request body into a :class:`~.spool.BodySpool` in
     :attr:`spool_directory`, which storage can then adopt without a copy, with the tap
-    :attr:`find_tap` gives for the request (an upload's next chunk)."""
+    :attr:`find_tap` gives for the request (an upload's next chunk); a body whose request
+    :attr:`gate` refuses is discarded as it arrives (the app answers 401/403)."""
 
     spool_directory: str | None = None
     find_tap: TapFinder | None = None
+    gate: BodyGate | None = None
 
     def parse_header(self, header_plus: bytes) -> None:
         super().parse_header(header_plus)
         if self.body_rcv is not None:
-            tap = self.find_tap(self.command, self.path) if self.find_tap is not None else None
-            self.body_rcv.buf = BodySpool(self.spool_directory, INBUF_OVERFLOW, tap)
+            if self.gate is not None and self._refused():
+                spool = BodySpool(self.spool_directory, INBUF_OVERFLOW)
+                spool.refuse()
+            else:
+                finder = self.find_tap
+                tap = finder(self.command, self.path) if finder is not None else None
+                spool = BodySpool(self.spool_directory, INBUF_OVERFLOW, tap)
+            self.body_rcv.buf = spool
+
+    def _refused(self) -> bool:
+        assert self.gate is not None
+        # NOTE: the same path and header names the application sees: PATH_INFO decoded
+        # as Falcon decodes it, header names with dashes.
+        path = self.path.encode("latin-1").decode("utf-8", "replace") or "/"
+        headers = {name.replace("_", "-"): value for name, value in self.headers.items()}
+        try:
+            return self.gate(self.command, path, headers)
+        except Exception:  # noqa: BLE001 - the app decides again and answers
+            return False
 
 
 class PlainHTTPChannel(HTTPChannel):
@@ -53,15 +73,19 @@ class PlainHTTPChannel(HTTPChannel):
 
 
 def channel_class(
-    spool_directory: str | None, find_tap: TapFinder | None = None
+    spool_directory: str | None,
+    find_tap: TapFinder | None = None,
+    gate: BodyGate | None = None,
 ) -> type[HTTPChannel]:
-    """The channel class for a server whose bodies spool into ``spool_directory``."""
+    """The channel class for a server whose bodies spool into ``spool_directory`` (with
+    the taps ``find_tap`` sets up), unless ``gate`` refuses their request."""
     parser = type(
         "SpoolingRequestParser",
         (SpoolingRequestParser,),
         {
             "spool_directory": spool_directory,
             "find_tap": staticmethod(find_tap) if find_tap is not None else None,
+            "gate": staticmethod(gate) if gate is not None else None,
         },
     )
     return type("PlainHTTPChannel", (PlainHTTPChannel,), {"parser_class": parser})

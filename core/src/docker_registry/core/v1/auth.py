@@ -1,10 +1,11 @@
-"""v1 access control (spec §1.6-1.7): pluggable backends plus the privileged signature.
+"""The backend protocol, the v1 backends (spec §1.6-1.7) and the privileged signature.
 
 A backend is chosen by config ``auth_backend`` among the :class:`AuthBackendSpec` records
 offered through ``registry_auth_backends``; the default is ``open`` when ``standalone``
 or ``disable_token_auth`` is true, else ``token``. A backend implements
-:class:`AuthBackend`; resources only ever call :class:`Authorizer`, so new backends
-(htpasswd, bearer...) need no resource change.
+:class:`AuthBackend`; the one authorize step (:mod:`docker_registry.core.access`) calls
+it through :class:`Authorizer` for every route of both APIs, so v2 honours what the v1
+backends decide.
 """
 
 from __future__ import annotations
@@ -15,61 +16,42 @@ import logging
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..access.model import AccessRequest, Grant
 from ..config import ConfigError
 from ..storage import Storage
 from . import layout
+
+__all__ = ["AccessRequest", "AuthBackend", "Authorizer", "Grant", "OpenAuth", "TokenAuth"]
 
 log = logging.getLogger(__name__)
 
 _FIELD = re.compile(r'\s*([A-Za-z0-9_]+)\s*=\s*("([^"]*)"|[^,\s]*)\s*,?')
 
-#: HTTP method each token ``access`` value allows.
+#: HTTP method each token ``access`` value allows (v1 requests, as the seed checked).
 ACCESS_METHODS = {"write": ("POST", "PUT"), "read": ("GET",), "delete": ("DELETE",)}
-
-
-@dataclass(frozen=True)
-class AccessRequest:
-    """What a v1 request asks for, as a backend sees it.
-
-    :param method: HTTP method (``GET``...).
-    :param path: request path (``/v1/images/<id>/json``).
-    :param headers: request headers, names upper-cased (``AUTHORIZATION``).
-    :param namespace: the route's namespace, ``None`` on image routes.
-    :param repository: the route's (quoted) repository, ``None`` on image routes.
-    """
-
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    namespace: str | None = None
-    repository: str | None = None
-
-    @property
-    def authorization(self) -> str:
-        return self.headers.get("AUTHORIZATION", "")
-
-
-@dataclass(frozen=True)
-class Grant:
-    """A successful authorization.
-
-    :param repository: ``<ns>/<repo>`` the credentials name (``None`` if none).
-    :param privileged: granted by the privileged RSA signature (all access).
-    """
-
-    repository: str | None = None
-    privileged: bool = False
+#: Actions each token ``access`` value allows on v2 requests (a v2 push reads blobs too).
+ACCESS_ACTIONS = {
+    "write": ("pull", "push"),
+    "read": ("pull",),
+    "delete": ("pull", "delete"),
+}
 
 
 class AuthBackend(Protocol):
-    """What an ``auth_backend`` must answer. Every method must be thread-safe."""
+    """What an ``auth_backend`` must answer. Every method must be thread-safe.
+
+    Optional members the authorize step uses when present: ``permits(grant, repository,
+    action) -> bool`` (listings and mount sources; without it a grant covers only the
+    repository it names), ``refuses_early(request) -> bool`` (cheap checks, no network,
+    run before a body is spooled), ``challenge`` (the ``WWW-Authenticate`` value of a
+    401; default ``Token``) and ``unrestricted`` (every request allowed).
+    """
 
     def authorize(self, request: AccessRequest) -> Grant | None:
-        """Allow (a :class:`Grant`) or deny (``None`` -> 401) one request."""
+        """Allow (a :class:`Grant`) or deny (``None`` -> 401) one request; raise
+        :class:`~docker_registry.core.access.model.Refused` to answer 403 or 429."""
 
     def parent_access(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
         """May this caller use/read image ``image_id`` (parent checks, private gate)?"""
@@ -103,12 +85,20 @@ def token_repository(authorization: str) -> tuple[str, str] | None:
 class OpenAuth:
     """Every request passes (standalone mode, ``disable_token_auth``); spec Q16."""
 
+    unrestricted = True
+
     def __init__(self, registry: Any = None) -> None:
         pass
 
     def authorize(self, request: AccessRequest) -> Grant | None:
         named = token_repository(request.authorization)
-        return Grant(repository=layout.full_name(*named) if named and named[0] else None)
+        return Grant(
+            repository=layout.full_name(*named) if named and named[0] else None,
+            unrestricted=True,
+        )
+
+    def permits(self, grant: Grant, repository: str, action: str) -> bool:
+        return True
 
     def parent_access(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
         return True
@@ -163,7 +153,11 @@ class TokenAuth:
         ):
             return None
         access = fields.get("access")
-        if access in ACCESS_METHODS and request.method not in ACCESS_METHODS[access]:
+        if request.api == "v2":
+            allowed = (*ACCESS_ACTIONS.get(access or "", ACCESS_ACTIONS["write"]), None, "catalog")
+            if access in ACCESS_ACTIONS and request.action not in allowed:
+                return None
+        elif access in ACCESS_METHODS and request.method not in ACCESS_METHODS[access]:
             return None
         if "/" not in token_repo:
             return None
@@ -181,6 +175,16 @@ class TokenAuth:
         except Exception:
             log.warning("cannot record the image list of %s", token_repo, exc_info=True)
         return Grant(repository=token_repo)
+
+    def refuses_early(self, request: AccessRequest) -> bool:
+        """No ``Token`` credentials at all: refused without asking the index."""
+        return request.authorization.strip().partition(" ")[0].lower() != "token"
+
+    def permits(self, grant: Grant, repository: str, action: str) -> bool:
+        """An index token covers the one repository it names."""
+        if not grant.repository or "/" not in repository:
+            return False
+        return grant.repository == layout.full_name(*layout.parse_repository_name(repository))
 
     def parent_access(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
         if not grant.repository:
@@ -202,6 +206,22 @@ class TokenAuth:
         except Exception:  # noqa: BLE001 - missing or unreadable list: not allowed
             return False
         return isinstance(ids, list) and image_id in ids
+
+
+def read_privileged_key(path: str) -> Any:
+    """The ``privileged_key`` file as a key object.
+
+    :raises ConfigError: the file is missing or not an RSA public key.
+    """
+    try:
+        with open(path, "rb") as stream:
+            pem = stream.read()
+    except OSError as exc:
+        raise ConfigError(f"Heads-up! File is missing: {path}", key="privileged_key") from exc
+    try:
+        return load_public_key(pem)
+    except ValueError as exc:
+        raise ConfigError(f"Key at {path} is not a valid RSA key", key="privileged_key") from exc
 
 
 def load_public_key(pem: bytes) -> Any:
@@ -248,9 +268,23 @@ class Authorizer:
         self.privileged_key = privileged_key
 
     def authorize(self, request: AccessRequest) -> Grant | None:
-        if self.privileged_key is not None and self._signature_valid(request):
+        if self.signed(request):
             return Grant(privileged=True)
         return self.backend.authorize(request)
+
+    def signed(self, request: AccessRequest) -> bool:
+        """True when the request carries a valid privileged signature."""
+        return self.privileged_key is not None and self._signature_valid(request)
+
+    def permits(self, request: AccessRequest, grant: Grant, repository: str, action: str) -> bool:
+        """May ``grant`` do ``action`` on ``repository`` (for listings, mount sources)?"""
+        if grant.all_access:
+            return True
+        permits = getattr(self.backend, "permits", None)
+        if permits is not None:
+            return bool(permits(grant, repository, action))
+        # NOTE: a backend that cannot say covers only the repository it granted.
+        return grant.repository is not None and grant.repository == repository
 
     def parent_access(self, request: AccessRequest, grant: Grant, image_id: str) -> bool:
         return grant.privileged or self.backend.parent_access(request, grant, image_id)

@@ -18,10 +18,9 @@ from collections.abc import Iterable
 
 import falcon
 
-from ..config import ConfigError
 from ..hookspecs import AuthBackendSpec, SearchBackendSpec, hookimpl
 from ..registry import Registry
-from .auth import Authorizer, OpenAuth, TokenAuth, load_public_key
+from .auth import OpenAuth, TokenAuth
 from .diff_queue import create_diff_queue
 from .errors import V1Error
 from .images import ImageStore
@@ -60,38 +59,6 @@ def registry_search_backends() -> Iterable[SearchBackendSpec]:
     )
 
 
-def default_auth_backend(registry: Registry) -> str:
-    """``open`` when standalone or token auth is disabled, else ``token`` (spec §1.7)."""
-    settings = registry.settings
-    return "open" if settings.standalone or settings.disable_token_auth else "token"
-
-
-def create_authorizer(registry: Registry) -> Authorizer:
-    """The configured auth backend behind the privileged-signature check."""
-    name = (registry.settings.get("auth_backend") or default_auth_backend(registry)).lower()
-    offered = registry.auth_backends()
-    if name not in offered:
-        raise ConfigError(
-            f"unknown auth_backend '{name}' (installed: {', '.join(sorted(offered))})",
-            key="auth_backend",
-        )
-    key = None
-    if registry.settings.privileged_key:
-        path = registry.settings.privileged_key
-        try:
-            with open(path, "rb") as stream:
-                pem = stream.read()
-        except OSError as exc:
-            raise ConfigError(f"Heads-up! File is missing: {path}", key="privileged_key") from exc
-        try:
-            key = load_public_key(pem)
-        except ValueError as exc:
-            raise ConfigError(
-                f"Key at {path} is not a valid RSA key", key="privileged_key"
-            ) from exc
-    return Authorizer(offered[name].factory(registry), key)
-
-
 def create_services(registry: Registry) -> V1Services:
     images = ImageStore(registry.storage)
     return V1Services(
@@ -99,7 +66,7 @@ def create_services(registry: Registry) -> V1Services:
         images=images,
         tags=TagStore(registry.storage),
         index=IndexStore(registry.storage),
-        auth=create_authorizer(registry),
+        auth=registry.access.authorizer,
         search=create_search_backend(registry),
         mirror=Mirror.from_settings(registry.settings, images),
         diff_queue=create_diff_queue(registry),

@@ -18,6 +18,8 @@ from typing import Any
 
 import falcon
 
+from ..access.middleware import confirm
+from ..access.routes import canonical_v2
 from .digests import check_name
 from .errors import V2Error
 
@@ -82,7 +84,9 @@ class V2Router:
                     f"method {req.method} is not allowed on {req.path}",
                     headers={"Allow": ", ".join(handlers)},
                 )
-            return handler(req, resp, check_name(match["name"]), match["arg"])
+            name = check_name(match["name"])
+            confirm(req, canonical_v2(name))
+            return handler(req, resp, name, match["arg"])
         raise NotFound(f"no such endpoint: {req.method} {req.path}")
 
     @staticmethod

@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 import falcon
 
+from ...access.listing import filter_search_results
+from ...access.middleware import decision_of
 from ...hookspecs import Event
 from ...meta import set_json
 from .. import layout
@@ -150,6 +152,12 @@ class MirroredSearchResource(SearchResource):
         super().on_get(req, resp)
         remote = _mirror(self.services).search(upstream_path(req), req.headers)
         if remote is not None:
+            # NOTE: upstream's results are filtered like local ones: the caller pulls
+            # them through this registry.
+            remote = {
+                **remote,
+                "results": filter_search_results(decision_of(req), remote["results"]),
+            }
             set_json(resp, merge_search(json.loads(resp.data or b"{}"), remote))
 
     on_head = on_get

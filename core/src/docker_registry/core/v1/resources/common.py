@@ -10,12 +10,13 @@ from typing import Any
 
 import falcon
 
+from ...access.middleware import confirm
 from ...http_errors import RegistryError
 from ...meta import NO_CACHE_HEADERS, set_json
 from ...registry import Registry
 from .. import layout
 from ..auth import AccessRequest, Authorizer, Grant, token_repository
-from ..errors import IMAGE_NOT_FOUND, Invalid, NotFound, TooLarge, Unauthorized, V1Error
+from ..errors import IMAGE_NOT_FOUND, Invalid, NotFound, TooLarge, V1Error
 from ..images import ImageStore
 from ..index import IndexStore
 from ..tags import TagStore
@@ -114,18 +115,15 @@ def authorize(
     namespace: str | None = None,
     repository: str | None = None,
 ) -> tuple[AccessRequest, Grant]:
-    """Run the configured auth. :raises Unauthorized: ``Requires authorization``."""
-    request = AccessRequest(
-        method=req.method,
-        path=req.path,
-        headers=req.headers,
-        namespace=namespace,
-        repository=repository,
-    )
-    grant = services.auth.authorize(request)
-    if grant is None:
-        raise Unauthorized("Requires authorization", headers={"WWW-Authenticate": "Token"})
-    return request, grant
+    """The authorize step's decision for this route (see
+    :mod:`docker_registry.core.access`), confirmed for ``namespace``/``repository``
+    (``None`` on image routes).
+
+    :raises RegistryError: 401/403 when the decision does not cover this repository.
+    """
+    name = None if namespace is None else layout.display_name(namespace, repository or "")
+    decision = confirm(req, name)
+    return decision.request, decision.grant
 
 
 def private_gate(services: V1Services, request: AccessRequest, grant: Grant, image_id: str) -> None:

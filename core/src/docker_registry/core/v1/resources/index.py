@@ -6,6 +6,7 @@ import json
 
 import falcon
 
+from ...access.listing import searchable
 from ...hookspecs import Event
 from ...inputs import is_header_safe
 from ...meta import set_json
@@ -51,7 +52,8 @@ class SearchResource:
         page = _positive(req.get_param("page"), "page") or 1
         if per_page is None and req.get_param("page") is not None:
             per_page = 25
-        set_json(resp, search_response(self.backend, query, page, per_page))
+        backend = searchable(req, self.backend)
+        set_json(resp, search_response(backend, query, page, per_page))
 
     on_head = on_get
 

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 import falcon
 
+from ...access.listing import may_mount_from
 from ...config import Settings
 from ...download import bounded_body
 from ...hookspecs import Event
@@ -102,7 +103,9 @@ class UploadResource:
             source = req.get_param("from")
             if source is not None:
                 check_name(source)
-            if self.blobs.mount(name, digest, source):
+            # NOTE: a mount the caller may not make falls back to an upload (202), as
+            # in distribution: clients try mounts optimistically.
+            if may_mount_from(req, source) and self.blobs.mount(name, digest, source):
                 self._created(resp, name, str(digest))
                 return
         wanted = req.get_param("digest")

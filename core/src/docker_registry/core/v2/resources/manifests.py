@@ -6,6 +6,7 @@ import json
 
 import falcon
 
+from ...access.listing import pullable_v2_names
 from ...config import Settings
 from ...hookspecs import Event
 from ...registry import Registry
@@ -161,7 +162,8 @@ class CatalogResource:
         self.catalog = catalog
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = paged(req, resp, self.catalog.repositories(), "/v2/_catalog")
+        visible = pullable_v2_names(req, self.catalog.repositories())
+        page = paged(req, resp, visible, "/v2/_catalog")
         resp.data = json.dumps({"repositories": page}).encode()
         resp.content_type = falcon.MEDIA_JSON
 

@@ -1,0 +1,148 @@
+"""The authorize step: route table + configured backend -> :class:`.model.Decision`.
+
+Built once per application (``create_app``) from ``auth_backend`` (default ``open`` when
+``standalone`` or ``disable_token_auth``, else ``token``), behind the privileged RSA
+signature (``privileged_key``). Used twice per request with a body: by the transport, to
+refuse a body before it is spooled (:meth:`AccessControl.refuses_early`, cheap checks
+only), and by :mod:`.middleware` before routing (:meth:`AccessControl.decide`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from ..config import ConfigError
+from .model import (
+    ANONYMOUS,
+    INVALID,
+    LISTING,
+    OPEN,
+    UNKNOWN,
+    AccessRequest,
+    Decision,
+    Grant,
+    Refused,
+)
+from .routes import READS, classify
+
+log = logging.getLogger(__name__)
+
+
+def default_auth_backend(settings: Any) -> str:
+    """``open`` when standalone or token auth is disabled, else ``token`` (spec §1.7)."""
+    return "open" if settings.standalone or settings.disable_token_auth else "token"
+
+
+class AccessControl:
+    """Decides every request with one backend.
+
+    :param authorizer: the backend behind the privileged signature
+        (:class:`docker_registry.core.v1.auth.Authorizer`).
+    :param standalone: the v1 index routes are mounted (the route table depends on it).
+    """
+
+    def __init__(self, authorizer: Any, *, standalone: bool) -> None:
+        self.authorizer = authorizer
+        self.standalone = standalone
+
+    @classmethod
+    def from_registry(cls, registry: Any) -> AccessControl:
+        """The configured backend. :raises ConfigError: unknown backend, bad key file."""
+        from ..v1.auth import Authorizer, read_privileged_key
+
+        settings = registry.settings
+        name = (settings.get("auth_backend") or default_auth_backend(settings)).lower()
+        offered = registry.auth_backends()
+        if name not in offered:
+            raise ConfigError(
+                f"unknown auth_backend '{name}' (installed: {', '.join(sorted(offered))})",
+                key="auth_backend",
+            )
+        key = read_privileged_key(settings.privileged_key) if settings.privileged_key else None
+        return cls(Authorizer(offered[name].factory(registry), key), standalone=settings.standalone)
+
+    @property
+    def backend(self) -> Any:
+        return self.authorizer.backend
+
+    def challenge(self) -> str | None:
+        """The ``WWW-Authenticate`` value of a 401 (``Token`` for the v1 backends)."""
+        return getattr(self.backend, "challenge", "Token")
+
+    def access_request(
+        self, method: str, path: str, headers: Mapping[str, str], client: str = ""
+    ) -> tuple[Any, AccessRequest]:
+        target = classify(method, path, standalone=self.standalone)
+        request = AccessRequest(
+            method=method.upper(),
+            path=path,
+            headers=headers,
+            namespace=target.namespace,
+            repository=target.quoted,
+            action=target.action,
+            name=target.repository,
+            api=target.api,
+            client=client,
+            kind=target.kind,
+        )
+        return target, request
+
+    def decide(
+        self, method: str, path: str, headers: Mapping[str, str], client: str = ""
+    ) -> Decision:
+        """Authorize one request.
+
+        :param headers: request headers, names upper-cased with dashes.
+        :param client: the client's address.
+        :raises Refused: with 401, 403 or 429.
+        """
+        target, request = self.access_request(method, path, headers, client)
+        grant: Grant | None
+        if target.kind == OPEN or (target.kind in (UNKNOWN, INVALID) and request.method in READS):
+            grant = ANONYMOUS
+        elif target.kind == LISTING:
+            # NOTE: a listing is open to all; credentials only widen what it shows, so
+            # no credentials (or a token the index refuses) lists what anonymous may pull.
+            grant = self.authorizer.authorize(request) or ANONYMOUS
+        elif target.kind in (UNKNOWN, INVALID):
+            grant = self.authorizer.authorize(request)
+            if grant is None or not grant.all_access:
+                raise _refusal(grant, f"{request.method} {path} is not a route of this registry")
+        else:
+            grant = self.authorizer.authorize(request)
+            if grant is None:
+                raise Refused(401, "authentication required")
+        decided = grant
+        return Decision(
+            target,
+            request,
+            decided,
+            lambda repository, action: self.authorizer.permits(
+                request, decided, repository, action
+            ),
+        )
+
+    def refuses_early(self, method: str, path: str, headers: Mapping[str, str]) -> bool:
+        """True when a request would be refused whatever its body: the transport then
+        discards the body instead of spooling it. Only checks without network I/O run
+        here (the backend's ``refuses_early``); anything else is left to :meth:`decide`."""
+        target, request = self.access_request(method, path, headers)
+        if target.kind in (OPEN, LISTING):
+            return False
+        if self.authorizer.signed(request):
+            return False
+        if target.kind in (UNKNOWN, INVALID):
+            return request.method not in READS and not getattr(self.backend, "unrestricted", False)
+        early = getattr(self.backend, "refuses_early", None)
+        try:
+            return bool(early(request)) if early is not None else False
+        except Refused:
+            return True
+
+
+def _refusal(grant: Grant | None, message: str) -> Refused:
+    if grant is None or grant.account is None:
+        return Refused(401, message)
+    return Refused(403, message)
