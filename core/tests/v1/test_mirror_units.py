@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from docker_registry.core.config import ConfigError, Settings
+from docker_registry.core.mirroring import content_length
 from docker_registry.core.storage import PathNotFoundError, Storage
 from docker_registry.core.storage.inmemory import InMemoryDriver
 from docker_registry.core.v1 import layout
@@ -224,3 +225,13 @@ def test_mirrored_routes_answer_502_naming_a_dead_upstream(make_app) -> None:
     image_id, body, layer = v1.upload()
     assert v1.client.simulate_get(f"/v1/images/{image_id}/json").content == body
     assert v1.client.simulate_get(f"/v1/images/{image_id}/layer").content == layer
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1234", 1234), (" 7 ", 7), (None, None), ("9" * 5000, None), ("\u00b2", None), ("-1", None)],
+)
+def test_an_upstreams_content_length_is_read_safely(value, expected):
+    """A hostile upstream's header never becomes a 500 in the mirror or the proxy."""
+    headers = {} if value is None else {"Content-Length": value}
+    assert content_length(headers) == expected

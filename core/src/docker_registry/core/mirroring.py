@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from .config import ConfigError
+from .inputs import parse_number
 from .storage import FileWriter
 
 if TYPE_CHECKING:
@@ -159,6 +160,13 @@ def forward_headers(headers: Mapping[str, str]) -> dict[str, str]:
     }
     forwarded["Accept-Encoding"] = "identity"
     return forwarded
+
+
+def content_length(headers: Mapping[str, str]) -> int | None:
+    """The upstream's ``Content-Length``, or ``None`` when absent or not a sane number
+    (a hostile upstream's 5,000 digits or ``²`` must not become a 500 here)."""
+    value = headers.get("Content-Length")
+    return parse_number(value.strip()) if value is not None else None
 
 
 @dataclass

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..mirroring import MirrorConfig, StreamTee, Upstream, UpstreamMiss
+from ..mirroring import MirrorConfig, StreamTee, Upstream, UpstreamMiss, content_length
 from .blobs import BlobStore
 from .digests import Digest, digest_of, is_digest
 from .errors import BadGateway, DigestInvalid, GatewayTimeout, ManifestInvalid
@@ -266,7 +266,7 @@ class Proxy:
             self.config.source, f"/v2/{name}/blobs/{digest}", headers, method="HEAD"
         )
         response.close()
-        return _content_length(response.headers)
+        return content_length(response.headers)
 
     def adopt(self, name: str, digest: Digest, headers: Mapping[str, str]) -> bool:
         """Link a blob already stored (fetched for another repository) into ``name`` once
@@ -297,7 +297,7 @@ class Proxy:
             writer,
             _DigestHasher(digest),
             [str(digest)],
-            _content_length(response.headers),
+            content_length(response.headers),
             lambda _checksum: self.blobs.link(name, digest),
             lambda: None,
             response.close,
@@ -315,9 +315,3 @@ def _tag_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
     wanted = ", ".join([accept or "", *sorted(MANIFEST_TYPES)])
     return {**{k: v for k, v in headers.items() if k.lower() != "accept"}, "Accept": wanted}
 
-
-def _content_length(headers: Mapping[str, str]) -> int | None:
-    value = headers.get("Content-Length")
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value)

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ...mirroring import content_length
 from .. import layout
 from ..errors import BadGateway, GatewayTimeout, NotFound
 from ..images import ImageStore
@@ -157,7 +158,7 @@ class Mirror:
             self.config.source, f"/v1/images/{image_id}/layer", headers, method="HEAD"
         )
         response.close()
-        return _content_length(response.headers)
+        return content_length(response.headers)
 
     def open_layer(self, image_id: str, headers: Mapping[str, str]) -> LayerTee:
         """Start streaming a layer from upstream into storage (see :class:`LayerTee`).
@@ -189,7 +190,7 @@ class Mirror:
             writer,
             json_data,
             expected,
-            _content_length(response.headers),
+            content_length(response.headers),
             on_commit,
             lambda: self.store.forget_image(image_id),
             response.close,
@@ -258,9 +259,3 @@ class Mirror:
             log.warning("mirror: %s; local search results only", exc.message)
         return None
 
-
-def _content_length(headers: Mapping[str, str]) -> int | None:
-    value = headers.get("Content-Length")
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value)
