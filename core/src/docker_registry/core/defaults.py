@@ -1,7 +1,7 @@
 """The core's own plugin, registered through the same entry-point group as any other.
 
-It mounts the meta routes and offers the ``htpasswd`` and ``bearer`` auth backends (both APIs); the API
-modules add their routes the same way.
+It mounts the meta routes and offers the ``htpasswd`` and ``bearer`` auth backends (both
+APIs); the API modules add their routes the same way.
 """
 
 from __future__ import annotations

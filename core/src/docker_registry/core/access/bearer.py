@@ -352,8 +352,11 @@ class BearerAuth:
             raise self._refuse(request, f"algorithm {algorithm!r} not accepted", "invalid_token")
         candidates = self._candidates(header.get("kid"))
         if not candidates:
-            log.info("bearer token from %s names an unknown key %r", request.client or "?",
-                     header.get("kid"))
+            log.info(
+                "bearer token from %s names an unknown key %r",
+                request.client or "?",
+                header.get("kid"),
+            )
             raise self._refuse(request, "token signed by an unknown key", "invalid_token")
         failure: Exception | None = None
         for key in candidates:
@@ -392,6 +395,7 @@ class BearerAuth:
 
     def _registry_wide(self, grant: Grant, request: AccessRequest, action: str) -> bool:
         if request.kind == IMAGE:
-            return any(kind == "repository" and act in (action, "*")
-                       for kind, _, act in grant.scopes)
+            return any(
+                kind == "repository" and act in (action, "*") for kind, _, act in grant.scopes
+            )
         return self.permits(grant, "", action) if action == CATALOG else False

@@ -326,9 +326,7 @@ class TokenResource:
             if grant_type == "password":
                 if not form.get("username"):
                     raise TokenError(400, "invalid_request", "username is required")
-                account = self.issuer.login(
-                    req, _basic(form["username"], form.get("password", ""))
-                )
+                account = self.issuer.login(req, _basic(form["username"], form.get("password", "")))
             elif grant_type == "refresh_token":
                 account = self.issuer.account_of_refresh(
                     form.get("refresh_token", ""), req.remote_addr or ""

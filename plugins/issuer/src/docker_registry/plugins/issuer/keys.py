@@ -126,9 +126,7 @@ class KeyRing:
         self.storage = storage
 
     @classmethod
-    def from_config(
-        cls, section: Mapping[str, Any], storage: Storage, common_name: str
-    ) -> KeyRing:
+    def from_config(cls, section: Mapping[str, Any], storage: Storage, common_name: str) -> KeyRing:
         """:raises ConfigError: naming ``token_issuer.key``/``certificate``/``algorithm``."""
         key_path = section.get("key")
         cert_path = section.get("certificate")
@@ -163,9 +161,7 @@ class KeyRing:
             name = hashlib.sha256(kid.encode()).hexdigest()[:16]
             try:
                 storage.put_private(f"{KEYS_PATH}/{name}.key", private_pem(private))
-                storage.put_content(
-                    f"{KEYS_PATH}/{name}.crt", self_signed(private, common_name)
-                )
+                storage.put_content(f"{KEYS_PATH}/{name}.crt", self_signed(private, common_name))
             except StorageError as exc:
                 raise ConfigError(
                     f"cannot keep the generated signing key in storage: {exc}",
