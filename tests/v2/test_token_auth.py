@@ -199,7 +199,7 @@ def test_oras_with_credentials_in_bearer_mode(issuing, tmp_path, monkeypatch):
     pulled = reader.pull(target=target, outdir=str(tmp_path / "out"))
     assert [Path(path).read_text() for path in pulled] == ["an artifact behind a token\n"]
     assert reader.get_tags(f"{issuing.host}/team/oras") == ["v1"]
-    with pytest.raises(ValueError, match="(?i)unauthorized"):
+    with pytest.raises(ValueError, match=r"(?i)unauthorized"):
         reader.push(files=["artifact.txt"], target=f"{issuing.host}/team/oras:v2")
     response = requests.get(f"{issuing.url}/v2/team/oras/manifests/v1", timeout=10)
     assert response.status_code == 401
