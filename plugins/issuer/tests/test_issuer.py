@@ -278,3 +278,25 @@ def test_configuration_errors_name_the_key(make_issuer_app, section, values, key
     with pytest.raises(ConfigError) as raised:
         make_issuer_app(section, **values)
     assert raised.value.key == key, str(raised.value)
+
+
+def test_workers_that_each_generated_a_key_verify_each_others_tokens(make_issuer_app):
+    """Two workers starting together on one storage: a second key appears after the first
+    worker has started; tokens of the worker signing with it verify in the first."""
+    from docker_registry.plugins.issuer.keys import KEYS_PATH, generate, private_pem, self_signed
+
+    first = make_issuer_app()
+    other = generate("RS256")
+    keys = first.storage_path / KEYS_PATH.lstrip("/")
+    # "0..." sorts before the first worker's key: a worker starting now signs with it
+    (keys / "0000000000000000.key").write_bytes(private_pem(other))
+    (keys / "0000000000000000.crt").write_bytes(self_signed(other, ISSUER))
+    second = make_issuer_app()
+    token = second.token("alice", "repository:team/a:pull")["token"]
+    assert jwt.get_unverified_header(token)["kid"] == libtrust_key_id(other.public_key())
+    response = first.client.simulate_get(
+        "/v2/team/a/tags/list", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 404, response.text
+    bundle = second.client.simulate_get("/token/certificate.pem").content
+    assert len(certificate_keys(bundle)) == 2

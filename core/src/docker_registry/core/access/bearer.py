@@ -29,6 +29,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -64,6 +65,8 @@ _BY_KEY_TYPE = {
 }
 #: The scope a route asks for, per action (a push reads blobs too, as distribution asks).
 SCOPE_ACTIONS = {PULL: "pull", PUSH: "pull,push", DELETE: "delete"}
+#: Seconds between two looks for new keys of the built-in issuer (an unknown ``kid``).
+KEY_REFRESH = 5.0
 _V2_NAME = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)/")
 
 PublicKey = Any
@@ -185,6 +188,7 @@ class BearerAuth:
         self.leeway = leeway
         self._source: KeySource | None = None
         self._lock = threading.Lock()
+        self._asked = 0.0
 
     @classmethod
     def from_registry(cls, registry: Any) -> BearerAuth:
@@ -388,8 +392,13 @@ class BearerAuth:
             return list(self.keys.values())
         key = self.keys.get(str(kid))
         if key is None and self._source is not None:
+            # NOTE: at most once per KEY_REFRESH seconds, so that tokens naming made-up
+            # key ids cannot make every request list storage.
             with self._lock:
-                self.keys.update(self._source())
+                now = time.monotonic()
+                if now - self._asked >= KEY_REFRESH:
+                    self._asked = now
+                    self.keys.update(self._source())
             key = self.keys.get(str(kid))
         return [key] if key is not None else []
 
