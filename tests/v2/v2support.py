@@ -70,8 +70,13 @@ def start_ours(workdir: Path, storage_path: Path | None = None, **values) -> Ser
     return Server("ours", url, f"127.0.0.1:{port}", storage_path, process)
 
 
-def start_reference(workdir: Path, storage_path: Path | None = None) -> Server:
-    """Start the reference registry (distribution 2.8) on file storage."""
+def start_reference(
+    workdir: Path, storage_path: Path | None = None, auth: dict | None = None
+) -> Server:
+    """Start the reference registry (distribution 2.8) on file storage.
+
+    :param auth: its ``auth`` section (``{"token": {"realm": ..., ...}}``), if any.
+    """
     if not os.path.exists(REFERENCE_BINARY):
         pytest.fail("the reference registry is missing: apt-get install docker-registry")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -87,6 +92,8 @@ def start_reference(workdir: Path, storage_path: Path | None = None) -> Server:
         },
         "http": {"addr": f"127.0.0.1:{port}", "secret": "reference-registry-test-secret"},
     }
+    if auth is not None:
+        config["auth"] = auth
     config_path = workdir / "reference.yml"
     config_path.write_text(yaml.safe_dump(config))
     url = f"http://127.0.0.1:{port}"

@@ -104,6 +104,7 @@ def _build(
 
     plugins.hook.registry_routes(app=app, registry=registry)
     plugins.hook.registry_startup(app=app, registry=registry)
+    registry.access.started(registry)
     return app, registry
 
 

@@ -1,7 +1,7 @@
 """The core's own plugin, registered through the same entry-point group as any other.
 
-It mounts the meta routes and offers the ``htpasswd`` auth backend (both APIs); the API
-modules add their routes the same way.
+It mounts the meta routes and offers the ``htpasswd`` and ``bearer`` auth backends (both
+APIs); the API modules add their routes the same way.
 """
 
 from __future__ import annotations
@@ -26,8 +26,12 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
 
 @hookimpl
 def registry_auth_backends() -> Iterable[AuthBackendSpec]:
+    from .access.bearer import BearerAuth
     from .access.htpasswd import HtpasswdAuth
 
     yield AuthBackendSpec(
         "htpasswd", HtpasswdAuth.from_registry, "HTTP Basic: htpasswd -B file + access list"
+    )
+    yield AuthBackendSpec(
+        "bearer", BearerAuth.from_registry, "Docker registry tokens (JWT, Bearer challenges)"
     )

@@ -92,7 +92,10 @@ class AuthBackendSpec:
     :class:`docker_registry.core.access.model.Refused` for 403 or 429. The privileged RSA
     signature (``privileged_key``) is checked before any backend. Built in: ``open``
     (default when ``standalone`` or ``disable_token_auth``), ``token`` (Docker index
-    tokens validated at ``index_endpoint``) and ``htpasswd`` (HTTP Basic, access list).
+    tokens validated at ``index_endpoint``), ``htpasswd`` (HTTP Basic, access list) and
+    ``bearer`` (Docker registry tokens: JWTs, ``Bearer`` challenges). Optional backend
+    members also read: ``challenge_for(request) -> str`` (a per-request challenge) and
+    ``started(registry)`` (called once every route is mounted; raise ``ConfigError``).
     """
 
     name: str

@@ -83,6 +83,16 @@ def _create_server(
 
     from .transport import INBUF_OVERFLOW, RECV_BYTES, channel_class
 
+    # NOTE: behind a TLS proxy (docs/deploy.md) waitress takes the scheme (and, when
+    # trusted, the client address) from the proxy's headers, only from `trusted_proxy`;
+    # anyone else's X-Forwarded-* headers are removed (clear_untrusted_proxy_headers).
+    proxy: dict[str, object] = {}
+    if settings.trusted_proxy:
+        proxy = {
+            "trusted_proxy": settings.trusted_proxy,
+            "trusted_proxy_headers": set(settings.trusted_proxy_headers),
+            "trusted_proxy_count": settings.trusted_proxy_count,
+        }
     server = waitress.create_server(
         served.app,
         threads=threads,
@@ -94,6 +104,7 @@ def _create_server(
         # NOTE: also bounds how long a live upload's spool file can go unwritten, which
         # the spool sweep relies on (config.settings.MIN_SPOOL_SWEEP_AGE).
         channel_timeout=CHANNEL_TIMEOUT,
+        **proxy,
         **listen,
     )
     server.channel_class = channel_class(served.spool_directory, served.find_tap, served.gate)

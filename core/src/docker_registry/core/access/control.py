@@ -24,6 +24,7 @@ from .model import (
     Decision,
     Grant,
     Refused,
+    Target,
 )
 from .routes import READS, classify
 
@@ -46,6 +47,23 @@ class AccessControl:
     def __init__(self, authorizer: Any, *, standalone: bool) -> None:
         self.authorizer = authorizer
         self.standalone = standalone
+        self.open_paths: set[str] = set()
+
+    def open_route(self, path: str) -> None:
+        """Make ``path`` (exact, every method) an *open* route: a plugin's endpoint that
+        does its own authentication (the token issuer's realm). Call it from
+        ``registry_routes``."""
+        self.open_paths.add(path)
+
+    def started(self, registry: Any) -> None:
+        """Called once every route is mounted: a backend that needs what plugins set up
+        (the ``bearer`` backend and the token issuer's keys) checks it here.
+
+        :raises ConfigError: the backend cannot work as configured.
+        """
+        check = getattr(self.backend, "started", None)
+        if check is not None:
+            check(registry)
 
     @classmethod
     def from_registry(cls, registry: Any) -> AccessControl:
@@ -67,14 +85,26 @@ class AccessControl:
     def backend(self) -> Any:
         return self.authorizer.backend
 
-    def challenge(self) -> str | None:
-        """The ``WWW-Authenticate`` value of a 401 (``Token`` for the v1 backends)."""
+    def challenge(self, request: AccessRequest | None = None) -> str | None:
+        """The ``WWW-Authenticate`` value of a 401 (``Token`` for the v1 backends); a
+        backend with ``challenge_for(request)`` words it per request (``bearer``)."""
+        per_request = getattr(self.backend, "challenge_for", None)
+        if per_request is not None and request is not None:
+            return str(per_request(request))
         return getattr(self.backend, "challenge", "Token")
 
     def access_request(
-        self, method: str, path: str, headers: Mapping[str, str], client: str = ""
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        client: str = "",
+        scheme: str = "http",
     ) -> tuple[Any, AccessRequest]:
-        target = classify(method, path, standalone=self.standalone)
+        if path in self.open_paths:
+            target = Target("core", "plugin", OPEN)
+        else:
+            target = classify(method, path, standalone=self.standalone)
         request = AccessRequest(
             method=method.upper(),
             path=path,
@@ -86,19 +116,26 @@ class AccessControl:
             api=target.api,
             client=client,
             kind=target.kind,
+            scheme=scheme,
         )
         return target, request
 
     def decide(
-        self, method: str, path: str, headers: Mapping[str, str], client: str = ""
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        client: str = "",
+        scheme: str = "http",
     ) -> Decision:
         """Authorize one request.
 
         :param headers: request headers, names upper-cased with dashes.
         :param client: the client's address.
+        :param scheme: ``http`` or ``https`` as the client reached the registry.
         :raises Refused: with 401, 403 or 429.
         """
-        target, request = self.access_request(method, path, headers, client)
+        target, request = self.access_request(method, path, headers, client, scheme)
         grant: Grant | None
         if target.kind == OPEN or (target.kind in (UNKNOWN, INVALID) and request.method in READS):
             grant = ANONYMOUS

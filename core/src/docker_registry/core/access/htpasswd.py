@@ -182,6 +182,19 @@ class HtpasswdAuth:
     def authorize(self, request: AccessRequest) -> Grant | None:
         return self._decide(request, self._authenticate(request, record=True))
 
+    def authenticate(self, request: AccessRequest) -> str | None:
+        """The account of the request's valid Basic credentials (``None``: none sent),
+        with the same logging, timing and rate limit as every login (the token issuer
+        logs users in with it).
+
+        :raises Refused: 401 for bad credentials, 429 for an address locked out.
+        """
+        return self._authenticate(request, record=True)
+
+    def stored_hash(self, account: str) -> bytes | None:
+        """The account's entry in the file now (``None``: removed)."""
+        return self.accounts.hash_of(account)
+
     def refuses_early(self, request: AccessRequest) -> bool:
         """The same decision, without logging or counting failures (the application
         decides again, and that one counts)."""

@@ -36,7 +36,9 @@ class AccessMiddleware:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.access_control = self.control
         try:
-            decision = self.control.decide(req.method, req.path, req.headers, req.remote_addr)
+            decision = self.control.decide(
+                req.method, req.path, req.headers, req.remote_addr, req.scheme
+            )
         except Refused as refused:
             raise refusal_error(req, self.control, refused) from None
         if body_refused(req.env.get("wsgi.input")):
@@ -53,9 +55,13 @@ class AccessMiddleware:
 def refusal_error(req: falcon.Request, control: AccessControl, refused: Refused) -> RegistryError:
     """The response for a refusal, in the envelope of the request's API."""
     headers = dict(refused.headers)
-    challenge = control.challenge()
-    if refused.status == 401 and challenge:
-        headers["WWW-Authenticate"] = challenge
+    if refused.status == 401 and "WWW-Authenticate" not in headers:
+        _, request = control.access_request(
+            req.method, req.path, req.headers, req.remote_addr, req.scheme
+        )
+        challenge = control.challenge(request)
+        if challenge:
+            headers["WWW-Authenticate"] = challenge
     v2 = req.path == "/v2" or req.path.startswith("/v2/")
     message = refused.message
     if not v2 and refused.status == 401:

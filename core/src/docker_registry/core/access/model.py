@@ -77,6 +77,8 @@ class AccessRequest:
     :param client: the client's address (for logs and rate limits).
     :param kind: what the route needs (``repository``, ``image``, ``login``...; see
         :mod:`.model`).
+    :param scheme: ``http`` or ``https`` as the client reached the registry (``https``
+        behind a TLS proxy trusted with ``trusted_proxy``); for challenges naming a URL.
     """
 
     method: str
@@ -89,6 +91,7 @@ class AccessRequest:
     api: str = "v1"
     client: str = ""
     kind: str = REPOSITORY
+    scheme: str = "http"
 
     @property
     def authorization(self) -> str:
@@ -104,6 +107,8 @@ class Grant:
     :param account: the authenticated account (``None``: anonymous).
     :param unrestricted: every action on every repository (the ``open`` backend).
     :param groups: the account's groups (htpasswd access lists).
+    :param scopes: what a bearer token grants: ``(type, name, action)`` triples, names
+        canonical (``repository``, ``library/alpine``, ``pull``; ``*``: every action).
     """
 
     repository: str | None = None
@@ -111,6 +116,7 @@ class Grant:
     account: str | None = None
     unrestricted: bool = False
     groups: frozenset[str] = field(default_factory=frozenset)
+    scopes: frozenset[tuple[str, str, str]] = field(default_factory=frozenset)
 
     @property
     def all_access(self) -> bool:

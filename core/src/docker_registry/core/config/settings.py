@@ -175,6 +175,32 @@ def _to_loglevel(value: Any) -> str:
     return name.lower()
 
 
+#: Proxy headers waitress can trust (``trusted_proxy_headers``).
+PROXY_HEADERS = (
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-for",
+    "x-forwarded-by",
+    "forwarded",
+)
+
+
+def _to_proxy_headers(value: Any) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ValueError(f"expected a list of header names, got {_describe(value)}")
+    names = [item.strip().lower() for item in items if item.strip()]
+    bad = sorted(set(names) - set(PROXY_HEADERS))
+    if bad:
+        raise ValueError(
+            f"unknown proxy header(s) {', '.join(bad)} (use {', '.join(PROXY_HEADERS)})"
+        )
+    if "forwarded" in names and len(names) > 1:
+        raise ValueError("'forwarded' cannot be trusted together with x-forwarded-* headers")
+    return names
+
+
 def _to_mapping(value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
@@ -199,6 +225,9 @@ KNOWN_KEYS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "max_json_body_size": (_to_size, 1 * MiB),
     "max_manifest_size": (_to_size, 4 * MiB),
     "max_request_body_size": (_to_size, 64 * GiB),
+    "trusted_proxy": (_to_str, None),
+    "trusted_proxy_headers": (_to_proxy_headers, ["x-forwarded-proto"]),
+    "trusted_proxy_count": (_to_count, 1),
     "spool_sweep_age": (_to_sweep_age, 3600.0),
     "spool_sweep_interval": (_to_seconds, 600.0),
     "v2_max_tags_per_push": (_to_count, 100),
@@ -288,6 +317,9 @@ class Settings:
     max_json_body_size: int
     max_manifest_size: int
     max_request_body_size: int
+    trusted_proxy: str | None
+    trusted_proxy_headers: list[str]
+    trusted_proxy_count: int
     spool_sweep_age: float
     spool_sweep_interval: float
     v2_max_tags_per_push: int
@@ -326,6 +358,9 @@ class Settings:
         self.max_json_body_size = v["max_json_body_size"]
         self.max_manifest_size = v["max_manifest_size"]
         self.max_request_body_size = v["max_request_body_size"]
+        self.trusted_proxy = v["trusted_proxy"]
+        self.trusted_proxy_headers = v["trusted_proxy_headers"]
+        self.trusted_proxy_count = v["trusted_proxy_count"]
         self.spool_sweep_age = v["spool_sweep_age"]
         self.spool_sweep_interval = v["spool_sweep_interval"]
         self.v2_max_tags_per_push = v["v2_max_tags_per_push"]
