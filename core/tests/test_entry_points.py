@@ -7,9 +7,6 @@ user's ``pip install registry-driver-x`` goes through, without monkeypatching.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -42,50 +39,9 @@ def registry_startup(app, registry):
 """
 
 
-def _install(tmp_path: Path, name: str, module_source: str, entry_points: str) -> Path:
-    source = tmp_path / f"{name}-src"
-    package = source / "src" / name.replace("-", "_")
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text(textwrap.dedent(module_source))
-    (source / "pyproject.toml").write_text(
-        textwrap.dedent(f"""\
-        [build-system]
-        requires = ["hatchling"]
-        build-backend = "hatchling.build"
-
-        [project]
-        name = "{name}"
-        version = "1.2.3"
-
-        [tool.hatch.build.targets.wheel]
-        packages = ["src/{name.replace("-", "_")}"]
-        """)
-        + textwrap.dedent(entry_points)
-    )
-    target = tmp_path / f"{name}-site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--disable-pip-version-check",
-            "--target",
-            str(target),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return target
-
-
 @pytest.fixture(scope="module")
-def good_site(tmp_path_factory) -> Path:
-    return _install(
+def good_site(tmp_path_factory, install_distribution) -> Path:
+    return install_distribution(
         tmp_path_factory.mktemp("good"),
         "registry-sample-ext",
         GOOD_MODULE,
@@ -100,8 +56,8 @@ def good_site(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def broken_site(tmp_path_factory) -> Path:
-    return _install(
+def broken_site(tmp_path_factory, install_distribution) -> Path:
+    return install_distribution(
         tmp_path_factory.mktemp("broken"),
         "registry-broken-ext",
         "import no_such_module_anywhere\n",
