@@ -258,11 +258,15 @@ def _connect(settings: Settings, source: str) -> int:
 
 def _plugins() -> int:
     from .plugins import create_plugin_manager, describe_plugins
-    from .storage.factory import installed_drivers
+    from .storage.factory import IMPORT_FAILURE_MARK, import_problem, installed_drivers
 
     print("storage drivers (docker_registry.drivers):")
     for driver in sorted(installed_drivers().values(), key=lambda item: item.name):
-        print(f"  {driver.name:<12} {driver.distribution} {driver.version}")
+        # NOTE: each driver is imported here, so that one whose dependencies are missing is
+        # marked (and the marker is what .ci/packaging/smoke.py looks for), not hidden.
+        problem = import_problem(driver)
+        mark = f"  [{IMPORT_FAILURE_MARK}: {problem}]" if problem else ""
+        print(f"  {driver.name:<12} {driver.distribution} {driver.version}{mark}")
     print("plugins (docker_registry.plugins):")
     for plugin in describe_plugins(create_plugin_manager()):
         hooks = ", ".join(plugin.hooks) or "no hooks"
