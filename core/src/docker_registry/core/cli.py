@@ -236,7 +236,7 @@ def _connect(settings: Settings, source: str) -> int:
     """``config check --connect``: start the driver, probe the backend, one line a problem."""
     from .startup import build_storage, probe
 
-    storage = build_storage(settings)
+    storage = build_storage(settings, hint=False)
     try:
         problems = probe(storage)
     finally:

@@ -25,8 +25,11 @@ _Result = TypeVar("_Result")
 PROBE_DIRECTORY = "/_registry_probe"
 
 
-def build_storage(settings: Settings) -> Storage:
+def build_storage(settings: Settings, *, hint: bool = True) -> Storage:
     """Load, configure and start the storage driver ``settings`` name.
+
+    :param hint: end a failure with the hint to run ``config check --connect`` (which
+        passes ``False``: it is that command).
 
     :raises ConfigError: the configuration is wrong (unknown driver, bad option).
     :raises StartupError: the driver's constructor failed (its error, on one line).
@@ -44,18 +47,23 @@ def build_storage(settings: Settings) -> Storage:
     except ConfigError as exc:
         raise exc.located(flavor=settings.flavor, file=settings.source) from None
     except Exception as exc:
-        raise startup_error(settings, driver_class, exc) from exc
+        raise startup_error(settings, driver_class, exc, hint=hint) from exc
 
 
 def startup_error(
-    settings: Settings, driver: type[StorageDriver] | StorageDriver, exc: BaseException
+    settings: Settings,
+    driver: type[StorageDriver] | StorageDriver,
+    exc: BaseException,
+    *,
+    hint: bool = True,
 ) -> StartupError:
     """The one line saying that ``driver`` cannot start because of ``exc``."""
     detail = str(exc) if isinstance(exc, StorageError) else f"{type(exc).__name__}: {exc}"
     keys = ", ".join(option.name for option in driver.options) or "none"
+    tried = "; 'docker-registry config check --connect' tries them without serving"
     return StartupError(
         f"the '{driver.name}' storage driver cannot start: {one_line(detail)} (its keys: "
-        f"{keys}; 'docker-registry config check --connect' tries them without serving)",
+        f"{keys}{tried if hint else ''})",
         flavor=settings.flavor,
         file=settings.source,
     )
