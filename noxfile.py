@@ -1,8 +1,9 @@
 """The one task runner. Sessions are computed from the folders.
 
 nox                   every default session: lint, typecheck, each package's tests,
-                      each driver's conformance run, the end-to-end suite, dist
-                      (build, check and smoke-test every distribution), docs
+                      each driver's conformance run, the driver template out of tree,
+                      the end-to-end suite, dist (build, check and smoke-test every
+                      distribution), docs
 nox -l                list sessions
 nox -s driver-file    one driver's conformance and unit tests
 nox -s e2e -- -k v1   pass pytest options after --
@@ -165,6 +166,32 @@ def dist(session: nox.Session) -> None:
     session.run("python", ".ci/packaging/smoke.py", str(out), *sets)
     # NOTE: the README's command 1 in a fresh copy: pip, no uv, everything in one folder.
     session.run("python", ".ci/packaging/quick_start.py")
+
+
+@nox.session(name="driver-template")
+def driver_template(session: nox.Session) -> None:
+    """The driver template (docs/examples/driver-template), as a third party uses it.
+
+    Copied out of the repository, installed against registry-core and the file driver
+    built as wheels (not this checkout), then its tests: the whole conformance suite and
+    its streaming test. Pass pytest options after ``--``.
+    """
+    session.install("uv")
+    tmp = Path(session.create_tmp())
+    wheels = tmp / "wheels"
+    shutil.rmtree(wheels, ignore_errors=True)
+    for folder in ("core", "drivers/file"):
+        session.run("uv", "build", "--wheel", "--quiet", "--out-dir", str(wheels), folder)
+    core_wheel, file_wheel = (
+        next(wheels.glob(f"{name}-*.whl")) for name in ("registry_core", "registry_driver_file")
+    )
+    project = tmp / "driver-template"
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.copytree(ROOT / "docs" / "examples" / "driver-template", project)
+    # NOTE: --force-reinstall: a reused venv holds the previous build under the same version.
+    session.install("--force-reinstall", f"{core_wheel}[testing]", str(file_wheel), str(project))
+    session.chdir(project)
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "tests", *session.posargs)
 
 
 @nox.session

@@ -120,6 +120,8 @@ def smoke(dist_dir: Path, wanted: list[str], root: Path) -> str:
         for group in ("docker_registry.drivers", "docker_registry.plugins"):
             for entry in entry_names(wheel, group):
                 line = next((li for li in listing.splitlines() if li.split()[:1] == [entry]), "")
+                # NOTE: the mark `plugins` writes after a driver it cannot import
+                # (IMPORT_FAILURE_MARK in docker_registry.core.storage.factory).
                 if not line or "cannot import" in line:
                     raise RuntimeError(f"`plugins` does not list '{entry}' usable:\n{listing}")
     env = {"PATH": os.environ["PATH"], "STORAGE_PATH": str(work / "data")}

@@ -1,4 +1,5 @@
-"""docs/writing-a-driver.md keeps its promises: the case count and the one-module import."""
+"""docs/writing-a-driver.md keeps its promises: the case count, the one-module import, and
+the worked example, which must be the driver template CI tests (nox -s driver-template)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import docker_registry.core.storage as storage
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "writing-a-driver.md"
+TEMPLATE = DOC.parent / "examples" / "driver-template"
 
 
 def test_documented_case_count_is_what_the_suite_runs():
@@ -30,8 +32,10 @@ def test_documented_case_count_is_what_the_suite_runs():
     ).stdout
     count = int(re.search(r"(\d+) tests? collected", collected).group(1))
     text = DOC.read_text()
-    assert f"The whole suite ({count} cases)" in text
-    assert f"# {count} passed" in text
+    assert f"The whole suite ({count} cases, one of them opt-in)" in text
+    # NOTE: the template's run: the suite but its opt-in case, plus its own streaming tests.
+    streaming = (TEMPLATE / "tests" / "test_streaming.py").read_text().count("\ndef test_")
+    assert f"# {count - 1 + streaming} passed, 1 skipped" in text
 
 
 def test_every_name_of_the_documented_import_is_exported():
@@ -41,3 +45,19 @@ def test_every_name_of_the_documented_import_is_exported():
     names = [name.strip() for name in block.group(1).split(",") if name.strip()]
     assert "ConfigError" in names
     assert [name for name in names if name not in storage.__all__] == []
+
+
+def test_the_worked_example_is_the_tested_driver_template():
+    """Every file of the template appears in section 8 as a block, verbatim, and every
+    block captioned with a file name there is that file."""
+    text = DOC.read_text()
+    section = text[text.index("## 8. A complete example") : text.index("## 9. Checklist")]
+    shown = dict(re.findall(r"^`([^`\n]+)`:\n\n```\w*\n(.*?)^```$", section, re.M | re.S))
+    files = {
+        str(path.relative_to(TEMPLATE)): path.read_text()
+        for path in sorted(TEMPLATE.rglob("*"))
+        if path.is_file() and path.suffix in (".py", ".toml")
+    }
+    assert sorted(shown) == sorted(files)
+    for name, content in files.items():
+        assert shown[name] == content, f"{name} in the doc differs from the template's"

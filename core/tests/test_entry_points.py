@@ -7,9 +7,6 @@ user's ``pip install registry-driver-x`` goes through, without monkeypatching.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -42,50 +39,9 @@ def registry_startup(app, registry):
 """
 
 
-def _install(tmp_path: Path, name: str, module_source: str, entry_points: str) -> Path:
-    source = tmp_path / f"{name}-src"
-    package = source / "src" / name.replace("-", "_")
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text(textwrap.dedent(module_source))
-    (source / "pyproject.toml").write_text(
-        textwrap.dedent(f"""\
-        [build-system]
-        requires = ["hatchling"]
-        build-backend = "hatchling.build"
-
-        [project]
-        name = "{name}"
-        version = "1.2.3"
-
-        [tool.hatch.build.targets.wheel]
-        packages = ["src/{name.replace("-", "_")}"]
-        """)
-        + textwrap.dedent(entry_points)
-    )
-    target = tmp_path / f"{name}-site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--disable-pip-version-check",
-            "--target",
-            str(target),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return target
-
-
 @pytest.fixture(scope="module")
-def good_site(tmp_path_factory) -> Path:
-    return _install(
+def good_site(tmp_path_factory, install_distribution) -> Path:
+    return install_distribution(
         tmp_path_factory.mktemp("good"),
         "registry-sample-ext",
         GOOD_MODULE,
@@ -100,8 +56,8 @@ def good_site(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def broken_site(tmp_path_factory) -> Path:
-    return _install(
+def broken_site(tmp_path_factory, install_distribution) -> Path:
+    return install_distribution(
         tmp_path_factory.mktemp("broken"),
         "registry-broken-ext",
         "import no_such_module_anywhere\n",
@@ -160,3 +116,42 @@ def test_broken_plugin_fails_startup_naming_it_and_its_distribution(run_cli, bro
     assert "plugin 'broken'" in message
     assert "registry-broken-ext 1.2.3" in message
     assert "no_such_module_anywhere" in message
+
+
+@pytest.fixture(scope="module")
+def missing_dependency_site(tmp_path_factory, install_distribution) -> Path:
+    """A driver distribution whose entry point is installed but whose import fails."""
+    return install_distribution(
+        tmp_path_factory.mktemp("missingdep"),
+        "registry-missingdep",
+        "import no_such_backend_library\n\nclass MissingDepDriver:\n    pass\n",
+        """
+        [project.entry-points."docker_registry.drivers"]
+        missingdep = "registry_missingdep:MissingDepDriver"
+        """,
+    )
+
+
+def test_driver_that_cannot_be_imported_is_marked_not_hidden(run_cli, missing_dependency_site):
+    from docker_registry.core.storage.factory import IMPORT_FAILURE_MARK
+
+    result = run_cli("plugins", env={"PYTHONPATH": str(missing_dependency_site)})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    broken = next(line for line in lines if line.split()[:1] == ["missingdep"])
+    assert "registry-missingdep 1.2.3" in broken
+    assert f"[{IMPORT_FAILURE_MARK}: ModuleNotFoundError: No module named " in broken
+    assert "no_such_backend_library" in broken
+    assert "pip install --force-reinstall registry-missingdep" in broken
+    # NOTE: the drivers that import are listed without the mark.
+    good = next(line for line in lines if line.split()[:1] == ["file"])
+    assert IMPORT_FAILURE_MARK not in good
+
+
+def test_packaging_smoke_test_looks_for_the_same_mark():
+    """.ci/packaging/smoke.py fails a wheel whose driver `plugins` marks: same words."""
+    from docker_registry.core.storage.factory import IMPORT_FAILURE_MARK
+
+    smoke = Path(__file__).parents[2] / ".ci" / "packaging" / "smoke.py"
+    assert f'"{IMPORT_FAILURE_MARK}" in line' in smoke.read_text()

@@ -349,3 +349,33 @@ def test_broken_body_leaves_nothing_visible(v1):
     assert response.json["error"].startswith("Layer upload interrupted")
     assert not v1.storage.exists(f"/images/{image_id}/layer")
     assert v1.client.simulate_get(f"/v1/images/{image_id}/json").status_code == 400
+
+
+def test_nginx_x_accel_redirect_follows_the_local_files_capability(make_app, tmp_path):
+    """X-Accel-Redirect hands the layer to nginx, which reads the local file: offered for
+    drivers declaring Capability.LOCAL_FILES whatever their name, never for the others."""
+    from docker_registry.core.storage import Capability
+    from docker_registry.drivers.file import FileDriver
+
+    class LocalDisk(FileDriver):
+        name = "localdisk"
+
+    class FileNamedButRemote(FileDriver):
+        name = "file"
+        capabilities = frozenset[str]()
+
+    assert Capability.LOCAL_FILES in LocalDisk.capabilities
+    for driver_class, accelerated in ((LocalDisk, True), (FileNamedButRemote, False)):
+        root = tmp_path / driver_class.__name__
+        app = make_app(
+            Storage(driver_class(storage_path=str(root))), nginx_x_accel_redirect="/internal"
+        )
+        image_id, _, layer = app.upload()
+        response = app.client.simulate_get(f"/v1/images/{image_id}/layer")
+        assert response.status_code == 200
+        if accelerated:
+            assert response.content == b""
+            assert response.headers["X-Accel-Redirect"] == f"/internal/images/{image_id}/layer"
+        else:
+            assert "X-Accel-Redirect" not in response.headers
+            assert response.content == layer

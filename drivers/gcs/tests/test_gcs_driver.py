@@ -299,3 +299,57 @@ def test_emulator_stopped_mid_upload_leaves_no_partial_object(
     private_emulator(tmp_path, port)
     assert driver.get_content("/kept") == b"old"
     assert driver.list("/") == ["/kept"]
+
+
+# -- start-up and config check --connect, the real command ---------------------------------
+
+
+def _command(tmp_path: Path, body: str, *args: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "config.yml"
+    config.write_text("dev:\n  storage: gcs\n" + body)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("REGISTRY_", "GOOGLE_", "GCLOUD", "CLOUDSDK", "SETTINGS_FLAVOR"))
+    }
+    # NOTE: no application default credentials anywhere: no gcloud folder in HOME, and no
+    # metadata server probe (that is what a laptop or a plain VM without a service account has).
+    env.update(HOME=str(tmp_path), NO_GCE_CHECK="True")
+    return subprocess.run(
+        [sys.executable, "-m", "docker_registry.core", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one-process", "workers"])
+def test_serve_without_credentials_is_one_line(tmp_path: Path, workers: list[str]) -> None:
+    serve = ["serve", "--host", "127.0.0.1", "--port", "0", *workers]
+    result = _command(tmp_path, "  gcs_bucket: some-bucket\n", *serve)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("docker-registry: start-up error: ")
+    assert "'gcs' storage driver cannot start" in lines[0]
+    assert "no credentials: check gcs_credentials_file" in lines[0]
+
+
+def test_config_check_connect_probes_the_bucket(
+    tmp_path: Path, gcs_url: str, bucket: str, gcs_admin: storage.Client
+) -> None:
+    emulator = f"  gcs_endpoint_url: {gcs_url}\n  storage_path: /connect-probe\n"
+    check = ("config", "check", "--connect")
+    good = _command(tmp_path, f"  gcs_bucket: {bucket}\n" + emulator, *check)
+    assert good.returncode == 0, good.stderr
+    assert "storage 'gcs': connected, probe object written" in good.stdout
+    assert not list(gcs_admin.list_blobs(bucket, prefix="connect-probe/"))
+    missing = _command(tmp_path, "  gcs_bucket: no-such-bucket\n" + emulator, *check)
+    assert missing.returncode == 2, missing.stderr
+    assert "Traceback" not in missing.stderr
+    lines = missing.stderr.strip().splitlines()
+    assert len(lines) == 1, missing.stderr
+    assert "storage 'gcs'" in lines[0] and "no-such-bucket" in lines[0], lines[0]

@@ -368,3 +368,54 @@ def test_emulator_stopped_mid_upload_leaves_no_partial_object(
         assert driver.list("/") == ["/kept"]
     finally:
         server.stop()
+
+
+# -- config check --connect, the real command against the emulator --------------------------
+
+
+def _connect(tmp_path: Any, body: str) -> Any:
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.yml"
+    config.write_text("dev:\n  storage: s3\n" + body)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("REGISTRY_", "AWS_", "SETTINGS_FLAVOR", "DOCKER_REGISTRY_CONFIG"))
+    }
+    command = ["config", "check", "--connect", "--config", str(config)]
+    return subprocess.run(
+        [sys.executable, "-m", "docker_registry.core", *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_config_check_connect_probes_the_bucket(
+    tmp_path: Any, s3_url: str, bucket: str, s3_admin: Any
+) -> None:
+    from docker_registry.drivers.s3.testing import ACCESS_KEY, SECRET_KEY
+
+    credentials = (
+        f"  s3_endpoint_url: {s3_url}\n  s3_region: us-east-1\n"
+        f"  s3_access_key: {ACCESS_KEY}\n  s3_secret_key: {SECRET_KEY}\n"
+        "  storage_path: /connect-probe\n"
+    )
+    good = _connect(tmp_path, f"  s3_bucket: {bucket}\n" + credentials)
+    assert good.returncode == 0, good.stderr
+    assert "storage 's3': connected, probe object written, read back, listed and deleted" in (
+        good.stdout
+    )
+    listed = s3_admin.list_objects_v2(Bucket=bucket, Prefix="connect-probe/")
+    assert listed.get("KeyCount", 0) == 0, listed.get("Contents")
+
+    missing = _connect(tmp_path, "  s3_bucket: no-such-bucket-for-probe\n" + credentials)
+    assert missing.returncode == 2, missing.stderr
+    assert "Traceback" not in missing.stderr
+    lines = missing.stderr.strip().splitlines()
+    assert len(lines) == 1, missing.stderr
+    assert "storage 's3'" in lines[0] and "no-such-bucket-for-probe" in lines[0], lines[0]
+    assert "cannot write /_registry_probe/" in lines[0]

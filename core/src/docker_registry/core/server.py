@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .config import Settings
+from .config import ConfigError, Settings, StartupError
 from .config.settings import CHANNEL_TIMEOUT
 
 if TYPE_CHECKING:
@@ -68,8 +68,16 @@ def serve(
     listener = socket.create_server((host, port), backlog=1024)
     try:
         bound_host, bound_port = listener.getsockname()[:2]
-        _announce(settings, bound_host, bound_port, threads, workers)
-        _Supervisor(workers, lambda: _worker(listener, make_app, settings, threads)).run()
+
+        def announce() -> None:
+            _announce(settings, bound_host, bound_port, threads, workers)
+
+        _Supervisor(
+            workers,
+            lambda first: _worker(
+                listener, make_app, settings, threads, announce if first else None
+            ),
+        ).run()
     finally:
         listener.close()
 
@@ -142,25 +150,47 @@ def _run(server: waitress.server.BaseWSGIServer) -> None:
 
 
 def _worker(
-    listener: socket.socket, make_app: AppFactory, settings: Settings, threads: int
+    listener: socket.socket,
+    make_app: AppFactory,
+    settings: Settings,
+    threads: int,
+    announce: Callable[[], None] | None,
 ) -> None:
-    """Body of a forked worker: build the application, serve the shared socket."""
+    """Body of a forked worker: build the application, serve the shared socket.
+
+    The first worker announces the address once its application is built, so that a
+    registry that cannot start never says it is serving.
+    """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     _limit_malloc_arenas()
     served = make_app()
+    if announce is not None:
+        announce()
     _start_spool_sweeper(settings, served.spool_directory)
     _run(_create_server(served, settings, threads, sockets=[listener]))
 
 
-class _Supervisor:
-    """Forks ``count`` workers, restarts those that die, stops them all on SIGTERM/SIGINT."""
+#: Exit status of a worker whose configuration or storage cannot start (no restart).
+_EXIT_STARTUP = 2
 
-    def __init__(self, count: int, body: Callable[[], None]) -> None:
+
+class _Supervisor:
+    """Forks ``count`` workers, restarts those that die, stops them all on SIGTERM/SIGINT.
+
+    ``body(first)`` runs in each worker; ``first`` is true for the first one started. A
+    worker that fails at start-up with a :class:`ConfigError` (a :class:`StartupError`)
+    sends its one line through a pipe and exits 2; the supervisor stops the others and
+    raises that error, so the command prints it once, with no traceback.
+    """
+
+    def __init__(self, count: int, body: Callable[[bool], None]) -> None:
         self.count = count
         self.body = body
         self.children: dict[int, float] = {}
         self.stopping = False
+        self.spawned = 0
+        self.errors_read, self.errors_written = os.pipe()
 
     def run(self) -> None:
         previous = {
@@ -178,6 +208,9 @@ class _Supervisor:
                 if started is None or self.stopping:
                     continue
                 failed_start = time.monotonic() - started < _STARTUP_GRACE
+                if failed_start and os.waitstatus_to_exitcode(status) == _EXIT_STARTUP:
+                    self._stop(signal.SIGTERM, None)
+                    raise self._startup_error()
                 if failed_start and not os.WIFSIGNALED(status):
                     log.error(
                         "worker %d failed at start-up (%s); stopping: see its error above",
@@ -186,19 +219,34 @@ class _Supervisor:
                     )
                     self._stop(signal.SIGTERM, None)
                     raise SystemExit(1)
-                log.error("worker %d exited (%s); starting another", pid, _describe(status))
+                reason = _describe(status)
+                if os.waitstatus_to_exitcode(status) == _EXIT_STARTUP:
+                    reason += f": {self._read_errors()}"
+                log.error("worker %d exited (%s); starting another", pid, reason)
                 self._spawn()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+            os.close(self.errors_read)
+            os.close(self.errors_written)
         log.info("docker-registry stopped")
 
     def _spawn(self) -> None:
+        first = self.spawned == 0
+        self.spawned += 1
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                self.body()
+                self.body(first)
+            except ConfigError as exc:
+                # NOTE: one line, sent to the supervisor (which prints it once); a write
+                # under PIPE_BUF bytes is atomic, so lines of several workers never mix.
+                line = " ".join(str(exc).split())[:3000]
+                os.set_blocking(self.errors_written, False)
+                with contextlib.suppress(BlockingIOError):
+                    os.write(self.errors_written, line.encode(errors="replace") + b"\n")
+                code = _EXIT_STARTUP
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
                 code = 1
@@ -206,6 +254,24 @@ class _Supervisor:
                 logging.shutdown()
                 os._exit(code)
         self.children[pid] = time.monotonic()
+
+    def _startup_error(self) -> StartupError:
+        """The first line a worker sent (wait for the workers being stopped first)."""
+        for pid in list(self.children):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self.children.clear()
+        return StartupError(self._read_errors())
+
+    def _read_errors(self) -> str:
+        """The first line workers sent since the last call (the pipe is drained)."""
+        os.set_blocking(self.errors_read, False)
+        received = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(self.errors_read, 65536):
+                received += chunk
+        line = received.decode(errors="replace").split("\n", 1)[0]
+        return line or "a worker failed at start-up with no message"
 
     def _stop(self, signum: int, frame: object) -> None:
         self.stopping = True

@@ -10,7 +10,7 @@
 See ``docs/configuration.md`` for the keys and the order in which sources win.
 """
 
-from .errors import ConfigError
+from .errors import ConfigError, StartupError
 from .loader import default_config_path, expand_env_value, load_settings
 from .settings import SECRET_KEYS, Settings, is_secret_key
 
@@ -18,6 +18,7 @@ __all__ = [
     "SECRET_KEYS",
     "ConfigError",
     "Settings",
+    "StartupError",
     "default_config_path",
     "expand_env_value",
     "is_secret_key",

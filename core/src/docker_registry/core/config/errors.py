@@ -45,3 +45,10 @@ class ConfigError(Exception):
         self.flavor = self.flavor or flavor
         self.file = self.file or file
         return self
+
+
+class StartupError(ConfigError):
+    """The configuration is valid but what it points at cannot be used: the storage
+    driver failed to start (a storage root it cannot write, no credentials, a database
+    file that is not one). Printed as one line, exit status 2, like a :class:`ConfigError`.
+    """

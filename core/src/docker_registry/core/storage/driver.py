@@ -65,14 +65,27 @@ class DriverOption:
 
 
 class Capability:
-    """Names of optional behaviours a driver declares in ``capabilities``."""
+    """Names of optional behaviours a driver declares in ``capabilities``.
 
-    #: ``redirect_url`` can return URLs clients may fetch directly.
+    Each one is a promise the conformance suite tests, and most change what the core
+    does. (A
+    ``server_side_move`` capability existed until 0.1: nothing read it, and whether a move
+    streams bytes is invisible to a black-box test, so it was dropped; ``move`` is atomic
+    for every driver, and object-store drivers copy inside the backend anyway.)
+    """
+
+    #: ``redirect_url`` returns URLs clients may fetch directly (with
+    #: ``storage_redirect: true`` the registry answers 302 to them).
     REDIRECT = "redirect"
-    #: ``move`` is done by the backend without streaming the bytes through us.
-    SERVER_SIDE_MOVE = "server_side_move"
-    #: files can be served from a real OS file object (``wsgi.file_wrapper``).
+    #: ``reader`` returns a real, seekable OS file object (``fileno()``): downloads go
+    #: through ``wsgi.file_wrapper`` (sendfile), and ``nginx_x_accel_redirect`` may hand
+    #: v1 layers to nginx, which reads them from the same local files.
     LOCAL_FILES = "local_files"
+    #: a reader open across an overwrite or a delete of its file returns the version it
+    #: opened, whole (a file descriptor, one streamed response). Without it, such a reader
+    #: may fail with :class:`~.errors.StorageError` instead; never may it return a mix of
+    #: two versions or a short read. The conformance suite checks both.
+    SNAPSHOT_READS = "snapshot_reads"
 
 
 class FileWriter(abc.ABC):
@@ -192,7 +205,11 @@ class StorageDriver(abc.ABC):
         """Open the file at ``path`` for reading from byte ``offset``.
 
         The stream supports ``read(n)`` and ``close()``. An offset at or past the end
-        gives an empty stream.
+        gives an empty stream. A reader returns one version only: when the file is
+        overwritten or deleted before the reader is done, a driver with
+        :attr:`Capability.SNAPSHOT_READS` still returns the version it opened, whole; any
+        other raises :class:`~.errors.StorageError` from ``read`` (pin the ETag or
+        generation); none returns a mix of versions or ends early without an error.
 
         :raises PathNotFoundError: no file there.
         :raises InvalidOffsetError: ``offset`` is negative.
@@ -230,9 +247,12 @@ class StorageDriver(abc.ABC):
     def walk(self, path: str) -> Iterator[FileInfo]:
         """Yield a :class:`FileInfo` for every file under directory ``path``, recursively.
 
-        Directories themselves are not yielded. Order is unspecified.
+        Directories themselves are not yielded. Order is unspecified. A walk is lazy:
+        calling ``walk`` never raises; a missing directory (or a file) raises on the first
+        ``next()``, before any item. (The core's ``Storage.walk`` reads the walk at once,
+        so callers of the core get the error at the call.)
 
-        :raises PathNotFoundError: ``path`` is not a directory.
+        :raises PathNotFoundError: ``path`` is not a directory (on the first ``next()``).
         """
         for child in self.list(path):
             info = self.stat(child)

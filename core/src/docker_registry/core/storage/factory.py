@@ -55,6 +55,29 @@ def installed_drivers() -> dict[str, InstalledDriver]:
     return found
 
 
+#: What ``docker-registry plugins`` writes after a driver that cannot be imported (and
+#: what ``.ci/packaging/smoke.py`` looks for in the listing).
+IMPORT_FAILURE_MARK = "cannot import"
+
+
+def import_problem(driver: InstalledDriver) -> str | None:
+    """Why the installed ``driver`` cannot be used, or ``None`` when it imports.
+
+    For ``docker-registry plugins``: a driver whose entry point is installed but whose
+    module (or one of its dependencies) fails to import is listed with this reason.
+    """
+    try:
+        load_driver_class(driver.name)
+    except ConfigError as exc:
+        cause = exc.__cause__
+        what = f"{type(cause).__name__}: {cause}" if cause is not None else exc.detail
+        return (
+            f"{' '.join(what.split())} (reinstall it with its dependencies: "
+            f"pip install --force-reinstall {driver.distribution})"
+        )
+    return None
+
+
 def canonical_name(name: str) -> str:
     """Lower-case the configured name and resolve the seed's aliases."""
     lowered = name.strip().lower()

@@ -13,7 +13,7 @@ import time
 from typing import BinaryIO
 
 from . import paths
-from .driver import FileInfo, FileWriter, StorageDriver
+from .driver import Capability, FileInfo, FileWriter, StorageDriver
 from .errors import InvalidOffsetError, PathNotFoundError, StorageError
 
 
@@ -21,6 +21,7 @@ class InMemoryDriver(StorageDriver):
     """Stores files as bytes in a dict keyed by path; directories are implied."""
 
     name = "inmemory"
+    capabilities = frozenset({Capability.SNAPSHOT_READS})
 
     def __init__(self) -> None:
         self._files: dict[str, tuple[bytes, float]] = {}

@@ -39,7 +39,14 @@ capabilities (a driver without :attr:`Capability.REDIRECT` must return ``None`` 
 """
 
 from .behaviour import BaseConcurrencyTests, BasePathTests, BaseRedirectTests
-from .content import BaseContentTests, BaseDeclarationTests, BaseReaderTests, BaseWriterTests
+from .content import (
+    SLOW_ENV,
+    BaseContentTests,
+    BaseDeclarationTests,
+    BaseLargeStreamTests,
+    BaseReaderTests,
+    BaseWriterTests,
+)
 from .fixtures import LARGE_SIZE, MIB, PREFIX_NAME, BaseDriverFixtures, make_data, read_all
 from .namespace import (
     BaseDeleteTests,
@@ -63,6 +70,7 @@ class BaseDriverTests(
     BaseConcurrencyTests,
     BasePathTests,
     BaseRedirectTests,
+    BaseLargeStreamTests,
 ):
     """The whole conformance suite: adopt it with ``class TestMyDriver(BaseDriverTests)``."""
 
@@ -71,12 +79,14 @@ __all__ = [
     "LARGE_SIZE",
     "MIB",
     "PREFIX_NAME",
+    "SLOW_ENV",
     "BaseConcurrencyTests",
     "BaseContentTests",
     "BaseDeclarationTests",
     "BaseDeleteTests",
     "BaseDriverFixtures",
     "BaseDriverTests",
+    "BaseLargeStreamTests",
     "BaseListTests",
     "BaseMoveTests",
     "BasePathTests",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Callable
 
 import pytest
 
 from docker_registry.core.storage import (
     CHUNK_SIZE,
+    Capability,
     DriverOption,
     InvalidOffsetError,
     PathNotFoundError,
@@ -26,6 +29,14 @@ from .fixtures import (
     read_all,
 )
 
+#: The environment variable that turns on :class:`BaseLargeStreamTests`.
+SLOW_ENV = "REGISTRY_CONFORMANCE_SLOW"
+
+#: Every capability name the core reads (see :class:`Capability`).
+KNOWN_CAPABILITIES = frozenset(
+    {Capability.REDIRECT, Capability.LOCAL_FILES, Capability.SNAPSHOT_READS}
+)
+
 
 class BaseDeclarationTests(BaseDriverFixtures):
     """The class attributes the core reads before it ever calls the driver."""
@@ -42,6 +53,11 @@ class BaseDeclarationTests(BaseDriverFixtures):
         assert len(names) == len(set(names)), f"duplicate option names: {names}"
         assert isinstance(driver.capabilities, frozenset)
         assert all(isinstance(capability, str) for capability in driver.capabilities)
+        unknown = driver.capabilities - KNOWN_CAPABILITIES
+        assert not unknown, (
+            f"capabilities the core does not know: {sorted(unknown)} (known: "
+            f"{sorted(KNOWN_CAPABILITIES)}; 'server_side_move' was dropped in 0.1)"
+        )
 
 
 class BaseContentTests(BaseDriverFixtures):
@@ -214,6 +230,107 @@ class BaseReaderTests(BaseDriverFixtures):
             assert stream.read(4) == self.CONTENT[5:9]
         finally:
             stream.close()
+
+    def _read_across(
+        self, driver: StorageDriver, path: str, change: Callable[[], None], old: bytes, new: bytes
+    ) -> None:
+        """Open a reader, read its first 64 KiB, run ``change``, read the rest: the reader
+        must return ``old`` whole; without ``Capability.SNAPSHOT_READS`` it may raise
+        ``StorageError`` instead. Never a mix, never a short read."""
+        snapshot = Capability.SNAPSHOT_READS in driver.capabilities
+        with driver.reader(path) as stream:
+            head = stream.read(64 * 1024)
+            change()
+            try:
+                rest = read_all(stream, 256 * 1024)
+            except StorageError:
+                if snapshot:
+                    raise
+                return
+        seen = head + rest
+        assert _digest(seen) == _digest(old), _which(seen, old, new)
+
+    def test_reader_open_across_an_overwrite_sees_one_whole_version(
+        self, driver: StorageDriver, base: str
+    ) -> None:
+        """A multi-chunk file overwritten while a reader is open: the reader returns the
+        version it opened, whole (never the new one's tail, never a short read)."""
+        path = f"{base}/file"
+        old, new = make_data(LARGE_SIZE, seed=21), make_data(LARGE_SIZE + 4097, seed=22)
+        driver.put_content(path, old)
+        self._read_across(driver, path, lambda: driver.put_content(path, new), old, new)
+        assert _digest(driver.get_content(path)) == _digest(new)
+
+    def test_reader_open_across_a_delete_sees_one_whole_version(
+        self, driver: StorageDriver, base: str
+    ) -> None:
+        path = f"{base}/file"
+        old = make_data(LARGE_SIZE, seed=23)
+        driver.put_content(path, old)
+        self._read_across(driver, path, lambda: driver.delete(path), old, b"")
+        with pytest.raises(PathNotFoundError):
+            driver.stat(path)
+
+    def test_local_files_readers_are_real_files(self, driver: StorageDriver, base: str) -> None:
+        """With :attr:`Capability.LOCAL_FILES` a reader is a seekable OS file object, at
+        ``offset``: what the core hands to ``wsgi.file_wrapper`` (sendfile) and what
+        ``nginx_x_accel_redirect`` relies on. Without it, nothing beyond ``read``."""
+        data = make_data(100_000, seed=24)
+        driver.put_content(f"{base}/file", data)
+        with driver.reader(f"{base}/file", 10) as stream:
+            if Capability.LOCAL_FILES in driver.capabilities:
+                assert stream.seekable()
+                assert os.fstat(stream.fileno()).st_size == len(data)
+                assert stream.tell() == 10
+                assert os.pread(stream.fileno(), 5, 0) == data[:5]
+            assert read_all(stream) == data[10:]
+
+
+def _which(seen: bytes, old: bytes, new: bytes) -> str:
+    """Describe what a reader returned instead of the old version, for the failure."""
+    if seen == new:
+        return "the reader returned the new version, not the one it opened"
+    mixed = len(seen) > 64 * 1024 and seen[64 * 1024 :] == new[64 * 1024 : len(seen)]
+    kind = "old head + new tail (a mix)" if mixed else "neither version"
+    return f"the reader returned {len(seen)} bytes (the old version has {len(old)}): {kind}"
+
+
+class BaseLargeStreamTests(BaseDriverFixtures):
+    """Opt-in, slow: a 256 MiB file written and read back in chunks, never held whole.
+
+    Off by default (minutes against an emulator); turn it on with the environment variable
+    ``REGISTRY_CONFORMANCE_SLOW=1`` (``REGISTRY_CONFORMANCE_SLOW=1 nox -s driver-s3``).
+    """
+
+    SIZE = 256 * MIB
+
+    @pytest.mark.slow
+    @pytest.mark.skipif(
+        os.environ.get(SLOW_ENV) != "1",
+        reason=f"opt-in slow case: set {SLOW_ENV}=1 to stream 256 MiB through the driver",
+    )
+    def test_stream_256_mib(self, driver: StorageDriver, base: str) -> None:
+        path = f"{base}/huge"
+        chunk = make_data(CHUNK_SIZE, seed=25)
+        written = hashlib.sha256()
+        with driver.writer(path) as writer:
+            for index in range(self.SIZE // CHUNK_SIZE):
+                # NOTE: each chunk differs (its index up front), so a repeated or dropped
+                # chunk changes the digest.
+                piece = index.to_bytes(8, "big") + chunk[8:]
+                written.update(piece)
+                writer.write(piece)
+            assert writer.size == self.SIZE
+            writer.commit()
+        assert driver.stat(path).size == self.SIZE
+        read = hashlib.sha256()
+        total = 0
+        with driver.reader(path) as stream:
+            while piece := stream.read(CHUNK_SIZE):
+                total += len(piece)
+                read.update(piece)
+        assert total == self.SIZE
+        assert read.hexdigest() == written.hexdigest()
 
 
 class BaseWriterTests(BaseDriverFixtures):

@@ -8,6 +8,7 @@ import pytest
 
 from docker_registry.core.storage import (
     PathNotFoundError,
+    Storage,
     StorageDriver,
 )
 
@@ -117,6 +118,20 @@ class BaseWalkTests(BaseDriverFixtures):
         driver.put_content(f"{base}/file", b"x")
         with pytest.raises(PathNotFoundError):
             list(driver.walk(f"{base}/file"))
+
+    def test_walk_is_lazy_and_raises_on_the_first_next(
+        self, driver: StorageDriver, base: str
+    ) -> None:
+        """The contract: calling ``walk`` never raises; the ``PathNotFoundError`` of a
+        missing directory (or a file) comes from the first ``next()``, before any item.
+        The core's ``Storage.walk`` reads the walk at once, so its callers get it there."""
+        driver.put_content(f"{base}/file", b"x")
+        for path in (f"{base}/missing", f"{base}/file"):
+            iterator = driver.walk(path)  # no error yet: a walk is lazy
+            with pytest.raises(PathNotFoundError):
+                next(iterator)
+            with pytest.raises(PathNotFoundError):
+                Storage(driver).walk(path)
 
 
 class BaseMoveTests(BaseDriverFixtures):

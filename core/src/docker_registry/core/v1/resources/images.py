@@ -7,6 +7,7 @@ import falcon
 from ...download import bounded_body
 from ...meta import set_json
 from ...spool import spooled_file
+from ...storage import Capability
 from .. import layout
 from ..diff_queue import diffs_enabled
 from ..errors import IMAGE_NOT_FOUND, Invalid, NotFound
@@ -86,7 +87,9 @@ class ImageLayerResource(_Base):
         private_gate(self.services, request, grant, image_id)
         settings = self.services.registry.settings
         accel = settings.get("nginx_x_accel_redirect")
-        if accel and self.services.registry.storage.name == "file":
+        # NOTE: nginx reads the layer from the same local file: only drivers whose files are
+        # local (Capability.LOCAL_FILES) can be served that way; the others stream below.
+        if accel and Capability.LOCAL_FILES in self.services.registry.storage.capabilities:
             resp.content_type = "application/octet-stream"
             resp.set_header(
                 "X-Accel-Redirect", accel.rstrip("/") + self.images.layer_storage_path(image_id)

@@ -90,7 +90,7 @@ class AzureDriver(StorageDriver):
         ),
         DriverOption("storage_path", str, default="/", help="blob name prefix ('/' = none)"),
     )
-    capabilities = frozenset({Capability.REDIRECT, Capability.SERVER_SIDE_MOVE})
+    capabilities = frozenset({Capability.REDIRECT})
     log = logging.getLogger(__name__)
     #: Names per listing request (the service's maximum is 5,000).
     page_size = 5000
@@ -122,7 +122,7 @@ class AzureDriver(StorageDriver):
         self.container = self.service.get_container_client(settings.container)
         if not settings.account_key:
             # NOTE: without the shared key nothing can sign a SAS: serve bytes ourselves.
-            self.capabilities = frozenset({Capability.SERVER_SIDE_MOVE})  # type: ignore[misc]
+            self.capabilities = frozenset()  # type: ignore[misc]
         self._container_ready = False
         self._container_lock = threading.Lock()
         self._writable = WritableCheck(self.name)

@@ -39,6 +39,14 @@ def translate(
             f"container '{settings.container}' does not exist (check azure_storage_container)",
             **context,
         )
+    if operation == "read" and (
+        code == "ConditionNotMet" or isinstance(exc, ResourceNotFoundError)
+    ):
+        # NOTE: the SDK pins a download's later chunks to the ETag of its first: the blob
+        # was replaced or deleted under an open reader (which never mixes versions).
+        return StorageError(
+            "the blob was overwritten or deleted while being read; read it again", **context
+        )
     if isinstance(exc, ResourceNotFoundError):
         return PathNotFoundError(**context)
     if isinstance(exc, ClientAuthenticationError) or (

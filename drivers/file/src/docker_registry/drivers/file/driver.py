@@ -85,7 +85,7 @@ class FileDriver(StorageDriver):
             help="directory that holds the registry's files (created if missing)",
         ),
     )
-    capabilities = frozenset({Capability.LOCAL_FILES})
+    capabilities = frozenset({Capability.LOCAL_FILES, Capability.SNAPSHOT_READS})
 
     def __init__(self, *, storage_path: str) -> None:
         self.storage_path = storage_path
@@ -93,12 +93,27 @@ class FileDriver(StorageDriver):
         try:
             os.makedirs(absolute, exist_ok=True)
         except OSError as exc:
-            raise self._failure(exc, "__init__", ROOT, "create the storage root") from exc
+            failure = self._failure(exc, "__init__", ROOT, "create the storage root")
+            failure.detail += "; create it, or set storage_path to a folder the registry can write"
+            raise failure from exc
         # NOTE: confinement compares real paths, so the root itself is resolved once here.
         self.root = os.path.realpath(absolute)
         self.staging_dir = os.path.join(self.root, STAGING_DIR)
         self.spool_directory = self.staging_dir
         self._confinement = Confinement(self.root, self.staging_dir)
+        # NOTE: checked now (nothing is created: reading an existing tree writes nothing),
+        # so that a root the registry cannot write stops start-up with one line instead of
+        # failing the first push.
+        writable = self.staging_dir if os.path.isdir(self.staging_dir) else self.root
+        if not os.access(writable, os.W_OK | os.X_OK):
+            raise StorageError(
+                f"the storage root {writable} is not writable by the registry's user "
+                f"(uid {os.geteuid()}): make it writable, or set storage_path to a folder "
+                "it can write",
+                driver=self.name,
+                operation="__init__",
+                path=ROOT,
+            )
 
     def __repr__(self) -> str:
         return f"FileDriver(storage_path={self.storage_path!r})"
@@ -242,12 +257,14 @@ class FileDriver(StorageDriver):
 
     def walk(self, path: str) -> Iterator[FileInfo]:
         """Yield every regular file below ``path``; symlinked directories are not entered."""
+        # NOTE: a generator, so that a missing directory raises on the first next(), as
+        # the contract says (object stores cannot know before their first listing).
         local = self._local(path, "walk", allow_root=True)
         if not os.path.isdir(local):
             raise PathNotFoundError(
                 "not a directory", driver=self.name, operation="walk", path=path
             )
-        return self._walk(path, local)
+        yield from self._walk(path, local)
 
     def _walk(self, path: str, local: str) -> Iterator[FileInfo]:
         pending = [(path, local)]

@@ -65,7 +65,7 @@ class GCSDriver(StorageDriver):
 
     name = "gcs"
     options: ClassVar[tuple[DriverOption, ...]] = GCS_OPTIONS
-    capabilities = frozenset({Capability.REDIRECT, Capability.SERVER_SIDE_MOVE})
+    capabilities = frozenset({Capability.REDIRECT})
     log = logging.getLogger(__name__)
     #: Objects per listing request (the service's maximum is 1,000).
     page_size = 1000
@@ -84,7 +84,7 @@ class GCSDriver(StorageDriver):
         self._credentials: Any = AnonymousCredentials() if settings.endpoint_url else self._signer
         if not hasattr(self._signer, "sign_bytes"):
             # NOTE: nothing can sign a URL here: the registry serves the bytes itself.
-            self.capabilities = frozenset({Capability.SERVER_SIDE_MOVE})  # type: ignore[misc]
+            self.capabilities = frozenset()  # type: ignore[misc]
         #: retries of idempotent calls, bounded so a dead endpoint fails in seconds.
         self.retry: Retry = DEFAULT_RETRY.with_timeout(30.0)
         self._local = threading.local()

@@ -68,7 +68,7 @@ class S3Driver(StorageDriver):
 
     name = "s3"
     options: ClassVar[tuple[DriverOption, ...]] = S3_OPTIONS
-    capabilities = frozenset({Capability.REDIRECT, Capability.SERVER_SIDE_MOVE})
+    capabilities = frozenset({Capability.REDIRECT, Capability.SNAPSHOT_READS})
     log = logging.getLogger(__name__)
 
     def __init__(self, **options: Any) -> None:
