@@ -141,31 +141,14 @@ def nginx_config(
     return config
 
 
-@pytest.fixture
-def proxied(tmp_path):
-    """nginx with the documented site in front of our registry (bearer + issuer)."""
+def start_tls_front(registry: Server, tmp_path: Path) -> tuple[Server, Path, Path]:
+    """nginx with the documented site in front of ``registry``: the HTTPS server, the
+    test CA's folder (podman's --cert-dir; ``ca.crt`` inside) and nginx's folder."""
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
     if nginx is None:
         pytest.fail("nginx is missing: apt-get install -y nginx")
-    need("htpasswd")
-    users = tmp_path / "htpasswd"
-    run("htpasswd", "-cbB", str(users), "writer", ACCOUNTS["writer"])
-    registry = start_ours(
-        tmp_path / "ours",
-        auth_backend="bearer",
-        bearer={"service": SERVICE, "issuer": ISSUER},
-        htpasswd={
-            "path": str(users),
-            "access": [
-                {"accounts": ["writer"], "repositories": ["team/**"], "actions": ["pull", "push"]}
-            ],
-        },
-        token_issuer={},
-        trusted_proxy=PROXY_ADDRESS,
-        trusted_proxy_headers=["x-forwarded-proto", "x-forwarded-for"],
-    )
     ca, cert, key = make_ca(tmp_path / "certs" / "ca")
     directory = tmp_path / "nginx"
     directory.mkdir()
@@ -185,8 +168,32 @@ def proxied(tmp_path):
     ).start()
     https = Server("ours", f"https://127.0.0.1:{port}", f"127.0.0.1:{port}",
                    registry.storage_path, process)  # fmt: skip
-    yield https, registry, ca.parent, directory
-    process.stop()
+    return https, ca.parent, directory
+
+
+@pytest.fixture
+def proxied(tmp_path):
+    """nginx with the documented site in front of our registry (bearer + issuer)."""
+    need("htpasswd")
+    users = tmp_path / "htpasswd"
+    run("htpasswd", "-cbB", str(users), "writer", ACCOUNTS["writer"])
+    registry = start_ours(
+        tmp_path / "ours",
+        auth_backend="bearer",
+        bearer={"service": SERVICE, "issuer": ISSUER},
+        htpasswd={
+            "path": str(users),
+            "access": [
+                {"accounts": ["writer"], "repositories": ["team/**"], "actions": ["pull", "push"]}
+            ],
+        },
+        token_issuer={},
+        trusted_proxy=PROXY_ADDRESS,
+        trusted_proxy_headers=["x-forwarded-proto", "x-forwarded-for"],
+    )
+    https, cert_dir, directory = start_tls_front(registry, tmp_path)
+    yield https, registry, cert_dir, directory
+    https.process.stop()
     registry.process.stop()
 
 
