@@ -209,6 +209,7 @@ class UploadStore:
                 if length is not None and size != length:
                     raise BlobUploadInvalid(f"chunk of {size} bytes, {length} declared")
                 if size == 0:
+                    joined.drop()
                     return offset
                 writer.commit()
             path = layout.upload_chunk(name, upload_id, offset, offset + size, token)
