@@ -12,6 +12,7 @@ import pluggy
 from .access.control import AccessControl
 from .access.middleware import AccessMiddleware
 from .config import ConfigError, Settings
+from .cors import RegistryCORS, cors_policy
 from .http_errors import handle_storage_error, handle_unexpected, serialize_error
 from .middleware import RequestContextMiddleware
 from .plugins import create_plugin_manager
@@ -85,8 +86,10 @@ def _build(
         storage.use_cache(spec.factory(registry))
 
     registry.access = AccessControl.from_registry(registry)
+    cors = cors_policy(settings)
     app = RegistryApp(
         middleware=(
+            *((RegistryCORS(cors),) if cors is not None else ()),
             RequestContextMiddleware(),
             AccessMiddleware(registry.access),
             UnreceivedBodyMiddleware(),
