@@ -68,7 +68,7 @@ def page_server() -> Iterator[tuple[int, dict[str, bytes]]]:
     pages: dict[str, bytes] = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             body = pages.get(self.path, b"")
             self.send_response(200 if body else 404)
             self.send_header("Content-Type", "text/html")
@@ -188,7 +188,7 @@ def test_other_origin_is_refused_by_the_browser(tmp_path, page_server, browser):
 def test_method_not_listed_is_refused_at_preflight(tmp_path, page_server, browser):
     page_port, pages = page_server
     origin = f"http://127.0.0.1:{page_port}"
-    registry = _serve(tmp_path, f"  origins: '*'\n  methods: [GET]\n  headers: '*'\n")
+    registry = _serve(tmp_path, "  origins: '*'\n  methods: [GET]\n  headers: '*'\n")
     url = next(registry)
     try:
         pages["/page.html"] = _page(url)

@@ -1,4 +1,4 @@
-"""CORS on both APIs (the ``cors`` section, the seed's flask-cors keys) on ``falcon.CORSMiddleware``.
+"""CORS on both APIs: the ``cors`` section (the seed's flask-cors keys) on Falcon's own middleware.
 
 Falcon's middleware decides the ``Access-Control-Allow-Origin`` and ``-Credentials`` and
 ``-Expose-Headers`` of every answer; :class:`RegistryCORS` adds what flask-cors did and
