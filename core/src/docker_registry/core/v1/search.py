@@ -76,7 +76,8 @@ class ModuleIndexSearch:
         except ConfigError as exc:
             raise ConfigError(
                 f"no installed search backend is called '{dotted}' and it is not an "
-                f"importable module with an Index class ({exc.detail})",
+                f"importable module with an Index class ({exc.detail})"
+                + ("; pip install registry-plugin-sqlalchemy" if dotted == "sqlalchemy" else ""),
                 key="search_backend",
             ) from None
         index_class = getattr(module, "Index", None)
