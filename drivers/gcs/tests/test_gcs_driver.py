@@ -54,6 +54,8 @@ def test_seed_keys_and_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"boto_bucket": "b", "gcs_chunk_size": 1000}, "gcs_chunk_size"),
         ({"boto_bucket": "b", "gcs_credentials_file": "/no/such/key.json"}, "gcs_credentials_file"),
         ({"boto_bucket": "b", "gcs_endpoint_url": "localhost"}, "gcs_endpoint_url"),
+        # the JSON API is HTTPS only: the seed's `gs_secure: false` cannot be honoured
+        ({"boto_bucket": "b", "gs_secure": False}, "gs_secure"),
     ],
 )
 def test_unusable_options_fail_config_check_naming_the_key(

@@ -12,7 +12,9 @@ import pluggy
 from .access.control import AccessControl
 from .access.middleware import AccessMiddleware
 from .config import ConfigError, Settings
-from .http_errors import handle_storage_error, handle_unexpected, serialize_error
+from .cors import RegistryCORS, cors_policy
+from .error_reports import error_handler
+from .http_errors import handle_storage_error, serialize_error
 from .middleware import RequestContextMiddleware
 from .plugins import create_plugin_manager
 from .registry import Registry
@@ -85,8 +87,10 @@ def _build(
         storage.use_cache(spec.factory(registry))
 
     registry.access = AccessControl.from_registry(registry)
+    cors = cors_policy(settings)
     app = RegistryApp(
         middleware=(
+            *((RegistryCORS(cors),) if cors is not None else ()),
             RequestContextMiddleware(),
             AccessMiddleware(registry.access),
             UnreceivedBodyMiddleware(),
@@ -99,7 +103,7 @@ def _build(
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False
     app.set_error_serializer(serialize_error)
-    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(Exception, error_handler(settings))
     app.add_error_handler(StorageError, handle_storage_error)
 
     plugins.hook.registry_routes(app=app, registry=registry)

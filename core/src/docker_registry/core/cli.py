@@ -207,13 +207,14 @@ def _config_show(settings: Settings) -> int:
 
 
 def _config_check(settings: Settings, *, connect: bool = False) -> int:
+    from .config_sections import check_sections
     from .plugins import create_plugin_manager
     from .storage.factory import load_driver_class, resolve_options, unknown_options
 
     try:
         driver_class = load_driver_class(settings.storage)
         resolve_options(driver_class, settings.values)
-        create_plugin_manager()
+        check_sections(settings, create_plugin_manager())
     except ConfigError as exc:
         raise exc.located(flavor=settings.flavor, file=settings.source) from None
     source = settings.source or "packaged defaults"

@@ -71,7 +71,15 @@ class ModuleIndexSearch:
 
     @classmethod
     def load(cls, dotted: str) -> ModuleIndexSearch:
-        module = load_module_plugin(dotted)
+        try:
+            module = load_module_plugin(dotted)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"no installed search backend is called '{dotted}' and it is not an "
+                f"importable module with an Index class ({exc.detail})"
+                + ("; pip install registry-plugin-sqlalchemy" if dotted == "sqlalchemy" else ""),
+                key="search_backend",
+            ) from None
         index_class = getattr(module, "Index", None)
         if index_class is None:
             raise ConfigError(

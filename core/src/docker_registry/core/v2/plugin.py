@@ -17,6 +17,7 @@ Configuration keys read here:
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 import threading
@@ -52,16 +53,23 @@ DEFAULT_PURGE_INTERVAL = 3600
 DEFAULT_TAGS_TTL = 1.0
 
 
+def _seconds(registry: Registry, key: str, default: float) -> float:
+    """A typed seconds key (Settings applied its default to null and empty values)."""
+    value = registry.settings.get(key)
+    return default if value is None else float(value)
+
+
 @hookimpl
 def registry_routes(app: falcon.App, registry: Registry) -> None:
     """Mount ``/v2/`` and everything below it."""
     storage = registry.storage
     bridge = V1Bridge(storage)
     blobs = BlobStore(storage, bridge)
-    age = float(registry.settings.get("upload_purge_age", DEFAULT_PURGE_AGE) or 0)
-    uploads = UploadStore(storage, blobs, _upload_secret(registry), age or DEFAULT_PURGE_AGE)
+    age = _seconds(registry, "upload_purge_age", DEFAULT_PURGE_AGE)
+    # NOTE: age 0 purges nothing, so an upload's URL never expires either.
+    uploads = UploadStore(storage, blobs, _upload_secret(registry), age or math.inf)
     registry.body_taps.append(uploads.tap_for)
-    tags_ttl = float(registry.settings.get("v2_tag_cache_ttl", DEFAULT_TAGS_TTL) or 0)
+    tags_ttl = _seconds(registry, "v2_tag_cache_ttl", DEFAULT_TAGS_TTL)
     manifests = ManifestStore(storage, blobs, bridge, tags_ttl)
     referrers = ReferrerStore(storage, manifests)
     proxy = Proxy.from_settings(registry.settings, blobs, uploads, manifests, referrers)
@@ -127,10 +135,10 @@ class _BareV2:
 @hookimpl
 def registry_startup(app: falcon.App, registry: Registry) -> None:
     """Start the purge of stale uploads in a daemon thread (first run right away)."""
-    age = float(registry.settings.get("upload_purge_age", DEFAULT_PURGE_AGE) or 0)
+    age = _seconds(registry, "upload_purge_age", DEFAULT_PURGE_AGE)
     if age <= 0 or "v2" not in registry.services:
         return
-    interval = float(registry.settings.get("upload_purge_interval", DEFAULT_PURGE_INTERVAL))
+    interval = _seconds(registry, "upload_purge_interval", DEFAULT_PURGE_INTERVAL)
     uploads: UploadStore = registry.services["v2"]["uploads"]
 
     def purge_forever() -> None:

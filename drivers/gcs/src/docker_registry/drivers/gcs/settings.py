@@ -38,10 +38,10 @@ GCS_OPTIONS: tuple[DriverOption, ...] = (
     DriverOption("gcs_project", str, help="project of the bucket (for the client)"),
     DriverOption("gcs_endpoint_url", str, help="emulator/private endpoint URL"),
     DriverOption("gcs_chunk_size", int, default=DEFAULT_CHUNK_SIZE, help="resumable chunk bytes"),
-    DriverOption("gs_secure", bool, default=True, help="accepted; the JSON API is HTTPS"),
+    DriverOption("gs_secure", bool, default=True, help="true only: the JSON API is HTTPS"),
     DriverOption("gs_access_key", str, help="seed's HMAC key: refused, see the docs"),
     DriverOption("gs_secret_key", str, secret=True, help="seed's HMAC secret: refused"),
-    DriverOption("oauth2", bool, default=False, help="accepted; OAuth2 is always used"),
+    DriverOption("oauth2", bool, default=False, help="no effect: OAuth2 is always used"),
     DriverOption("storage_path", str, default="/registry", help="object name prefix"),
 )
 
@@ -92,6 +92,12 @@ def gcs_settings(values: Mapping[str, Any]) -> GCSSettings:
     if values.get("gs_access_key") or values.get("gs_secret_key"):
         key = "gs_access_key" if values.get("gs_access_key") else "gs_secret_key"
         raise ConfigError(HMAC_MESSAGE, key=key)
+    if values.get("gs_secure") is False:
+        raise ConfigError(
+            "google-cloud-storage talks HTTPS only: remove gs_secure (an emulator over plain "
+            "HTTP is reached with gcs_endpoint_url)",
+            key="gs_secure",
+        )
     bucket = values.get("gcs_bucket") or values.get("boto_bucket")
     if not bucket:
         raise ConfigError(

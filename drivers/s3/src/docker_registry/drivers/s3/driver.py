@@ -39,6 +39,7 @@ from docker_registry.core.storage import (
 from docker_registry.core.storage.objectstore import WritableCheck
 from docker_registry.core.storage.paths import ROOT
 
+from .cloudfront import cloudfront
 from .errors import error_code, translate
 from .options import S3_OPTIONS
 from .reader import S3Reader
@@ -72,7 +73,7 @@ class S3Driver(StorageDriver):
     log = logging.getLogger(__name__)
 
     def __init__(self, **options: Any) -> None:
-        self._setup(self.build_settings(options))
+        self._setup(self.build_settings(options), options.get("cloudfront"))
 
     @classmethod
     def build_settings(cls, values: Mapping[str, Any]) -> S3Settings:
@@ -86,9 +87,11 @@ class S3Driver(StorageDriver):
         :raises ConfigError: naming the key at fault.
         """
         cls.build_settings(values)
+        cloudfront(values.get("cloudfront"))
 
-    def _setup(self, settings: S3Settings) -> None:
+    def _setup(self, settings: S3Settings, cloudfront_option: Any = None) -> None:
         self.settings = settings
+        self.cloudfront = cloudfront(cloudfront_option)
         self._writable = WritableCheck(self.name)
         if settings.debug:
             logging.getLogger("botocore").setLevel(logging.DEBUG)
@@ -363,13 +366,16 @@ class S3Driver(StorageDriver):
             )
 
     def redirect_url(self, path: str, method: str = "GET") -> str | None:
-        """A presigned URL valid for 20 minutes (``GET`` or ``HEAD``).
+        """A presigned URL valid for 20 minutes (``GET`` or ``HEAD``); with ``cloudfront``,
+        the distribution's signed URL of the object instead.
 
         :raises PathNotFoundError: no file at ``path`` (a URL to a 404 helps no client).
         """
         validate_path(path)
         if self._head(path, "redirect_url") is None:
             raise PathNotFoundError(driver=self.name, operation="redirect_url", path=path)
+        if self.cloudfront is not None:
+            return self.cloudfront.signed_url(self.key(path), REDIRECT_EXPIRES)
         operation = "head_object" if method.upper() == "HEAD" else "get_object"
         return self.call(
             "redirect_url",

@@ -41,5 +41,10 @@ S3_OPTIONS: tuple[DriverOption, ...] = (
     DriverOption("boto_proxy_port", int, help="HTTP proxy port"),
     DriverOption("boto_proxy_user", str, help="HTTP proxy user"),
     DriverOption("boto_proxy_pass", str, secret=True, help="HTTP proxy password"),
+    DriverOption(
+        "cloudfront",
+        dict,
+        help="{base, keyid, keysecret}: storage_redirect sends clients to CloudFront signed URLs",
+    ),
     *COMMON_OPTIONS,
 )
