@@ -65,6 +65,9 @@ def serve(
         _announce(settings, server.effective_host, server.effective_port, threads, 1)
         _run(server)
         return
+    from .ops import metrics
+
+    multiproc = metrics.prepare_multiprocess() if metrics.metrics_enabled(settings) else None
     listener = socket.create_server((host, port), backlog=1024)
     try:
         bound_host, bound_port = listener.getsockname()[:2]
@@ -80,6 +83,8 @@ def serve(
         ).run()
     finally:
         listener.close()
+        if multiproc is not None:
+            metrics.remove_multiprocess(multiproc)
 
 
 def _create_server(
@@ -223,6 +228,7 @@ class _Supervisor:
                 if os.waitstatus_to_exitcode(status) == _EXIT_STARTUP:
                     reason += f": {self._read_errors()}"
                 log.error("worker %d exited (%s); starting another", pid, reason)
+                _forget_worker(pid)
                 self._spawn()
         finally:
             for signum, handler in previous.items():
@@ -278,6 +284,16 @@ class _Supervisor:
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+
+
+def _forget_worker(pid: int) -> None:
+    """Drop a dead worker's live gauges from the metrics directory (if metrics are on)."""
+    from .ops.metrics import forget_worker
+
+    try:
+        forget_worker(pid)
+    except OSError as exc:
+        log.warning("could not remove the metrics files of worker %d: %s", pid, exc)
 
 
 #: glibc's ``mallopt`` parameter for the number of malloc arenas.
