@@ -4,6 +4,7 @@ balancer or kubelet probes them without credentials (access/routes.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 
@@ -72,10 +73,9 @@ class ReadyResource:
         _json(resp, 503 if failed else 200, body)
 
     def _storage(self) -> None:
-        try:
+        # NOTE: an empty storage answered too: reachable.
+        with contextlib.suppress(PathNotFoundError):
             self.registry.storage.stat("/")
-        except PathNotFoundError:
-            pass  # an empty storage answered: reachable
 
     def _search(self) -> None:
         services = self.registry.services.get("v1")

@@ -223,9 +223,7 @@ class MetricsMiddleware:
         method = req.method if req.method in _METHODS else "other"
         self.metrics.requests.labels(api, route, method, str(resp.status_code)).inc()
         if started is not None:
-            self.metrics.duration.labels(api, route, method).observe(
-                time.perf_counter() - started
-            )
+            self.metrics.duration.labels(api, route, method).observe(time.perf_counter() - started)
         if req.content_length:
             self.metrics.received.labels(api, route).inc(req.content_length)
         sent = _sent_bytes(resp)
