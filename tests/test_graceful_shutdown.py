@@ -6,6 +6,7 @@ mode without dropping a connection."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import signal
 import socket
@@ -131,36 +132,38 @@ def test_a_push_past_shutdown_timeout_is_cut_and_leaves_nothing(start_registry):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sighup_toggles_readonly_without_dropping_connections(start_registry, workers):
     registry = start_registry(workers=workers)
-    session = requests.Session()
+    address, port = registry.host.split(":")
+    # one keep-alive connection carries every request of the test
+    connection = http.client.HTTPConnection(address, int(port), timeout=10)
+    path = "/v2/hup/app/blobs/uploads/"
 
     def post_status() -> int:
-        return session.post(f"{registry.url}/v2/hup/app/blobs/uploads/", timeout=10).status_code
+        connection.request("POST", path, body=b"")
+        response = connection.getresponse()
+        response.read()
+        return response.status
 
-    def peers() -> set[int]:
-        pool = session.get_adapter(registry.url).poolmanager
-        found = set()
-        for key in list(pool.pools):
-            for conn in pool.pools[key].pool.queue:
-                if conn is not None and conn.sock is not None:
-                    found.add(conn.sock.getsockname()[1])
-        return found
+    def fresh_post_status() -> int:
+        return requests.post(f"{registry.url}{path}", timeout=10).status_code
+
+    def set_readonly(value: bool) -> None:
+        config = yaml.safe_load(registry.config_path.read_text())
+        config["test"]["readonly"] = value
+        registry.config_path.write_text(yaml.safe_dump(config))
+        os.kill(registry.process.pid, signal.SIGHUP)
 
     assert post_status() == 202
-    before = peers()
-    config = yaml.safe_load(registry.config_path.read_text())
-    config["test"]["readonly"] = True
-    registry.config_path.write_text(yaml.safe_dump(config))
-    os.kill(registry.process.pid, signal.SIGHUP)
+    local = connection.sock.getsockname()
+    set_readonly(True)
     _wait_for(lambda: post_status() == 405, "read-only mode after SIGHUP")
-    refused = session.post(f"{registry.url}/v2/hup/app/blobs/uploads/", timeout=10)
+    _wait_for(lambda: all(fresh_post_status() == 405 for _ in range(8)), "every worker")
+    refused = requests.post(f"{registry.url}{path}", timeout=10)
     assert "read-only" in refused.json()["errors"][0]["message"]
-    assert session.get(f"{registry.url}/v2/", timeout=10).status_code == 200
-    if workers == 1:
-        # the same keep-alive connection carried every request across the reload
-        assert peers() == before
-    config["test"]["readonly"] = False
-    registry.config_path.write_text(yaml.safe_dump(config))
-    os.kill(registry.process.pid, signal.SIGHUP)
-    _wait_for(lambda: all(post_status() == 202 for _ in range(6)), "writes after SIGHUP")
+    assert requests.get(f"{registry.url}/v2/", timeout=10).status_code == 200
+    set_readonly(False)
+    _wait_for(lambda: post_status() == 202, "writes after SIGHUP")
+    _wait_for(lambda: all(fresh_post_status() == 202 for _ in range(8)), "every worker")
+    assert connection.sock.getsockname() == local, "the connection was dropped"
+    connection.close()
     assert registry.process.running
     assert "read-only mode is now ON" in registry.log()
