@@ -17,11 +17,15 @@ from .registry import Registry
 
 @hookimpl
 def registry_routes(app: falcon.App, registry: Registry) -> None:
-    """Mount ``/``, ``/_ping`` and ``/v1/_ping``."""
+    """Mount ``/``, ``/_ping``, ``/v1/_ping``, and the operations routes (``/healthz``,
+    ``/readyz``, ``/metrics``: :mod:`.ops`)."""
+    from .ops.install import install
+
     app.add_route("/", RootResource(registry))
     ping = PingResource(registry)
     app.add_route("/_ping", ping)
     app.add_route("/v1/_ping", ping)
+    install(app, registry)
 
 
 @hookimpl

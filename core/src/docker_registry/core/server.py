@@ -63,8 +63,11 @@ def serve(
         _start_spool_sweeper(settings, served.spool_directory)
         server = _create_server(served, settings, threads, host=host, port=port)
         _announce(settings, server.effective_host, server.effective_port, threads, 1)
-        _run(server)
+        _run(server, settings)
         return
+    from .ops import metrics
+
+    multiproc = metrics.prepare_multiprocess() if metrics.metrics_enabled(settings) else None
     listener = socket.create_server((host, port), backlog=1024)
     try:
         bound_host, bound_port = listener.getsockname()[:2]
@@ -77,9 +80,13 @@ def serve(
             lambda first: _worker(
                 listener, make_app, settings, threads, announce if first else None
             ),
+            on_stop=listener.close,
+            stop_timeout=_stop_timeout(settings),
         ).run()
     finally:
         listener.close()
+        if multiproc is not None:
+            metrics.remove_multiprocess(multiproc)
 
 
 def _create_server(
@@ -140,13 +147,38 @@ def _announce(settings: Settings, host: str, port: int, threads: int, workers: i
     )
 
 
-def _run(server: waitress.server.BaseWSGIServer) -> None:
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        log.info("docker-registry stopping")
-    finally:
-        server.close()
+def _stop_timeout(settings: Settings) -> float:
+    return float(settings.get("shutdown_timeout") or 0.0)
+
+
+def _run(server: waitress.server.BaseWSGIServer, settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT, then drain for ``shutdown_timeout`` (ops/lifecycle.py)."""
+    from .ops.lifecycle import run_server
+
+    run_server(server, shutdown_timeout=_stop_timeout(settings), reload=_reloader(settings))
+
+
+def _reloader(settings: Settings) -> Callable[[], None]:
+    """What SIGHUP does: re-read the configuration and apply ``readonly``."""
+
+    def reload() -> None:
+        from .config import load_settings
+        from .ops.readonly import apply
+
+        try:
+            fresh = load_settings(settings.source, settings.flavor)
+        except ConfigError as exc:
+            log.error("SIGHUP: configuration not reloaded, nothing changed: %s", exc)
+            return
+        enabled = bool(fresh.get("readonly"))
+        log.info(
+            "SIGHUP: configuration re-read (pid %d); read-only mode %s",
+            os.getpid(),
+            "on" if enabled else "off",
+        )
+        apply(enabled)
+
+    return reload
 
 
 def _worker(
@@ -163,12 +195,14 @@ def _worker(
     """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # NOTE: the supervisor's forwarding handler must not run here; run_server sets ours.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _limit_malloc_arenas()
     served = make_app()
     if announce is not None:
         announce()
     _start_spool_sweeper(settings, served.spool_directory)
-    _run(_create_server(served, settings, threads, sockets=[listener]))
+    _run(_create_server(served, settings, threads, sockets=[listener]), settings)
 
 
 #: Exit status of a worker whose configuration or storage cannot start (no restart).
@@ -184,9 +218,18 @@ class _Supervisor:
     raises that error, so the command prints it once, with no traceback.
     """
 
-    def __init__(self, count: int, body: Callable[[bool], None]) -> None:
+    def __init__(
+        self,
+        count: int,
+        body: Callable[[bool], None],
+        *,
+        on_stop: Callable[[], None] = lambda: None,
+        stop_timeout: float = 30.0,
+    ) -> None:
         self.count = count
         self.body = body
+        self.on_stop = on_stop
+        self.stop_timeout = stop_timeout
         self.children: dict[int, float] = {}
         self.stopping = False
         self.spawned = 0
@@ -194,7 +237,13 @@ class _Supervisor:
 
     def run(self) -> None:
         previous = {
-            signum: signal.signal(signum, self._stop) for signum in (signal.SIGTERM, signal.SIGINT)
+            signum: signal.signal(signum, handler)
+            for signum, handler in (
+                (signal.SIGTERM, self._stop),
+                (signal.SIGINT, self._stop),
+                (signal.SIGHUP, self._forward),
+                (signal.SIGALRM, self._kill),
+            )
         }
         try:
             for _ in range(self.count):
@@ -223,8 +272,10 @@ class _Supervisor:
                 if os.waitstatus_to_exitcode(status) == _EXIT_STARTUP:
                     reason += f": {self._read_errors()}"
                 log.error("worker %d exited (%s); starting another", pid, reason)
+                _forget_worker(pid)
                 self._spawn()
         finally:
+            signal.alarm(0)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             os.close(self.errors_read)
@@ -274,10 +325,46 @@ class _Supervisor:
         return line or "a worker failed at start-up with no message"
 
     def _stop(self, signum: int, frame: object) -> None:
+        if not self.stopping and frame is not None:
+            log.info(
+                "docker-registry supervisor received %s: stopping %d worker(s), each "
+                "finishing its requests in flight (at most %.0f s)",
+                signal.Signals(signum).name,
+                len(self.children),
+                self.stop_timeout,
+            )
+            # NOTE: a worker that does not stop in time is killed (SIGALRM: _kill).
+            signal.alarm(int(self.stop_timeout) + 10)
         self.stopping = True
+        # NOTE: the supervisor's copy of the listening socket goes too, so that new
+        # connections are refused at once instead of waiting in the backlog.
+        self.on_stop()
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+
+    def _forward(self, signum: int, frame: object) -> None:
+        """SIGHUP: every worker re-reads the configuration."""
+        log.info("docker-registry supervisor received SIGHUP: forwarding it to the workers")
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGHUP)
+
+    def _kill(self, signum: int, frame: object) -> None:
+        for pid in list(self.children):
+            log.error("worker %d did not stop within shutdown_timeout; killing it", pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _forget_worker(pid: int) -> None:
+    """Drop a dead worker's live gauges from the metrics directory (if metrics are on)."""
+    from .ops.metrics import forget_worker
+
+    try:
+        forget_worker(pid)
+    except OSError as exc:
+        log.warning("could not remove the metrics files of worker %d: %s", pid, exc)
 
 
 #: glibc's ``mallopt`` parameter for the number of malloc arenas.

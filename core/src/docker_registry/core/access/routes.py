@@ -66,6 +66,10 @@ class Row:
 FIXED = [
     Row(r"/", {"GET": ("R1", None)}, OPEN),
     Row(r"/_ping|/v1/_ping", {"GET": ("R2", None)}, OPEN),
+    # NOTE: probes and scrapes carry no credentials and no repository names (ops/).
+    Row(r"/healthz", {"GET": ("healthz", None)}, OPEN),
+    Row(r"/readyz", {"GET": ("readyz", None)}, OPEN),
+    Row(r"/metrics", {"GET": ("metrics", None)}, OPEN),
     Row(r"/v1/search", {"GET": ("R27", None)}, LISTING),
     Row(r"/v1/users/?", {"GET": ("R20", None), "POST": ("R20", None)}, OPEN, standalone=True),
     Row(r"/v1/users/[^/]+/", {"PUT": ("R21", None)}, OPEN, standalone=True),

@@ -238,6 +238,10 @@ KNOWN_KEYS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "mirroring": (_to_mapping, None),
     "cache": (_to_mapping, None),
     "cache_lru": (_to_mapping, None),
+    # NOTE: operations (docs/operations.md); checked further in ops/.
+    "metrics": (_to_mapping, None),
+    "readonly": (_to_bool, False),
+    "shutdown_timeout": (_to_seconds, 30.0),
 }
 
 

@@ -9,8 +9,9 @@ reads small files through an optional cache that every write invalidates.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 
 from . import paths
 from .cache import FileCache, GuardedCache
@@ -22,6 +23,16 @@ log = logging.getLogger(__name__)
 _Result = TypeVar("_Result")
 
 
+class StorageObserver(Protocol):
+    """Told of every operation and cache lookup (the metrics, :mod:`..ops.metrics`)."""
+
+    def storage_operation(
+        self, driver: str, operation: str, seconds: float, error: BaseException | None
+    ) -> None: ...
+
+    def cache_lookup(self, hit: bool) -> None: ...
+
+
 class Storage:
     """Validating, error-annotating, caching wrapper around one :class:`StorageDriver`.
 
@@ -29,6 +40,9 @@ class Storage:
     :param cache: a cache of small files (``get_content``); written through on
         ``put_content``, invalidated on writer commits, moves and deletes.
     """
+
+    #: Told of each operation's time and error (``None``: nobody is counting).
+    observer: StorageObserver | None = None
 
     def __init__(self, driver: StorageDriver, cache: FileCache | None = None) -> None:
         self.driver = driver
@@ -49,6 +63,21 @@ class Storage:
     def _call(
         self, operation: str, path: str, call: Callable[[], _Result], *, allow_root: bool = False
     ) -> _Result:
+        observer = self.observer
+        if observer is None:
+            return self._checked(operation, path, call, allow_root)
+        started = time.perf_counter()
+        try:
+            result = self._checked(operation, path, call, allow_root)
+        except StorageError as exc:
+            observer.storage_operation(self.name, operation, time.perf_counter() - started, exc)
+            raise
+        observer.storage_operation(self.name, operation, time.perf_counter() - started, None)
+        return result
+
+    def _checked(
+        self, operation: str, path: str, call: Callable[[], _Result], allow_root: bool
+    ) -> _Result:
         try:
             paths.validate_path(path, allow_root=allow_root)
             return call()
@@ -64,6 +93,8 @@ class Storage:
         if self.cache is None:
             return self._call("get_content", path, lambda: self.driver.get_content(path))
         cached = self.cache.get(path)
+        if self.observer is not None:
+            self.observer.cache_lookup(cached is not None)
         if cached is not None:
             return cached
         content = self._call("get_content", path, lambda: self.driver.get_content(path))

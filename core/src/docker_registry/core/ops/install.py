@@ -1,0 +1,23 @@
+"""Mount the operations routes and middleware on an application (from :mod:`..defaults`)."""
+
+from __future__ import annotations
+
+import falcon
+
+from ..registry import Registry
+from .health import HealthResource, ReadyResource
+from .metrics import METRICS_PATH, MetricsMiddleware, MetricsResource, get_metrics, metrics_enabled
+from .readonly import ReadOnlyMiddleware
+
+
+def install(app: falcon.App, registry: Registry) -> None:
+    """``/healthz`` and ``/readyz`` always; ``/metrics`` and request/storage metrics when
+    ``metrics.enabled``; the read-only switch (``readonly``, re-read on SIGHUP)."""
+    app.add_route("/healthz", HealthResource())
+    app.add_route("/readyz", ReadyResource(registry))
+    if metrics_enabled(registry.settings):
+        metrics = get_metrics()
+        registry.storage.observer = metrics
+        app.add_route(METRICS_PATH, MetricsResource(metrics))
+        app.add_middleware(MetricsMiddleware(metrics, standalone=registry.settings.standalone))
+    app.add_middleware(ReadOnlyMiddleware(bool(registry.settings.get("readonly"))))
