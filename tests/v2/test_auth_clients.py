@@ -16,6 +16,8 @@ import pytest
 import requests
 from v2support import digest, start_ours, write_oci_layout
 
+from docker_registry.testing.podman_search import podman_command
+
 pytestmark = pytest.mark.slow
 
 ACCOUNTS = {"writer": "writer pw", "reader": "reader-pw"}
@@ -167,21 +169,7 @@ def test_skopeo_with_credentials(secured, oci_image, tmp_path):
 
 
 def podman(root: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    return run(
-        "podman",
-        "--root",
-        str(root / "root"),
-        "--runroot",
-        str(root / "run"),
-        "--storage-driver",
-        "vfs",
-        "--cgroup-manager",
-        "cgroupfs",
-        "--events-backend",
-        "none",
-        *args,
-        ok=ok,
-    )
+    return run(*podman_command(str(root)), *args, ok=ok)
 
 
 def test_podman_login_push_pull(secured, oci_image, tool_root):

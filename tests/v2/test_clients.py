@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from v2support import OCI_MANIFEST, Client, digest, start_ours, write_oci_layout
 
+from docker_registry.testing.podman_search import check_podman_search, podman_command
+
 pytestmark = pytest.mark.slow
 
 
@@ -90,20 +92,7 @@ class TestSkopeo:
 
 class TestPodman:
     def podman(self, root, *args: str) -> str:
-        return run(
-            "podman",
-            "--root",
-            str(root / "root"),
-            "--runroot",
-            str(root / "run"),
-            "--storage-driver",
-            "vfs",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "none",
-            *args,
-        )
+        return run(*podman_command(str(root)), *args)
 
     def test_pull_push_search(self, ours, oci_image, tool_root):
         need("podman")
@@ -134,8 +123,6 @@ class TestPodmanSearch:
 
     @pytest.mark.parametrize("backend", [None, "storage"], ids=["no-backend", "storage"])
     def test_search_with_a_term(self, tmp_path, backend):
-        from docker_registry.testing.podman_search import check_podman_search
-
         values = {} if backend is None else {"search_backend": backend}
         server = start_ours(tmp_path / "ours", **values)
         try:

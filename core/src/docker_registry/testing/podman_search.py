@@ -93,6 +93,28 @@ def push_v2_repository(url: str, repository: str) -> None:
     assert response.status_code == 201, response.text
 
 
+def podman_command(root: str) -> list[str]:
+    """``podman`` with its storage under ``root`` and nothing that needs a daemon, a
+    systemd or an overlay mount (how podman runs on these machines and in CI).
+
+    NOTE: keep ``root`` short, under /tmp: podman refuses a runroot longer than 50
+    characters.
+    """
+    return [
+        "podman",
+        "--root",
+        f"{root}/root",
+        "--runroot",
+        f"{root}/run",
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "none",
+    ]
+
+
 def podman_search(host: str, term: str, *extra: str) -> list[str]:
     """Names listed by ``podman search --tls-verify=false <host>/<term>``."""
     if shutil.which("podman") is None:
@@ -102,17 +124,7 @@ def podman_search(host: str, term: str, *extra: str) -> list[str]:
     try:
         done = subprocess.run(
             [
-                "podman",
-                "--root",
-                f"{root}/root",
-                "--runroot",
-                f"{root}/run",
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "none",
+                *podman_command(root),
                 "search",
                 "--tls-verify=false",
                 "--format",
