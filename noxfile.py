@@ -39,6 +39,7 @@ FOLDERS += [f"plugins/{name}" for name in PLUGINS]
 # NOTE: tool versions are pinned so that a new release cannot turn CI red on its own;
 # raise them on purpose, in one commit with the fixes they ask for.
 RUFF = "ruff==0.17.6"
+IMPORT_LINTER = "import-linter==2.17"
 TWINE = "twine==7.0.0"
 DOCS = ["mkdocs==1.6.1", "mkdocstrings==1.0.8", "mkdocstrings-python==2.0.11"]
 
@@ -84,9 +85,12 @@ def _install_everything(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the whole monorepo (pinned version)."""
-    session.install(RUFF)
+    """ruff over the whole monorepo, and the core's layer rules (import-linter contracts
+    in pyproject.toml); pinned versions."""
+    _install(session)
+    session.install(RUFF, IMPORT_LINTER)
     session.run("ruff", "check", ".")
+    session.run("lint-imports")
 
 
 @nox.session

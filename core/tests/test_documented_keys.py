@@ -68,7 +68,7 @@ def _uploads(**values):
     class Capture:
         @hookimpl
         def registry_startup(self, app, registry):
-            seen.append(registry.services["v2"]["uploads"])
+            seen.append(registry.services["v2"].uploads)
 
     settings = Settings.from_mapping({"storage": "inmemory", **values})
     app = create_app(settings, storage=Storage(InMemoryDriver()), extra_plugins=[Capture()])

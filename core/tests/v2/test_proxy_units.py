@@ -17,7 +17,8 @@ from docker_registry.core.storage.inmemory import InMemoryDriver
 from docker_registry.core.v2.blobs import BlobStore
 from docker_registry.core.v2.digests import Digest, parse_digest
 from docker_registry.core.v2.errors import BadGateway
-from docker_registry.core.v2.manifests import MANIFEST_TYPES, OCI_MANIFEST, ManifestStore
+from docker_registry.core.v2.manifests import ManifestStore
+from docker_registry.core.v2.mediatypes import MANIFEST_TYPES, OCI_MANIFEST
 from docker_registry.core.v2.negotiation import accepted
 from docker_registry.core.v2.proxy import Proxy, V2Upstream, _tag_headers, parse_bearer_challenge
 from docker_registry.core.v2.referrers import ReferrerStore

@@ -26,13 +26,8 @@ from docker_registry.core.v2.errors import (
     ManifestInvalid,
     NameInvalid,
 )
-from docker_registry.core.v2.manifests import (
-    DOCKER_LIST,
-    DOCKER_MANIFEST,
-    OCI_INDEX,
-    OCI_MANIFEST,
-    parse_manifest,
-)
+from docker_registry.core.v2.manifests import parse_manifest
+from docker_registry.core.v2.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from docker_registry.core.v2.uploads import UploadStore
 
 HEX = "ab" + "0" * 62

@@ -14,7 +14,7 @@ from .access.middleware import AccessMiddleware
 from .config import ConfigError, Settings
 from .cors import RegistryCORS, cors_policy
 from .error_reports import error_handler
-from .http_errors import handle_storage_error, serialize_error
+from .http_errors import handle_storage_error
 from .middleware import RequestContextMiddleware
 from .plugins import create_plugin_manager
 from .registry import Registry
@@ -102,7 +102,7 @@ def _build(
     app.req_options.auto_parse_form_urlencoded = False
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False
-    app.set_error_serializer(serialize_error)
+    app.set_error_serializer(registry.errors)
     app.add_error_handler(Exception, error_handler(settings))
     app.add_error_handler(StorageError, handle_storage_error)
 

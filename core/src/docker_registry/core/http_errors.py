@@ -1,14 +1,16 @@
 """HTTP errors, and the one place where exceptions become JSON error responses.
 
-v1 routes answer ``{"error": "<message>"}`` (the seed's shape); ``/v2`` routes answer the
-OCI ``{"errors": [{"code", "message", "detail"}]}`` envelope. Framework errors (unknown
-path, wrong method) and unhandled exceptions get the same JSON shapes, never HTML.
+Routes answer ``{"error": "<message>"}`` (the seed's shape) unless the API mounted at
+their path prefix registered its own shape (``/v2`` registers the OCI ``{"errors": [...]}``
+envelope, see :mod:`.v2.errors`). Framework errors (unknown path, wrong method) and
+unhandled exceptions get the same JSON shapes, never HTML.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import falcon
@@ -16,21 +18,6 @@ import falcon
 from .storage import InvalidPathError, PathNotFoundError, StorageError, StorageFullError
 
 log = logging.getLogger(__name__)
-
-#: OCI error code used when an error does not carry one, by HTTP status.
-DEFAULT_V2_CODES = {
-    400: "UNSUPPORTED",
-    401: "UNAUTHORIZED",
-    403: "DENIED",
-    404: "NOT_FOUND",
-    405: "UNSUPPORTED",
-    413: "SIZE_INVALID",
-    416: "BLOB_UPLOAD_INVALID",
-    429: "TOOMANYREQUESTS",
-    500: "UNKNOWN",
-    503: "UNAVAILABLE",
-    507: "UNAVAILABLE",
-}
 
 #: Full storage: RFC 4918's status, which clients report as a server-side failure.
 INSUFFICIENT_STORAGE = 507
@@ -60,10 +47,6 @@ class RegistryError(falcon.HTTPError):
         self.detail = detail
 
 
-def _status_code(exc: falcon.HTTPError) -> int:
-    return int(str(exc.status).split(" ", 1)[0])
-
-
 def error_message(req: falcon.Request, exc: falcon.HTTPError) -> str:
     """The human message of an error, with useful defaults for framework errors."""
     if isinstance(exc, falcon.HTTPRouteNotFound):
@@ -73,21 +56,41 @@ def error_message(req: falcon.Request, exc: falcon.HTTPError) -> str:
     return exc.description or exc.title or "error"
 
 
-def serialize_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
-    """Falcon error serializer: every error body is JSON in the API's own shape."""
-    message = error_message(req, exc)
-    body: dict[str, Any]
-    if req.path == "/v2" or req.path.startswith("/v2/"):
-        code = getattr(exc, "oci_code", None) or DEFAULT_V2_CODES.get(_status_code(exc), "UNKNOWN")
-        detail = getattr(exc, "detail", None)
-        entry: dict[str, Any] = {"code": code, "message": message}
-        if detail is not None:
-            entry["detail"] = detail
-        body = {"errors": [entry]}
-    else:
-        body = {"error": message}
-    resp.content_type = falcon.MEDIA_JSON
-    resp.data = json.dumps(body, sort_keys=True).encode()
+#: Builds an error body from the error's message and the error itself.
+ErrorBody = Callable[[str, falcon.HTTPError], dict[str, Any]]
+
+
+def seed_error_body(message: str, exc: falcon.HTTPError) -> dict[str, Any]:
+    """The seed's (v1's) error shape."""
+    return {"error": message}
+
+
+class ErrorSerializer:
+    """Falcon error serializer: every error body is JSON, in the shape of the API whose
+    path prefix the request is under (the seed's shape elsewhere)."""
+
+    def __init__(self) -> None:
+        self._shapes: list[tuple[str, ErrorBody]] = []
+
+    def add_shape(self, prefix: str, body: ErrorBody) -> None:
+        """Serialize errors of ``prefix`` (``/v2``: the path itself and all below it)."""
+        self._shapes.append((prefix.rstrip("/"), body))
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
+        body = self._shape_of(req.path)(error_message(req, exc), exc)
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = json.dumps(body, sort_keys=True).encode()
+
+    def _shape_of(self, path: str) -> ErrorBody:
+        for prefix, body in self._shapes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return body
+        return seed_error_body
+
+
+def http_status(exc: falcon.HTTPError) -> int:
+    """The numeric status of a Falcon error."""
+    return int(str(exc.status).split(" ", 1)[0])
 
 
 def _request_id(req: falcon.Request) -> str:

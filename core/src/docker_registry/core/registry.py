@@ -10,6 +10,7 @@ import pluggy
 
 from .config import ConfigError, Settings
 from .hookspecs import AuthBackendSpec, CacheBackendSpec, Event, SearchBackendSpec
+from .http_errors import ErrorSerializer
 from .spool import BodyTap, TapFinder
 from .storage import Storage
 
@@ -26,6 +27,8 @@ class Registry:
     :param services: per-API service objects registered by route modules (``v1``...).
     :param body_taps: services that want a request's body as it arrives (see
         :class:`~.spool.BodyTap`), asked in order by :meth:`find_tap`.
+    :param errors: serializes every error response; an API mounted under a path prefix
+        registers its error shape there (:meth:`~.http_errors.ErrorSerializer.add_shape`).
     :param access: the authorize step (:class:`~.access.control.AccessControl`), set by
         ``create_app`` before any route is mounted.
     """
@@ -35,6 +38,8 @@ class Registry:
     plugins: pluggy.PluginManager
     services: dict[str, Any] = field(default_factory=dict)
     body_taps: list[TapFinder] = field(default_factory=list)
+    errors: ErrorSerializer = field(default_factory=ErrorSerializer)
+    access: Any = None
 
     def find_tap(self, method: str, path: str) -> BodyTap | None:
         """The first tap a service sets up for a request (``None``: a plain body)."""
@@ -43,7 +48,6 @@ class Registry:
             if tap is not None:
                 return tap
         return None
-    access: Any = None
 
     def emit(self, event: Event) -> None:
         """Deliver ``event`` to every plugin implementing ``registry_event``."""

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from .storage import Storage, StorageError
+from .storage import PathNotFoundError, Storage
 from .v1 import layout as v1_layout
 from .v2 import layout as v2_layout
 
 
 def list_children(storage: Storage, path: str) -> list[str]:
-    """The children of ``path``; none when it is absent, a file, or removed meanwhile."""
+    """The children of ``path``; none when it is absent, a file, or removed meanwhile.
+
+    :raises StorageError: the backend failed (an outage is not an empty registry).
+    """
     try:
         return storage.list(path)
-    except StorageError:
+    except PathNotFoundError:
         return []
 
 
@@ -46,16 +49,16 @@ def v1_repositories(storage: Storage) -> Iterator[str]:
 
 
 def v2_repositories(storage: Storage) -> Iterator[str]:
-    """The name of every v2 repository (a directory holding ``_manifests``)."""
+    """The name of every v2 repository (see :func:`.v2.layout.is_repository`)."""
     root = v2_layout.REPOSITORIES
     pending = [root]
     while pending:
         directory = pending.pop()
         children = list_children(storage, directory)
         names = {_basename(child) for child in children}
-        if "_manifests" in names and directory != root:
+        if directory != root and v2_layout.is_repository(names):
             yield directory[len(root) + 1 :]
-        subdirectories = [child for child in children if not _basename(child).startswith("_")]
+        subdirectories = [c for c in children if v2_layout.is_name_component(_basename(c))]
         pending.extend(sorted(subdirectories, reverse=True))
 
 

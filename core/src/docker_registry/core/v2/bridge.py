@@ -27,7 +27,7 @@ from ..storage import CHUNK_SIZE, PathNotFoundError, Storage
 from ..v1 import layout as v1_layout
 from . import layout
 from .digests import Digest, digest_of, is_valid_name, parse_digest
-from .manifests import DOCKER_MANIFEST
+from .mediatypes import DOCKER_MANIFEST
 
 log = logging.getLogger(__name__)
 

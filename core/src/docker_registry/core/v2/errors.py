@@ -4,7 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..http_errors import RegistryError
+import falcon
+
+from ..http_errors import RegistryError, http_status
+
+#: OCI error code used when an error does not carry one, by HTTP status.
+DEFAULT_CODES = {
+    400: "UNSUPPORTED",
+    401: "UNAUTHORIZED",
+    403: "DENIED",
+    404: "NOT_FOUND",
+    405: "UNSUPPORTED",
+    413: "SIZE_INVALID",
+    416: "BLOB_UPLOAD_INVALID",
+    429: "TOOMANYREQUESTS",
+    500: "UNKNOWN",
+    503: "UNAVAILABLE",
+    507: "UNAVAILABLE",
+}
+
+
+def oci_error_body(message: str, exc: falcon.HTTPError) -> dict[str, Any]:
+    """The OCI error envelope ``{"errors": [{"code", "message", "detail"}]}`` of any error
+    under ``/v2`` (framework errors and other APIs' errors get a code by status)."""
+    code = getattr(exc, "oci_code", None) or DEFAULT_CODES.get(http_status(exc), "UNKNOWN")
+    entry: dict[str, Any] = {"code": code, "message": message}
+    detail = getattr(exc, "detail", None)
+    if detail is not None:
+        entry["detail"] = detail
+    return {"errors": [entry]}
 
 
 class V2Error(RegistryError):

@@ -33,6 +33,8 @@ additions the Go registry ignores.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 #: Root of the v2 tree inside the storage.
 ROOT = "/docker/registry/v2"
@@ -167,6 +169,55 @@ def referrer_link(
         f"{REPOSITORIES}/{name}/_referrers/{algorithm}/{subject_hex}/"
         f"{referrer_alg}/{referrer_hex}/link"
     )
+
+
+# -- what listed names mean (callers list folders; only this module knows the names) -------
+
+
+def is_repository(child_names: Iterable[str]) -> bool:
+    """A folder is a repository when it holds ``_manifests`` (as the Go registry decides)."""
+    return "_manifests" in child_names
+
+
+def is_name_component(child_name: str) -> bool:
+    """A child of a repository folder that may start a longer repository name (the
+    registry's own ``_layers``, ``_manifests``, ``_uploads``... never do)."""
+    return not child_name.startswith("_")
+
+
+def is_uploads_folder(child_name: str) -> bool:
+    """The folder of a repository's upload sessions."""
+    return child_name == "_uploads"
+
+
+#: Marks that end an upload session: its URL answers BLOB_UPLOAD_UNKNOWN until purged.
+UPLOAD_CANCELLED = "cancelled"
+UPLOAD_FINISHED = "finished"
+
+
+def upload_mark(name: str, upload_id: str, mark: str) -> str:
+    """The empty file saying the session was cancelled or finished."""
+    return f"{upload_dir(name, upload_id)}/{mark}"
+
+
+@dataclass(frozen=True)
+class UploadFolder:
+    """What the listing of one upload session's folder says.
+
+    :param closed: :data:`UPLOAD_CANCELLED` or :data:`UPLOAD_FINISHED`, else ``None``.
+    :param has_data: the Go registry's single data file is there.
+    :param has_chunks: our chunk folder is there.
+    """
+
+    closed: str | None
+    has_data: bool
+    has_chunks: bool
+
+    @classmethod
+    def from_listing(cls, entries: Iterable[str]) -> UploadFolder:
+        names = {basename(entry) for entry in entries}
+        closed = next((m for m in (UPLOAD_CANCELLED, UPLOAD_FINISHED) if m in names), None)
+        return cls(closed, "data" in names, "chunks" in names)
 
 
 def basename(path: str) -> str:

@@ -21,19 +21,19 @@ from . import layout
 from .blobs import BlobStore
 from .digests import Digest, check_tag, digest_of, is_digest, parse_digest
 from .errors import DigestInvalid, ManifestBlobUnknown, ManifestInvalid, ManifestUnknown
+from .mediatypes import (
+    DOCKER_MANIFEST,
+    DOCKER_SCHEMA1,
+    DOCKER_SCHEMA1_SIGNED,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    OCI_INDEX,
+    OCI_MANIFEST,
+)
 
 if TYPE_CHECKING:
     from .bridge import V1Bridge
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
-DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
-MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES
 
 #: Bytes of manifests this process keeps in memory (they never change once stored).
 CACHE_BYTES = 32 * 1024 * 1024

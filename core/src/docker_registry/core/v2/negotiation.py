@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from .digests import Digest, parse_digest
 from .errors import ManifestUnknown, V2Error
-from .manifests import IMAGE_TYPES, INDEX_TYPES
+from .mediatypes import IMAGE_TYPES, INDEX_TYPES
 
 _ANYTHING = frozenset({"*/*", "application/*", "application/json"})
 _parsed: dict[str, frozenset[str]] = {}

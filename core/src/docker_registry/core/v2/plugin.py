@@ -19,17 +19,16 @@ from __future__ import annotations
 import logging
 import math
 import re
-import secrets
 import threading
+import time
 
 import falcon
 
 from ..hookspecs import hookimpl
 from ..registry import Registry
-from ..storage import PathNotFoundError
-from . import layout
 from .blobs import BlobStore
 from .bridge import V1Bridge
+from .errors import oci_error_body
 from .manifests import ManifestStore
 from .proxy import Proxy
 from .referrers import ReferrerStore
@@ -43,8 +42,9 @@ from .resources.manifests import (
 )
 from .resources.proxy import ProxiedBlobResource, ProxiedManifestResource
 from .routing import API_VERSION_HEADER, V2Router
+from .services import V2Services
 from .tags import Catalog
-from .uploads import UploadStore
+from .uploads import UploadStore, upload_secret
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +67,15 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     blobs = BlobStore(storage, bridge)
     age = _seconds(registry, "upload_purge_age", DEFAULT_PURGE_AGE)
     # NOTE: age 0 purges nothing, so an upload's URL never expires either.
-    uploads = UploadStore(storage, blobs, _upload_secret(registry), age or math.inf)
+    secret = upload_secret(storage, registry.settings.get("upload_secret"))
+    uploads = UploadStore(storage, blobs, secret, age or math.inf)
     registry.body_taps.append(uploads.tap_for)
     tags_ttl = _seconds(registry, "v2_tag_cache_ttl", DEFAULT_TAGS_TTL)
     manifests = ManifestStore(storage, blobs, bridge, tags_ttl)
     referrers = ReferrerStore(storage, manifests)
     proxy = Proxy.from_settings(registry.settings, blobs, uploads, manifests, referrers)
-    registry.services["v2"] = {
-        "blobs": blobs,
-        "uploads": uploads,
-        "manifests": manifests,
-        "referrers": referrers,
-        "proxy": proxy,
-    }
+    registry.services["v2"] = V2Services(blobs, uploads, manifests, referrers, proxy)
+    registry.errors.add_shape("/v2", oci_error_body)
     manifest_resource = (
         ManifestResource(registry, manifests, referrers)
         if proxy is None
@@ -105,24 +101,6 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     app.add_route("/v2", _BareV2())
 
 
-def _upload_secret(registry: Registry) -> bytes:
-    """The key signing upload state tokens: ``upload_secret``, else one kept in storage.
-
-    Every process sharing the storage must use the same key; without ``upload_secret``
-    the first process writes a random one to storage and the others read it.
-    """
-    configured = registry.settings.get("upload_secret")
-    if configured:
-        return str(configured).encode()
-    path = layout.upload_secret()
-    try:
-        return registry.storage.get_content(path)
-    except PathNotFoundError:
-        registry.storage.put_private(path, secrets.token_hex(32).encode())
-        # NOTE: two processes starting at once both write; re-read to agree on one.
-        return registry.storage.get_content(path)
-
-
 class _BareV2:
     """``/v2`` without the slash answers like ``/v2/`` (some clients probe it)."""
 
@@ -139,10 +117,9 @@ def registry_startup(app: falcon.App, registry: Registry) -> None:
     if age <= 0 or "v2" not in registry.services:
         return
     interval = _seconds(registry, "upload_purge_interval", DEFAULT_PURGE_INTERVAL)
-    uploads: UploadStore = registry.services["v2"]["uploads"]
+    uploads = registry.services["v2"].uploads
 
     def purge_forever() -> None:
-        stop = threading.Event()
         while True:
             try:
                 removed = uploads.purge(age)
@@ -150,7 +127,6 @@ def registry_startup(app: falcon.App, registry: Registry) -> None:
                     log.info("purged %d upload(s) older than %ss", removed, age)
             except Exception:
                 log.exception("purging stale uploads failed")
-            if stop.wait(max(interval, 1.0)):
-                return
+            time.sleep(max(interval, 1.0))
 
     threading.Thread(target=purge_forever, name="v2-upload-purge", daemon=True).start()

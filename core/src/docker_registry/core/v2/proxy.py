@@ -39,7 +39,8 @@ from ..mirroring import MirrorConfig, StreamTee, Upstream, UpstreamMiss, content
 from .blobs import BlobStore
 from .digests import Digest, digest_of, is_digest
 from .errors import BadGateway, DigestInvalid, GatewayTimeout, ManifestInvalid
-from .manifests import MANIFEST_TYPES, ManifestStore, media_type_of
+from .manifests import ManifestStore, media_type_of
+from .mediatypes import MANIFEST_TYPES
 from .negotiation import accepted
 
 if TYPE_CHECKING:

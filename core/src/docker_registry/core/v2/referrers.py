@@ -14,7 +14,8 @@ from ..storage import PathNotFoundError, Storage
 from . import layout
 from .digests import Digest, parse_digest
 from .errors import V2Error
-from .manifests import OCI_INDEX, Manifest, ManifestStore, parse_manifest
+from .manifests import Manifest, ManifestStore, parse_manifest
+from .mediatypes import OCI_INDEX
 
 
 class ReferrerStore:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..storage import PathNotFoundError, Storage
-from . import layout
+from ..repository_scan import v2_repositories
+from ..storage import Storage
 
 if TYPE_CHECKING:
     from .bridge import V1Bridge
 
-#: A repository is a folder holding `_manifests` (as the Go registry decides).
-_REPOSITORY_MARKERS = frozenset({"_manifests"})
 #: Largest page served when the client asks for more (or for none).
 MAX_PAGE = 10000
 
@@ -42,20 +39,7 @@ class Catalog:
 
     def repositories(self) -> list[str]:
         """Every repository name, in lexical order."""
-        names = set(self._walk(layout.REPOSITORIES, ""))
+        names = set(v2_repositories(self.storage))
         if self.bridge is not None:
             names.update(self.bridge.repositories())
         return sorted(names)
-
-    def _walk(self, path: str, name: str) -> Iterator[str]:
-        try:
-            children = self.storage.list(path)
-        except PathNotFoundError:
-            return
-        child_names = [layout.basename(child) for child in children]
-        if name and _REPOSITORY_MARKERS.intersection(child_names):
-            yield name
-        for child, child_name in zip(children, child_names, strict=True):
-            if child_name.startswith("_"):
-                continue
-            yield from self._walk(child, f"{name}/{child_name}" if name else child_name)

@@ -51,6 +51,23 @@ from .errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeIn
 log = logging.getLogger(__name__)
 
 
+def upload_secret(storage: Storage, configured: object = None) -> bytes:
+    """The key signing upload state tokens: ``configured``, else one kept in storage.
+
+    Every process sharing the storage must use the same key; without ``upload_secret``
+    the first process writes a random one to storage and the others read it.
+    """
+    if configured:
+        return str(configured).encode()
+    path = layout.upload_secret()
+    try:
+        return storage.get_content(path)
+    except PathNotFoundError:
+        storage.put_private(path, secrets.token_hex(32).encode())
+        # NOTE: two processes starting at once both write; re-read to agree on one.
+        return storage.get_content(path)
+
+
 class Readable(Protocol):
     """A request body: anything with ``read(size)``."""
 
@@ -62,10 +79,6 @@ _UPLOAD_ID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-
 _UPLOAD_PATH = re.compile(rf"/v2/.+/blobs/uploads/(?P<id>{_UPLOAD_ID.pattern})")
 #: Upload sessions whose running hash this process remembers.
 _HASH_CACHE_SIZE = 256
-#: Files that end a session: its URL answers BLOB_UPLOAD_UNKNOWN until it is purged.
-_CANCELLED = "cancelled"
-_FINISHED = "finished"
-_CLOSED = (_CANCELLED, _FINISHED)
 
 
 class UploadStore:
@@ -118,7 +131,7 @@ class UploadStore:
         self._forget(upload_id)
         with contextlib.suppress(PathNotFoundError):
             self.storage.delete(layout.upload_dir(name, upload_id))
-        self._mark_closed(name, upload_id, _CANCELLED)
+        self._mark_closed(name, upload_id, layout.UPLOAD_CANCELLED)
 
     # -- data ------------------------------------------------------------------------
 
@@ -442,9 +455,9 @@ class UploadStore:
             return
         for child in children:
             name = layout.basename(child)
-            if name == "_uploads":
+            if layout.is_uploads_folder(name):
                 yield child
-            elif not name.startswith("_"):
+            elif layout.is_name_component(name):
                 yield from self._uploads_dirs(child)
 
     # -- internals -------------------------------------------------------------------
@@ -481,19 +494,18 @@ class UploadStore:
             entries = self.storage.list(layout.upload_dir(name, upload_id))
         except PathNotFoundError:
             return (), 0
-        names = {layout.basename(entry) for entry in entries}
-        for mark in _CLOSED:
-            if mark in names:
-                raise BlobUploadUnknown(f"upload {upload_id} is {mark}")
+        folder = layout.UploadFolder.from_listing(entries)
+        if folder.closed is not None:
+            raise BlobUploadUnknown(f"upload {upload_id} is {folder.closed}")
         paths: list[str] = []
         offset = 0
-        if "data" in names:
+        if folder.has_data:
             # NOTE: a session begun by the Go registry: its bytes so far are one chunk.
             data = layout.upload_data(name, upload_id)
             offset = self.storage.stat(data).size
             if offset:
                 paths.append(data)
-        if "chunks" in names:
+        if folder.has_chunks:
             first_at: dict[int, tuple[str, str, int]] = {}
             with contextlib.suppress(PathNotFoundError):
                 for path in self.storage.list(layout.upload_chunks_dir(name, upload_id)):
@@ -520,7 +532,8 @@ class UploadStore:
         """
         side = [self._pool.submit(self.blobs.link, name, digest)]
         if upload_id is not None:
-            side.append(self._pool.submit(self._mark_closed, name, upload_id, _FINISHED))
+            finished = layout.UPLOAD_FINISHED
+            side.append(self._pool.submit(self._mark_closed, name, upload_id, finished))
         try:
             if not self.storage.exists(layout.blob_data(digest.algorithm, digest.hex)):
                 commit()
@@ -530,13 +543,13 @@ class UploadStore:
             if upload_id is not None:
                 # NOTE: the session stays usable: the client may retry its PUT (a full
                 # disk, a backend failing for a moment).
-                self._discard(f"{layout.upload_dir(name, upload_id)}/{_FINISHED}")
+                self._discard(layout.upload_mark(name, upload_id, layout.UPLOAD_FINISHED))
             raise
         for future in side:
             future.result()
 
     def _mark_closed(self, name: str, upload_id: str, mark: str) -> None:
-        self.storage.put_content(f"{layout.upload_dir(name, upload_id)}/{mark}", b"")
+        self.storage.put_content(layout.upload_mark(name, upload_id, mark), b"")
 
     def _discard(self, path: str) -> None:
         with contextlib.suppress(PathNotFoundError):

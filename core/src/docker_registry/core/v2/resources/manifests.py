@@ -12,7 +12,8 @@ from ...hookspecs import Event
 from ...registry import Registry
 from ..digests import parse_digest
 from ..errors import DeleteDisabled, ManifestTooLarge, NameUnknown, TagInvalid
-from ..manifests import OCI_INDEX, ManifestStore
+from ..manifests import ManifestStore
+from ..mediatypes import OCI_INDEX
 from ..negotiation import negotiate
 from ..referrers import ReferrerStore
 from ..tags import Catalog
