@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..storage import PathNotFoundError, Storage
@@ -11,6 +12,19 @@ from .digests import Digest
 if TYPE_CHECKING:
     from .bridge import V1Bridge
 from .errors import BlobUnknown
+
+
+@dataclass(frozen=True)
+class BlobHandle:
+    """A blob found in a repository, ready to be read with :meth:`BlobStore.reader`.
+
+    Where storage keeps the bytes (the blob store, or a v1 layer through the bridge)
+    stays inside the store: callers see the digest and the size.
+    """
+
+    digest: Digest
+    size: int
+    _location: str = field(repr=False)
 
 
 class BlobStore:
@@ -28,53 +42,45 @@ class BlobStore:
         self.storage = storage
         self.bridge = bridge
 
-    def _data_path(self, digest: Digest) -> tuple[str, int]:
+    def _find(self, digest: Digest) -> BlobHandle:
         """Where a blob's bytes are, and their size (a v1 layer through the bridge)."""
         path = layout.blob_data(digest.algorithm, digest.hex)
         try:
-            return path, self.storage.stat(path).size
+            return BlobHandle(digest, self.storage.stat(path).size, path)
         except PathNotFoundError:
             bridged = self.bridge.layer_image(digest) if self.bridge is not None else None
             if bridged is None:
                 raise BlobUnknown(f"blob {digest} is unknown") from None
         try:
-            return bridged, self.storage.stat(bridged).size
+            return BlobHandle(digest, self.storage.stat(bridged).size, bridged)
         except PathNotFoundError:
             raise BlobUnknown(f"blob {digest} is unknown") from None
 
-    def size(self, name: str, digest: Digest) -> int:
-        """Size of a blob of repository ``name``.
+    def stat(self, name: str, digest: Digest) -> BlobHandle:
+        """A blob of repository ``name``: its size, and a handle to read it.
 
         :raises BlobUnknown: not in the repository or its data is missing.
         """
         self._check_linked(name, digest)
-        return self._data_path(digest)[1]
-
-    def locate(self, name: str, digest: Digest) -> tuple[str, int]:
-        """Storage path and size of a blob of repository ``name``.
-
-        :raises BlobUnknown: not in the repository.
-        """
-        self._check_linked(name, digest)
-        return self._data_path(digest)
+        return self._find(digest)
 
     def open(self, name: str, digest: Digest, offset: int = 0) -> tuple[BinaryIO, int]:
         """Open a blob for reading from ``offset``; return the stream and the full size.
 
         :raises BlobUnknown: not in the repository.
         """
-        path, size = self.locate(name, digest)
-        return self.reader(path, digest, offset), size
+        blob = self.stat(name, digest)
+        return self.reader(blob, offset), blob.size
 
-    def reader(self, path: str, digest: Digest, offset: int = 0) -> BinaryIO:
-        """Open a path found by :meth:`locate` from ``offset``.
+    def reader(self, blob: BlobHandle, offset: int = 0) -> BinaryIO:
+        """Open a blob found by :meth:`stat` from ``offset``.
 
         :raises BlobUnknown: it vanished in between.
         """
         try:
-            return self.storage.reader(path, offset)
+            return self.storage.reader(blob._location, offset)
         except PathNotFoundError:
-            raise BlobUnknown(f"blob {digest} vanished") from None
+            raise BlobUnknown(f"blob {blob.digest} vanished") from None
 
     def redirect_url(self, digest: Digest, method: str = "GET") -> str | None:
         """A direct URL from the driver for a blob's data, or ``None``."""
@@ -83,7 +89,7 @@ class BlobStore:
     def exists(self, digest: Digest) -> bool:
         """True when the blob's data exists (v1 layers included), in any repository."""
         try:
-            self._data_path(digest)
+            self._find(digest)
         except BlobUnknown:
             return False
         return True

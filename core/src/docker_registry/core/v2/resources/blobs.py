@@ -41,8 +41,7 @@ class BlobResource:
 
     def on_head(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
         digest = parse_digest(arg)
-        size = self.blobs.size(name, digest)
-        resp.content_length = size
+        resp.content_length = self.blobs.stat(name, digest).size
         resp.content_type = "application/octet-stream"
         resp.set_header("Docker-Content-Digest", arg)
         resp.set_header("Accept-Ranges", "bytes")
@@ -50,7 +49,7 @@ class BlobResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
         digest = parse_digest(arg)
         if self.settings.storage_redirect:
-            self.blobs.size(name, digest)
+            self.blobs.stat(name, digest)
             url = self.blobs.redirect_url(digest, "GET")
             if url:
                 resp.status = falcon.HTTP_307
@@ -58,13 +57,14 @@ class BlobResource:
                 resp.set_header("Docker-Content-Digest", arg)
                 return
         requested = req.get_header("Range")
-        path, size = self.blobs.locate(name, digest)
+        blob = self.blobs.stat(name, digest)
+        size = blob.size
         start, end = 0, size - 1
         if requested:
             start, end = _byte_range(requested, size)
             resp.status = falcon.HTTP_206
             resp.set_header("Content-Range", f"bytes {start}-{end}/{size}")
-        resp.stream = bounded_body(self.blobs.reader(path, digest, start), end - start + 1)
+        resp.stream = bounded_body(self.blobs.reader(blob, start), end - start + 1)
         resp.content_length = end - start + 1
         resp.content_type = "application/octet-stream"
         resp.set_header("Docker-Content-Digest", arg)
