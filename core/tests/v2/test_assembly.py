@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from docker_registry.core.bodies import request_body
 from docker_registry.core.spool import BodySpool
 from docker_registry.core.storage import Storage
 from docker_registry.core.v2 import layout
@@ -26,7 +27,7 @@ def received(storage: Storage, data: bytes, in_memory: bool = False):
     spool = BodySpool(storage.spool_directory, len(data) if in_memory else 0)
     _SPOOLS.append(spool)
     spool.append(data)
-    return spool.getfile()
+    return request_body(spool.getfile())
 
 
 def digest_of(data: bytes):
@@ -88,7 +89,7 @@ def tapped(storage: Storage, uploads: UploadStore, name: str, upload_id: str, da
     _SPOOLS.append(spool)
     for start in range(0, len(data), 65536):
         spool.append(data[start : start + 65536])
-    return spool.getfile()
+    return request_body(spool.getfile())
 
 
 def test_tapped_chunks_are_joined_and_hashed_as_they_arrive(tmp_path):

@@ -14,6 +14,7 @@ import falcon.testing
 import pytest
 
 from docker_registry.core.app import create_app
+from docker_registry.core.bodies import request_body
 from docker_registry.core.config import Settings
 from docker_registry.core.storage import Storage, StorageError
 from docker_registry.core.storage.inmemory import InMemoryDriver
@@ -191,7 +192,10 @@ def test_chunked_upload_hashes_once_and_moves_a_single_chunk():
     uploads = UploadStore(storage, BlobStore(storage))
     data = b"x" * 1000
     upload_id, state = uploads.start("a")
-    assert uploads.append("a", upload_id, state, io.BytesIO(data), start=0, length=1000) == 1000
+    assert (
+        uploads.append("a", upload_id, state, request_body(io.BytesIO(data)), start=0, length=1000)
+        == 1000
+    )
     chain, _ = uploads._chunks("a", upload_id, state)
     assert uploads._cached_hash(upload_id, chain) is not None
     assert uploads.finish("a", upload_id, state, parse_digest(sha(data)), None, 0) == 1000
@@ -224,8 +228,8 @@ def test_purge_removes_only_old_uploads():
     storage = Storage(InMemoryDriver())
     uploads = UploadStore(storage, BlobStore(storage))
     (old, old_state), (new, new_state) = uploads.start("a/b"), uploads.start("c")
-    uploads.append("a/b", old, old_state, io.BytesIO(b"data"))
-    uploads.append("c", new, new_state, io.BytesIO(b"data"))
+    uploads.append("a/b", old, old_state, request_body(io.BytesIO(b"data")))
+    uploads.append("c", new, new_state, request_body(io.BytesIO(b"data")))
     assert uploads.purge(3600, now=time.time() + 60) == 0
     assert uploads.purge(30, now=time.time() + 60) == 2
     assert not storage.exists(layout.upload_dir("a/b", old))
@@ -327,13 +331,13 @@ def test_an_existing_blob_is_never_written_again():
     data = b"first writer wins" * 100
     value = parse_digest(sha(data))
     target = layout.blob_data("sha256", value.hex)
-    uploads.put_monolithic("a", value, io.BytesIO(data), len(data))
+    uploads.put_monolithic("a", value, request_body(io.BytesIO(data)), len(data))
     assert driver.written.count(target) == 1
-    uploads.put_monolithic("b", value, io.BytesIO(data), len(data))
+    uploads.put_monolithic("b", value, request_body(io.BytesIO(data)), len(data))
     for parts in ([data], [data[:100], data[100:]]):
         upload_id, state = uploads.start("c")
         for part in parts:
-            uploads.append("c", upload_id, state, io.BytesIO(part))
+            uploads.append("c", upload_id, state, request_body(io.BytesIO(part)))
         assert uploads.finish("c", upload_id, state, value, None) == len(data)
     assert driver.written.count(target) == 1
     assert storage.get_content(target) == data
@@ -353,7 +357,7 @@ def test_a_failed_publish_keeps_the_session_usable():
     storage = Storage(FailingOnce())
     uploads = UploadStore(storage, BlobStore(storage))
     upload_id, state = uploads.start("a")
-    uploads.append("a", upload_id, state, io.BytesIO(b"abc"))
+    uploads.append("a", upload_id, state, request_body(io.BytesIO(b"abc")))
     with pytest.raises(StorageError):
         uploads.finish("a", upload_id, state, parse_digest(sha(b"abc")), None)
     assert uploads.offset("a", upload_id, state) == 3

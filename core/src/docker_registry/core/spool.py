@@ -176,12 +176,6 @@ def spooled(stream: object) -> SpooledFile | SpooledBytes | None:
     return None
 
 
-def spooled_file(stream: object) -> SpooledFile | None:
-    """Like :func:`spooled`, for bodies large enough to have gone to a spool file."""
-    body = spooled(stream)
-    return body if isinstance(body, SpooledFile) else None
-
-
 class BodySpool:
     """A waitress body buffer (``append``/``getfile``/``close``) that spools and hashes.
 

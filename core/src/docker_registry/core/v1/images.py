@@ -28,11 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
-from ..spool import SpooledFile
+from ..bodies import RequestBody
 from ..storage import PathNotFoundError, Storage
-from ..streams import HashingCopier
 from . import layout
-from .checksums import CHUNK, LayerFormatError, PayloadHasher, scan_layer
+from .checksums import LayerFormatError, PayloadHasher, scan_layer
 from .errors import (
     ALREADY_EXISTS,
     IMAGE_NOT_FOUND,
@@ -67,7 +66,6 @@ class ImageStore:
         self._locks = [threading.Lock() for _ in range(_STRIPES)]
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-        self._copier = HashingCopier()
 
     @contextmanager
     def _locked(self, image_id: str) -> Iterator[None]:
@@ -275,13 +273,9 @@ class ImageStore:
             raise Invalid("Image depends on a non existing parent")
         return value
 
-    def put_layer(
-        self, image_id: str, read: Callable[[int], bytes], spool: SpooledFile | None = None
-    ) -> str:
+    def put_layer(self, image_id: str, body: RequestBody) -> str:
         """Stream a layer in (R6); return its payload checksum.
 
-        :param read: ``read(n)`` of the request body; ``b""`` at its end.
-        :param spool: the same body when the server spooled it to a file.
         :raises NotFound: no json for this image.
         :raises Conflict: the image is complete with a different layer.
         """
@@ -292,23 +286,14 @@ class ImageStore:
         complete = not self.in_progress(image_id) and self.layer_size(image_id) is not None
         if complete:
             # NOTE: a concurrent pusher of the same image: accept identical bytes.
-            checksum = _drain(read, hasher)
+            body.copy_into(None, hasher)
+            checksum = hasher.checksum()
             if checksum in self.checksums(image_id):
                 return checksum
             raise Conflict(ALREADY_EXISTS)
-        layer_path = layout.image_layer_path(image_id)
-        if spool is not None:
-            # PERF: the server received the body into a file storage adopts (no copy).
-            _drain(spool.read, hasher)
-            return self._publish_layer(
-                image_id,
-                json_data,
-                hasher.checksum(),
-                lambda: self.storage.adopt_file(spool.spool_path, layer_path),
-            )
-        with self.storage.writer(layer_path) as writer:
-            self._copier.copy(read, writer.write, hasher.update)
-            return self._publish_layer(image_id, json_data, hasher.checksum(), writer.commit)
+        with body.stage(self.storage, layout.image_layer_path(image_id), hasher) as staged:
+            staged.hashed()
+            return self._publish_layer(image_id, json_data, hasher.checksum(), staged.commit)
 
     def _publish_layer(
         self, image_id: str, json_data: bytes, checksum: str, commit: Callable[[], None]
@@ -375,14 +360,6 @@ def _parse_image_json(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict) or not data:
         raise Invalid("Invalid JSON")
     return data
-
-
-def _drain(read: Callable[[int], bytes], hasher: PayloadHasher) -> str:
-    while True:
-        chunk = read(CHUNK)
-        if not chunk:
-            return hasher.checksum()
-        hasher.update(chunk)
 
 
 def _delete_quietly(storage: Storage, path: str) -> None:

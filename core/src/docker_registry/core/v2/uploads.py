@@ -37,11 +37,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, BinaryIO
 
-from ..spool import spooled, spooled_file
+from ..bodies import COPIER, RequestBody
 from ..storage import CHUNK_SIZE, FileWriter, PathNotFoundError, Storage, StorageError
-from ..streams import HashingCopier
 from . import layout
 from .assembly import Assembly, ChunkTap
 from .blobs import BlobStore
@@ -66,12 +65,6 @@ def upload_secret(storage: Storage, configured: object = None) -> bytes:
         storage.put_private(path, secrets.token_hex(32).encode())
         # NOTE: two processes starting at once both write; re-read to agree on one.
         return storage.get_content(path)
-
-
-class Readable(Protocol):
-    """A request body: anything with ``read(size)``."""
-
-    def read(self, size: int = ..., /) -> bytes: ...
 
 
 _UPLOAD_ID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
@@ -104,7 +97,6 @@ class UploadStore:
         # it useless, and finish() then hashes and joins what it publishes.
         self._progress: OrderedDict[str, _Progress] = OrderedDict()
         self._lock = threading.Lock()
-        self._copier = HashingCopier()
         # PERF: the blob's link is written while the blob commits (both fsync).
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="v2-link")
 
@@ -140,7 +132,7 @@ class UploadStore:
         name: str,
         upload_id: str,
         state: str | None,
-        body: Readable,
+        body: RequestBody,
         *,
         start: int | None = None,
         length: int | None = None,
@@ -170,7 +162,7 @@ class UploadStore:
         name: str,
         upload_id: str,
         state: str | None,
-        body: Readable,
+        body: RequestBody,
         chain: tuple[str, ...],
         offset: int,
         length: int | None,
@@ -178,67 +170,43 @@ class UploadStore:
         joined: _Joined,
     ) -> int:
         token = _request_token()
-        body_file = spooled_file(body)
-        in_memory = spooled(body)
-        tap = getattr(in_memory, "tap", None)
+        tap = body.tap
         # NOTE: a tap set up for this very chain already joined the chunk and continued
-        # the running hash as it arrived; any other tap only seeded the spool's hash.
+        # the running hash as it arrived; any other tap only seeded the body's hash.
         seeded = isinstance(tap, ChunkTap) and tap.upload_id == upload_id and tap.chain == chain
-        if body_file is not None:
-            size = body_file.body_size
+        received_hash = body.sha256()
+        feed = None
+        if received_hash is not None and (seeded or (offset == 0 and tap is None)):
+            hasher = received_hash
+        elif offset == 0 or hasher is not None:
+            hasher = feed = hasher if offset else hashlib.sha256()
+        # NOTE: without a known length the chunk's name is known only at the end: it is
+        # written under an empty span (ignored by readers), then renamed.
+        known = body.size if body.size is not None else length
+        staged_path = layout.upload_chunk(
+            name, upload_id, offset, offset + (known or 0), token
+        )
+        # PERF: a chunk is made durable with the blob it becomes (move or concatenate),
+        # not on its own: its bytes reach the disk once.
+        with body.stage(self.storage, staged_path, feed, durable=False) as staged:
+            size = staged.size
             if length is not None and size != length:
                 raise BlobUploadInvalid(f"chunk of {size} bytes, {length} declared")
-            path = layout.upload_chunk(name, upload_id, offset, offset + size, token)
-            hashing = None
-            if seeded or (offset == 0 and tap is None):
-                hasher = body_file.sha256.copy()
-            elif offset == 0 or hasher is not None:
-                # PERF: the running hash reads the chunk while storage takes it over.
-                hasher = hasher if offset else hashlib.sha256()
-                hashing = self._pool.submit(_hash_stream, body_file, hasher)
-            try:
-                # PERF: a chunk is made durable with the blob it becomes (move or
-                # concatenate), not on its own: its bytes reach the disk once.
-                self.storage.adopt_file(body_file.spool_path, path, durable=False)
-                if seeded:
-                    assert isinstance(tap, ChunkTap)
-                    joined.assembly = self._joined_by_tap(tap, chain, offset, size)
-                elif hasher is not None:
-                    joined.assembly = self._extend(
-                        joined.assembly, chain, lambda into: into.append_file(body_file, size)
-                    )
-            finally:
-                if hashing is not None:
-                    hashing.result()
-        else:
-            if hasher is None and offset == 0:
-                hasher = hashlib.sha256()
-            # NOTE: without a declared length the chunk's name is known only at the end:
-            # write it under an empty span (ignored by readers), then rename it.
-            end = offset if length is None else offset + length
-            staged = layout.upload_chunk(name, upload_id, offset, end, token)
-            with self.storage.writer(staged) as writer:
-                size = self._copy(body, writer, None if seeded else hasher)
-                if length is not None and size != length:
-                    raise BlobUploadInvalid(f"chunk of {size} bytes, {length} declared")
-                if size == 0:
-                    joined.drop()
-                    return offset
-                writer.commit()
-            path = layout.upload_chunk(name, upload_id, offset, offset + size, token)
-            if path != staged:
-                self.storage.move(staged, path)
-            if seeded:
-                assert isinstance(tap, ChunkTap) and in_memory is not None
-                hasher = in_memory.sha256.copy()
-                joined.assembly = self._joined_by_tap(tap, chain, offset, size)
-            elif hasher is not None and in_memory is not None:
-                data = in_memory.getvalue()  # type: ignore[union-attr]
-                joined.assembly = self._extend(
-                    joined.assembly, chain, lambda into: into.append_bytes(data)
-                )
-            else:
+            if size == 0:
                 joined.drop()
+                return offset
+            staged.commit()
+            staged.hashed()
+        path = layout.upload_chunk(name, upload_id, offset, offset + size, token)
+        if path != staged_path:
+            self.storage.move(staged_path, path)
+        if seeded:
+            assert isinstance(tap, ChunkTap)
+            joined.assembly = self._joined_by_tap(tap, chain, offset, size)
+        elif hasher is not None and body.received:
+            joined.assembly = self._extend(joined.assembly, chain, body.join)
+        else:
+            joined.drop()
         assembly, joined.assembly = joined.assembly, None
         return self._claim(name, upload_id, state, chain, path, hasher, assembly)
 
@@ -285,7 +253,7 @@ class UploadStore:
         upload_id: str,
         state: str | None,
         digest: Digest,
-        body: Readable | None,
+        body: RequestBody | None,
         length: int | None = None,
     ) -> int:
         """Complete a session with an optional final chunk; publish the blob if it verifies.
@@ -296,9 +264,8 @@ class UploadStore:
         chain, offset = self._chunks(name, upload_id, state)
         if length == 0:
             body = None
-        if chain and spooled_file(body) is not None:
+        if chain and body is not None and body.zero_copy:
             # PERF: a spooled final chunk joins the others as one more chunk (a rename).
-            assert body is not None
             self.append(name, upload_id, state, body, start=offset, length=length)
             chain, offset = self._chunks(name, upload_id, state)
             body = None
@@ -325,7 +292,7 @@ class UploadStore:
         name: str,
         upload_id: str,
         digest: Digest,
-        body: Readable | None,
+        body: RequestBody | None,
         length: int | None,
         chain: tuple[str, ...],
         offset: int,
@@ -361,10 +328,12 @@ class UploadStore:
             with self.storage.writer(target) as writer:
                 for path in chain:
                     with self.storage.reader(path) as stream:
-                        self._copy(stream, writer, hasher)
+                        COPIER.copy(stream.read, writer.write, hasher.update)
                 size = offset
                 if body is not None:
-                    received = self._copy(body, writer, hasher)
+                    # NOTE: rare (a final chunk after chunks this process did not see, not
+                    # spooled to a file): its bytes follow the chunks in the same writer.
+                    received = body.copy_into(writer.write, hasher)
                     if length is not None and received != length:
                         raise BlobUploadInvalid(
                             f"final chunk of {received} bytes, {length} declared"
@@ -378,7 +347,7 @@ class UploadStore:
         self,
         name: str,
         digest: Digest,
-        body: Readable,
+        body: RequestBody,
         length: int | None = None,
         *,
         upload_id: str | None = None,
@@ -389,35 +358,23 @@ class UploadStore:
         :raises DigestInvalid: the content does not match ``digest`` (nothing is stored).
         """
         target = layout.blob_data(digest.algorithm, digest.hex)
-        body_file = spooled_file(body) if digest.algorithm == "sha256" else None
-        if body_file is not None:
-            # PERF: the server received the body into a file storage can adopt, and
-            # hashed it on arrival: no copy and no second read.
-            if length is not None and body_file.body_size != length:
-                raise SizeInvalid(f"received {body_file.body_size} bytes, {length} declared")
-            _verify(body_file.sha256, digest)
-            path = body_file.spool_path
-            self._publish(name, digest, lambda: self.storage.adopt_file(path, target), upload_id)
-            return body_file.body_size
-        hasher = digest.hasher()
-        with self.storage.writer(target) as writer:
-            size = self._copy(body, writer, hasher)
-            if length is not None and size != length:
-                raise SizeInvalid(f"received {size} bytes, {length} declared")
+        # PERF: a body hashed on arrival is verified without a second read; a spooled one
+        # is then adopted by storage, no copy.
+        received = body.sha256() if digest.algorithm == "sha256" else None
+        hasher = received if received is not None else digest.hasher()
+        with body.stage(self.storage, target, None if received is not None else hasher) as staged:
+            if length is not None and staged.size != length:
+                raise SizeInvalid(f"received {staged.size} bytes, {length} declared")
+            staged.hashed()
             _verify(hasher, digest)
-            self._publish(name, digest, writer.commit, upload_id)
-        return size
+            self._publish(name, digest, staged.commit, upload_id)
+        return staged.size
 
     def blob_writer(self, digest: Digest) -> FileWriter:
         """A writer at a blob's data path, for content verified by the caller before it
         commits (the proxy's streamed copies); link it with :meth:`BlobStore.link`."""
         return self.storage.writer(layout.blob_data(digest.algorithm, digest.hex))
 
-    def _copy(self, source: Readable, writer: FileWriter, hasher: Any) -> int:
-        """Stream ``source`` into ``writer``, hashing on the way; return the bytes copied."""
-        return self._copier.copy(
-            source.read, writer.write, hasher.update if hasher is not None else None
-        )
 
     # -- housekeeping ----------------------------------------------------------------
 
@@ -626,7 +583,7 @@ class UploadStore:
         self,
         assembly: Assembly | None,
         chain: tuple[str, ...],
-        append: Callable[[Assembly], None],
+        append: Callable[[Assembly], object],
     ) -> Assembly | None:
         """``assembly`` (of ``chain``) with the new chunk appended by ``append``, for a
         chunk that came without a tap (a WSGI server other than ours).
@@ -712,7 +669,7 @@ def range_header(offset: int) -> str:
     return f"0-{max(offset - 1, 0)}"
 
 
-def _hash_stream(stream: Readable, hasher: Any) -> None:
+def _hash_stream(stream: BinaryIO, hasher: Any) -> None:
     while chunk := stream.read(CHUNK_SIZE):
         hasher.update(chunk)
 

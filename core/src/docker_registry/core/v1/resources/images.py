@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import falcon
 
+from ...bodies import request_body
 from ...download import bounded_body
 from ...meta import set_json
-from ...spool import spooled_file
 from ...storage import Capability
 from .. import layout
 from ..diff_queue import diffs_enabled
@@ -134,7 +134,7 @@ class ImageLayerResource(_Base):
                 # the writer is cancelled, nothing is visible, the client may retry.
                 raise Invalid(f"Layer upload interrupted: {exc}") from exc
 
-        self.images.put_layer(image_id, read, spooled_file(stream))
+        self.images.put_layer(image_id, request_body(stream, read))
         set_true(resp)
 
 

@@ -8,6 +8,7 @@ from urllib.parse import quote
 import falcon
 
 from ...access.listing import may_mount_from
+from ...bodies import request_body
 from ...config import Settings
 from ...download import bounded_body
 from ...hookspecs import Event
@@ -111,7 +112,7 @@ class UploadResource:
         wanted = req.get_param("digest")
         if wanted is not None:
             digest = parse_digest(wanted)
-            self.uploads.put_monolithic(name, digest, req.stream, req.content_length)
+            self.uploads.put_monolithic(name, digest, request_body(req.stream), req.content_length)
             self._created(resp, name, wanted)
             return
         upload_id, state = self.uploads.start(name)
@@ -137,7 +138,8 @@ class UploadResource:
                     f"Content-Range {declared} does not match the body",
                 )
         try:
-            offset = self.uploads.append(name, arg, state, req.stream, start=start, length=length)
+            body = request_body(req.stream)
+            offset = self.uploads.append(name, arg, state, body, start=start, length=length)
         except RangeInvalid as exc:
             offset = self.uploads.offset(name, arg, state)
             raise _range_error(offset, name, arg, state, exc.description) from None
@@ -151,7 +153,7 @@ class UploadResource:
             raise DigestInvalid("the digest query parameter is required to finish an upload")
         digest = parse_digest(wanted)
         length = req.content_length
-        body = None if length == 0 else req.stream
+        body = None if length == 0 else request_body(req.stream)
         declared = req.get_header("Content-Range")
         if declared and body is not None:
             declared_range = _content_range(declared)
