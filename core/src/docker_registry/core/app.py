@@ -12,6 +12,7 @@ import pluggy
 from .access.control import AccessControl
 from .access.middleware import AccessMiddleware
 from .config import ConfigError, Settings
+from .coordination import create_coordinator
 from .cors import RegistryCORS, cors_policy
 from .error_reports import error_handler
 from .http_errors import handle_storage_error
@@ -86,6 +87,7 @@ def _build(
             )
         storage.use_cache(spec.factory(registry))
 
+    registry.coordinator = create_coordinator(registry)
     registry.access = AccessControl.from_registry(registry)
     cors = cors_policy(settings)
     app = RegistryApp(

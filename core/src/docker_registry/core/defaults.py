@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import falcon
 
-from .hookspecs import AuthBackendSpec, hookimpl
+from .hookspecs import AuthBackendSpec, CoordinationBackendSpec, hookimpl
 from .meta import PingResource, RootResource
 from .registry import Registry
 
@@ -38,4 +38,15 @@ def registry_auth_backends() -> Iterable[AuthBackendSpec]:
     )
     yield AuthBackendSpec(
         "bearer", BearerAuth.from_registry, "Docker registry tokens (JWT, Bearer challenges)"
+    )
+
+
+@hookimpl
+def registry_coordination_backends() -> Iterable[CoordinationBackendSpec]:
+    from .coordination import LocalCoordinator
+
+    yield CoordinationBackendSpec(
+        "local",
+        LocalCoordinator.from_registry,
+        "the processes of one host (file locks); several hosts need a shared backend",
     )

@@ -181,6 +181,36 @@ def registry_cache_backends() -> Iterable[CacheBackendSpec]:  # type: ignore[emp
     """
 
 
+@dataclass(frozen=True)
+class CoordinationBackendSpec:
+    """How processes sharing one storage coordinate; ``coordination.backend: <name>``.
+
+    :param name: the configuration value selecting it.
+    :param factory: ``factory(registry) -> coordinator`` with the methods of
+        :class:`~docker_registry.core.coordination.Coordinator`.
+    :param description: one line for ``docker-registry plugins``.
+    """
+
+    name: str
+    factory: Callable[[Registry], Any]
+    description: str = ""
+
+
+@hookspec
+def registry_coordination_backends() -> Iterable[CoordinationBackendSpec]:  # type: ignore[empty-body]
+    """Offer ways for processes sharing one storage to coordinate (locks, turns at
+    periodic jobs, cache invalidation); the core offers ``local`` (one host).
+
+    :returns: an iterable of :class:`CoordinationBackendSpec` with unique names.
+
+    Example::
+
+        @hookimpl
+        def registry_coordination_backends():
+            yield CoordinationBackendSpec("redis", RedisCoordinator.from_registry, "Redis")
+    """
+
+
 @hookspec
 def registry_event(event: Event, registry: Registry) -> None:
     """React to a push, pull, tag or delete, after it has been committed to storage.

@@ -9,12 +9,20 @@ from typing import Any, TypeVar
 import pluggy
 
 from .config import ConfigError, Settings
-from .hookspecs import AuthBackendSpec, CacheBackendSpec, Event, SearchBackendSpec
+from .hookspecs import (
+    AuthBackendSpec,
+    CacheBackendSpec,
+    CoordinationBackendSpec,
+    Event,
+    SearchBackendSpec,
+)
 from .http_errors import ErrorSerializer
 from .spool import BodyTap, TapFinder
 from .storage import Storage
 
-_Spec = TypeVar("_Spec", SearchBackendSpec, AuthBackendSpec, CacheBackendSpec)
+_Spec = TypeVar(
+    "_Spec", SearchBackendSpec, AuthBackendSpec, CacheBackendSpec, CoordinationBackendSpec
+)
 
 
 @dataclass
@@ -29,6 +37,8 @@ class Registry:
         :class:`~.spool.BodyTap`), asked in order by :meth:`find_tap`.
     :param errors: serializes every error response; an API mounted under a path prefix
         registers its error shape there (:meth:`~.http_errors.ErrorSerializer.add_shape`).
+    :param coordinator: locks, turns at periodic jobs and cache invalidation shared by
+        the processes on this storage (:mod:`.coordination`), set by ``create_app``.
     :param access: the authorize step (:class:`~.access.control.AccessControl`), set by
         ``create_app`` before any route is mounted.
     """
@@ -40,6 +50,7 @@ class Registry:
     body_taps: list[TapFinder] = field(default_factory=list)
     errors: ErrorSerializer = field(default_factory=ErrorSerializer)
     access: Any = None
+    coordinator: Any = None
 
     def find_tap(self, method: str, path: str) -> BodyTap | None:
         """The first tap a service sets up for a request (``None``: a plain body)."""
@@ -64,6 +75,10 @@ class Registry:
     def cache_backends(self) -> dict[str, CacheBackendSpec]:
         """Every offered cache backend by name."""
         return _by_name(self.plugins.hook.registry_cache_backends(), "cache")
+
+    def coordination_backends(self) -> dict[str, CoordinationBackendSpec]:
+        """Every offered coordination backend by name."""
+        return _by_name(self.plugins.hook.registry_coordination_backends(), "coordination")
 
 
 def _by_name(results: Iterable[Iterable[_Spec]], kind: str) -> dict[str, _Spec]:

@@ -66,6 +66,12 @@ class BadGateway(V1Error):
     status = 502
 
 
+class Busy(V1Error):
+    """Another process held the image's lock for longer than a request may wait (503)."""
+
+    status = 503
+
+
 class GatewayTimeout(V1Error):
     """The mirror's upstream did not answer within ``mirroring.timeout`` (504)."""
 

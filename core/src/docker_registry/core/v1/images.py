@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from ..bodies import RequestBody
+from ..coordination import CoordinationError, Coordinator
 from ..storage import PathNotFoundError, Storage
 from . import layout
 from .checksums import LayerFormatError, PayloadHasher, scan_layer
@@ -37,6 +38,7 @@ from .errors import (
     IMAGE_NOT_FOUND,
     IN_PROGRESS,
     INVALID_IMAGE_ID,
+    Busy,
     Conflict,
     Invalid,
     NotFound,
@@ -59,17 +61,31 @@ class ImageStore:
     """Reads and writes v1 images in storage.
 
     :param storage: the registry's storage.
+    :param coordinator: holds an image's lock across every process sharing the storage
+        (spec §3.4); ``None``: this process's threads only (tools, tests).
     """
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, coordinator: Coordinator | None = None) -> None:
         self.storage = storage
+        self.coordinator = coordinator
         self._locks = [threading.Lock() for _ in range(_STRIPES)]
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
     @contextmanager
     def _locked(self, image_id: str) -> Iterator[None]:
-        with self._locks[zlib.crc32(image_id.encode()) % _STRIPES]:
+        if self.coordinator is None:
+            with self._locks[zlib.crc32(image_id.encode()) % _STRIPES]:
+                yield
+            return
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(self.coordinator.lock(f"v1-image:{image_id}"))
+            except CoordinationError as exc:
+                raise Busy(
+                    f"Image is being written by another upload ({exc}), retry later",
+                    headers={"Retry-After": "5"},
+                ) from None
             yield
 
     # -- checks ---------------------------------------------------------------------------

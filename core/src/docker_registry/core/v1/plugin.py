@@ -60,7 +60,7 @@ def registry_search_backends() -> Iterable[SearchBackendSpec]:
 
 
 def create_services(registry: Registry) -> V1Services:
-    images = ImageStore(registry.storage)
+    images = ImageStore(registry.storage, registry.coordinator)
     return V1Services(
         registry=registry,
         images=images,

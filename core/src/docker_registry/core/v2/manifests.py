@@ -32,9 +32,12 @@ from .mediatypes import (
 )
 
 if TYPE_CHECKING:
+    from ..coordination import Coordinator
     from .bridge import V1Bridge
 
 
+#: The coordination topic announcing that a repository's tags changed (key: its name).
+TAGS_TOPIC = "v2-tags"
 #: Bytes of manifests this process keeps in memory (they never change once stored).
 CACHE_BYTES = 32 * 1024 * 1024
 
@@ -156,6 +159,8 @@ class ManifestStore:
     :param bridge: finds tags pushed over v1 (``None``: v2 tags only).
     :param tags_ttl: seconds a tag listing or a tag's target is reused (0: always read
         storage).
+    :param coordinator: tells the other processes on this storage when a repository's
+        tags change, so that they drop what they cached before the TTL ends.
     """
 
     def __init__(
@@ -164,13 +169,15 @@ class ManifestStore:
         blobs: BlobStore,
         bridge: V1Bridge | None = None,
         tags_ttl: float = 1.0,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.storage = storage
         self.blobs = blobs
         self.bridge = bridge
         # PERF: tags/list is a hot path. A listing is reused for ``tags_ttl`` seconds by
-        # this process and dropped as soon as this process changes a tag of the
-        # repository; a change made by another process shows within the TTL.
+        # this process and dropped as soon as a process changes a tag of the repository
+        # and announces it; an announcement lost (no shared coordination backend, Redis
+        # away) shows within the TTL.
         self.tags_ttl = tags_ttl
         self._tags: dict[str, tuple[float, list[str]]] = {}
         # PERF: the same TTL for what a tag points at (manifest GET by tag is the
@@ -179,6 +186,9 @@ class ManifestStore:
         self._cache: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
         self._cache_bytes = 0
         self._lock = threading.Lock()
+        self.coordinator = coordinator
+        if coordinator is not None and tags_ttl > 0:
+            coordinator.listen(TAGS_TOPIC, self._forget_tags)
 
     def put(
         self,
@@ -243,6 +253,7 @@ class ManifestStore:
         index = layout.tag_index_link(name, tag, digest.algorithm, digest.hex)
         self.storage.put_content(index, link)
         self.storage.put_content(layout.tag_current_link(name, tag), link)
+        self._tags_changed(name)
 
     def tag_written_at(self, name: str, tag: str) -> float | None:
         """When tag ``tag`` was last pointed at a digest (its link's mtime), if known."""
@@ -317,7 +328,7 @@ class ManifestStore:
         if not is_digest(reference):
             digest = self.resolve(name, reference)
             self.storage.delete(layout.tag_dir(name, reference))
-            self._forget_tags(name)
+            self._tags_changed(name)
             return digest
         digest = parse_digest(reference)
         try:
@@ -331,7 +342,7 @@ class ManifestStore:
                 continue
             if current.decode("ascii", "replace").strip() == reference:
                 self.storage.delete(layout.tag_dir(name, tag))
-        self._forget_tags(name)
+        self._tags_changed(name)
         return digest
 
     def repository_exists(self, name: str) -> bool:
@@ -360,6 +371,11 @@ class ManifestStore:
     def _forget_tags(self, name: str) -> None:
         self._tags.pop(name, None)
         self._resolved.pop(name, None)
+
+    def _tags_changed(self, name: str) -> None:
+        self._forget_tags(name)
+        if self.coordinator is not None and self.tags_ttl > 0:
+            self.coordinator.announce(TAGS_TOPIC, name)
 
     def _remember(self, key: str, data: bytes, media_type: str) -> None:
         if len(data) > CACHE_BYTES // 16:

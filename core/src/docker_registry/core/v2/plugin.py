@@ -71,7 +71,7 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     uploads = UploadStore(storage, blobs, secret, age or math.inf)
     registry.body_taps.append(uploads.tap_for)
     tags_ttl = _seconds(registry, "v2_tag_cache_ttl", DEFAULT_TAGS_TTL)
-    manifests = ManifestStore(storage, blobs, bridge, tags_ttl)
+    manifests = ManifestStore(storage, blobs, bridge, tags_ttl, registry.coordinator)
     referrers = ReferrerStore(storage, manifests)
     proxy = Proxy.from_settings(registry.settings, blobs, uploads, manifests, referrers)
     registry.services["v2"] = V2Services(blobs, uploads, manifests, referrers, proxy)
@@ -122,7 +122,12 @@ def registry_startup(app: falcon.App, registry: Registry) -> None:
     def purge_forever() -> None:
         while True:
             try:
-                removed = uploads.purge(age)
+                # NOTE: one process of all those sharing the storage purges per interval.
+                removed = (
+                    uploads.purge(age)
+                    if registry.coordinator.take_turn("v2-upload-purge", interval)
+                    else 0
+                )
                 if removed:
                     log.info("purged %d upload(s) older than %ss", removed, age)
             except Exception:

@@ -16,6 +16,9 @@ invalidates paths, and whole directories, on writes, moves and deletes. A Redis 
 down at start-up or goes away later is logged and bypassed: the registry keeps serving
 from storage.
 
+The ``coordination`` section with ``backend: redis`` coordinates several hosts sharing
+one storage (locks, turns at periodic jobs, cache invalidation): see :mod:`.coordination`.
+
 The seed's ``cache`` section (``host``, ``port``, ``db``, ``password``) turns on the v1
 diff queue (hook ``registry_diff_queue``): image ids are pushed onto the Redis list
 ``diff-worker`` and ``docker-registry diff-worker`` (hook ``registry_commands``) computes
@@ -29,7 +32,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from docker_registry.core.hookspecs import CacheBackendSpec, hookimpl
+from docker_registry.core.hookspecs import CacheBackendSpec, CoordinationBackendSpec, hookimpl
 
 if TYPE_CHECKING:
     from docker_registry.core.registry import Registry
@@ -66,6 +69,17 @@ def create_cache(registry: Registry) -> RedisCache:
 @hookimpl
 def registry_cache_backends() -> Iterable[CacheBackendSpec]:
     yield CacheBackendSpec("redis", create_cache, "Redis LRU cache of small files (cache_lru)")
+
+
+@hookimpl
+def registry_coordination_backends() -> Iterable[CoordinationBackendSpec]:
+    from .coordination import RedisCoordinator
+
+    yield CoordinationBackendSpec(
+        "redis",
+        RedisCoordinator.from_registry,
+        "several hosts on one storage: Redis locks, job turns and pub/sub invalidation",
+    )
 
 
 @hookimpl
