@@ -426,7 +426,7 @@ def _kind(media_type: str, doc: dict[str, Any]) -> str:
     if media_type in INDEX_TYPES or "manifests" in doc:
         return "index"
     config = _mapping(doc.get("config"))
-    if doc.get("artifactType") or config.get("mediaType") not in IMAGE_CONFIG_TYPES:
+    if doc.get("artifactType") or _text(config.get("mediaType")) not in IMAGE_CONFIG_TYPES:
         return "artifact"
     return "image"
 

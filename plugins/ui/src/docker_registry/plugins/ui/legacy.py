@@ -100,6 +100,22 @@ class Legacy:
             found.append(row)
         return found
 
+    def describe(self, rows: list[V1Tag]) -> list[V1Tag]:
+        """Fill in each row's platform from its image json (``os``/``architecture``),
+        which describes the image; the tag's metadata describes the pushing client."""
+        for row in rows:
+            if not layout.is_image_id(row.image_id):
+                continue
+            try:
+                doc = _object(self.images.get_json(row.image_id))
+            except V1Error:
+                continue
+            if doc is not None:
+                os_name, arch = _text(doc.get("os")), _text(doc.get("architecture"))
+                if os_name and arch:
+                    row.platform = f"{os_name}/{arch}"
+        return rows
+
     def image(self, name: str, image_id: str) -> V1Image:
         """An image of the repository.
 
@@ -145,6 +161,8 @@ class Legacy:
         return image
 
     def _ancestry(self, image_id: str) -> list[str]:
+        if not layout.is_image_id(image_id):
+            return []
         try:
             doc = loads_json(self.images.get_ancestry(image_id))
         except (V1Error, ValueError):

@@ -481,7 +481,7 @@ class UiSink:
             "v1_repository.html",
             decision,
             name=name,
-            rows=shown,
+            rows=self.legacy.describe(shown),
             pager=pager,
             deletable=deletable,
             csrf=self._csrf(req, resp, deletable),
