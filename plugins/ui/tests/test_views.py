@@ -112,7 +112,7 @@ def test_manifest_page_of_an_index_lists_its_platforms(ui):
     page = ui.get("/ui/v2/team/multi/manifests/latest")
     text = text_of(page.text)
     assert "Index team/multi:latest" in text
-    for data, arch in index["children"]:
+    for _data, arch in index["children"]:
         assert f"linux/{arch}" in text
     child = re.search(r'href="(/ui/v2/team/multi/manifests/sha256:[0-9a-f]{64})"', page.text)
     assert child is not None
