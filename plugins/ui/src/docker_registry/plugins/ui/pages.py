@@ -37,6 +37,7 @@ from docker_registry.core.access.model import Decision, Refused
 from docker_registry.core.hookspecs import Event
 from docker_registry.core.inputs import parse_number
 from docker_registry.core.registry import Registry
+from docker_registry.core.storage import PathNotFoundError
 from docker_registry.core.v1 import layout as v1_layout
 from docker_registry.core.v1.errors import V1Error
 from docker_registry.core.v2.digests import is_digest, is_valid_name, parse_digest
@@ -440,7 +441,11 @@ class UiSink:
         else:
             if ref not in self.content.tags(name):
                 raise NotHere(f"There is no tag {ref} in {name}.")
-            digest = manifests.delete(name, ref)
+            try:
+                digest = manifests.delete(name, ref)
+            except PathNotFoundError:
+                # NOTE: another delete of the same tag won the race.
+                raise NotHere(f"There is no tag {ref} in {name}.") from None
             self.registry.emit(Event("tag_delete", name, "v2", tag=ref, reference=str(digest)))
             what = f"tag {ref}"
         back = f"{self.prefix}/v2/{quote(name, safe='/')}"
