@@ -257,7 +257,7 @@ def test_image_page_shows_config_layers_referrers_and_copies_the_pull_command(
     button.click()
     WebDriverWait(browser, 10).until(lambda b: "Copied" in b.find_element(By.TAG_NAME, "main").text)
     pasted = browser.execute_async_script(
-        "const done = arguments[0]; navigator.clipboard.readText().then(done, e => done(String(e)));"
+        "const done = arguments[0];navigator.clipboard.readText().then(done, e => done(String(e)));"
     )
     assert pasted == command
     browser.find_element(By.LINK_TEXT, served.sbom_digest[:19]).click()
