@@ -12,6 +12,7 @@ from typing import Any
 import falcon.testing
 import pytest
 
+from docker_registry.core import hookimpl
 from docker_registry.core.app import create_app
 from docker_registry.core.config import Settings
 from docker_registry.core.storage import Storage
@@ -43,10 +44,10 @@ def _pusher(client: falcon.testing.TestClient, headers: dict[str, str]) -> Pushe
 
 
 class _Capture:
+    """Keeps the application's registry (plugins, settings) for the test."""
+
     def __init__(self) -> None:
         self.registry: Any = None
-
-    from docker_registry.core import hookimpl
 
     @hookimpl
     def registry_startup(self, app, registry):
@@ -55,11 +56,15 @@ class _Capture:
 
 @pytest.fixture
 def make_ui() -> Callable[..., UiApp]:
-    def make(push_headers: dict[str, str] | None = None, **values: Any) -> UiApp:
+    def make(
+        push_headers: dict[str, str] | None = None, extra: tuple[Any, ...] = (), **values: Any
+    ) -> UiApp:
         storage = Storage(InMemoryDriver())
         config = {"storage": "inmemory", "auth_backend": "open", **values}
         capture = _Capture()
-        app = create_app(Settings.from_mapping(config), storage=storage, extra_plugins=[capture])
+        app = create_app(
+            Settings.from_mapping(config), storage=storage, extra_plugins=[capture, *extra]
+        )
         client = falcon.testing.TestClient(app)
         return UiApp(client, storage, _pusher(client, push_headers or {}), capture.registry)
 

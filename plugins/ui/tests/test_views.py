@@ -9,8 +9,11 @@ import re
 import falcon.testing
 import pytest
 
+from docker_registry.core import hookimpl
 from docker_registry.core.app import create_app
 from docker_registry.core.config import ConfigError, Settings
+from docker_registry.core.hookspecs import SearchBackendSpec
+from docker_registry.core.http_errors import RegistryError
 from docker_registry.core.storage import Storage
 from docker_registry.core.storage.inmemory import InMemoryDriver
 from docker_registry.plugins.ui.options import UiOptions
@@ -228,3 +231,35 @@ def test_the_ui_is_mounted_by_its_entry_point():
         )
     )
     assert client.simulate_get("/ui/").status_code == 200
+
+
+class _FixedSearch:
+    """A search backend offered by a plugin: the UI must list what it answers."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.queries: list[tuple[str, int, int | None]] = []
+
+    @hookimpl
+    def registry_search_backends(self):
+        yield SearchBackendSpec("fixed", lambda registry: self)
+
+    def search(self, query: str, page: int, per_page: int | None):
+        self.queries.append((query, page, per_page))
+        if self.fail:
+            raise RegistryError(503, "the search index does not answer")
+        results = [{"name": "team/indexed", "description": "found by <the> index"}]
+        return len(results), results
+
+
+def test_the_configured_search_backend_answers_the_list(make_ui):
+    backend = _FixedSearch()
+    ui = make_ui(search_backend="fixed", extra=[backend])
+    page = ui.get("/ui/", params={"q": "idx"})
+    assert page.status_code == 200
+    assert "team/indexed" in page.text and "found by &lt;the&gt; index" in page.text
+    assert ("idx", 1, 50) in backend.queries
+    failing = make_ui(search_backend="fixed", extra=[_FixedSearch(fail=True)])
+    down = failing.get("/ui/")
+    assert down.status_code == 503 and "the search index does not answer" in down.text
+    assert down.headers["Content-Type"].startswith("text/html")

@@ -264,6 +264,12 @@ class UiSink:
             self._error(req, resp, viewer, exc.status, exc.message)
         except csrf.Forged as forged:
             self._error(req, resp, viewer, 403, f"The form was refused: {forged}.")
+        except falcon.HTTPError as exc:
+            # NOTE: a backend's own error (the SQL index down: 503) as a page for people.
+            status = int(str(exc.status).split(" ", 1)[0])
+            for name, value in (exc.headers or {}).items():
+                resp.set_header(name, value)
+            self._error(req, resp, viewer, status, exc.description or exc.title or "Error.")
 
     # -- rendering ----------------------------------------------------------------------
 
