@@ -267,8 +267,8 @@ class UiSink:
         except falcon.HTTPError as exc:
             # NOTE: a backend's own error (the SQL index down: 503) as a page for people.
             status = int(str(exc.status).split(" ", 1)[0])
-            for name, value in (exc.headers or {}).items():
-                resp.set_header(name, value)
+            if exc.headers:
+                resp.set_headers(exc.headers)
             self._error(req, resp, viewer, status, exc.description or exc.title or "Error.")
 
     # -- rendering ----------------------------------------------------------------------
