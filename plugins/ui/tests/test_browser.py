@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import bcrypt
 import pytest
 import requests
 import yaml
@@ -89,14 +90,29 @@ def _oci_layout(directory: Path) -> str:
     return digest(data)
 
 
-def _http_pusher(url: str) -> Pusher:
+def _http_pusher(url: str, auth: tuple[str, str] | None = None) -> Pusher:
     session = requests.Session()
+    session.auth = auth
 
     def send(method: str, path: str, body: bytes, headers: dict[str, str]) -> Answer:
         answer = session.request(method, url + path, data=body, headers=headers)
         return Answer(answer.status_code, dict(answer.headers))
 
     return Pusher(send)
+
+
+def _serve(work: Path, config: dict) -> tuple[ServiceProcess, str]:
+    (work / "config.yml").write_text(yaml.safe_dump({"test": config}))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = ServiceProcess(
+        [sys.executable, "-m", "docker_registry.core", "serve", "--config",
+         str(work / "config.yml"), "--flavor", "test", "--host", "127.0.0.1",
+         "--port", str(port)],
+        name="docker-registry", url=url, ready=http_ready(f"{url}/_ping"), cwd=work,
+        startup_timeout=30,
+    ).start()  # fmt: skip
+    return process, url
 
 
 @pytest.fixture(scope="module")
@@ -111,17 +127,8 @@ def served(tmp_path_factory) -> Iterator[Served]:
         "auth_backend": "open",
         "delete_enabled": True,
     }
-    (work / "config.yml").write_text(yaml.safe_dump({"test": config}))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = ServiceProcess(
-        [sys.executable, "-m", "docker_registry.core", "serve", "--config",
-         str(work / "config.yml"), "--flavor", "test", "--host", "127.0.0.1",
-         "--port", str(port)],
-        name="docker-registry", url=url, ready=http_ready(f"{url}/_ping"), cwd=work,
-        startup_timeout=30,
-    ).start()  # fmt: skip
-    host = f"127.0.0.1:{port}"
+    process, url = _serve(work, config)
+    host = url.removeprefix("http://")
     try:
         # an OCI image, copied by skopeo from a layout on disk
         layout = work / "layout"
@@ -359,3 +366,44 @@ def test_delete_a_tag_from_the_browser(served, browser, shots):
     assert "old" not in tags and "1.0" in tags
     # the page is the registry's own: a cross-site form would not carry the cookie
     assert browser.get_cookie("registry_ui_csrf")["sameSite"] == "Strict"
+
+
+def test_htpasswd_sign_in_in_the_browser(tmp_path_factory, browser, shots):
+    """The browser signs in with HTTP Basic; the list grows with what the account may pull."""
+    work = tmp_path_factory.mktemp("ui-htpasswd")
+    accounts = {"reader": "reader-pw", "admin": "admin-pw"}
+    (work / "htpasswd").write_text("".join(
+        f"{name}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()}\n"
+        for name, password in accounts.items()
+    ))  # fmt: skip
+    access = [
+        {"accounts": ["anonymous"], "repositories": ["public/**"], "actions": ["pull"]},
+        {"accounts": ["reader"], "repositories": ["team/**"], "actions": ["pull"]},
+        {"accounts": ["admin"], "repositories": ["**"], "actions": ["pull", "push"]},
+    ]
+    process, url = _serve(work, {
+        "storage": "file", "storage_path": str(work / "data"), "auth_backend": "htpasswd",
+        "htpasswd": {"path": str(work / "htpasswd"), "access": access},
+    })  # fmt: skip
+    try:
+        pusher = _http_pusher(url, ("admin", "admin-pw"))
+        for name in ("public/tool", "team/secret", "other/hidden"):
+            pusher.image(name, "1", seed=name)
+        anonymous = visit(browser, f"{url}/ui/")
+        assert "public/tool" in anonymous and "team/secret" not in anonymous
+        assert "Sign in" in anonymous
+        # a private page challenges (the browser then asks for a password)
+        refused = requests.get(f"{url}/ui/v2/team/secret", timeout=10)
+        assert refused.status_code == 401 and "sha256:" not in refused.text
+        assert refused.headers["WWW-Authenticate"].startswith("Basic ")
+        # NOTE: what the browser sends after its password prompt, typed into the URL.
+        host = url.removeprefix("http://")
+        browser.get(f"http://reader:reader-pw@{host}/ui/login")
+        signed = visit(browser, f"{url}/ui/")
+        assert "Signed in as reader" in signed
+        assert "team/secret" in signed and "public/tool" in signed
+        assert "other/hidden" not in signed
+        assert "linux/amd64" in visit(browser, f"{url}/ui/v2/team/secret")
+        shoot(browser, shots, "signed-in")
+    finally:
+        process.stop()
