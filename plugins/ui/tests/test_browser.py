@@ -407,3 +407,45 @@ def test_htpasswd_sign_in_in_the_browser(tmp_path_factory, browser, shots):
         shoot(browser, shots, "signed-in")
     finally:
         process.stop()
+
+
+#: The lowest WCAG contrast ratio of text on the page: each element with its own text
+#: against the first opaque background behind it.
+LOWEST_CONTRAST = """
+function rgb(text) { return text.match(/[\\d.]+/g).map(Number); }
+function luminance([r, g, b]) {
+  const c = [r, g, b].map(v => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+}
+function background(element) {
+  for (let e = element; e; e = e.parentElement) {
+    const value = rgb(getComputedStyle(e).backgroundColor);
+    if (value.length < 4 || value[3] > 0) return value.slice(0, 3);
+  }
+  return [255, 255, 255];
+}
+let lowest = [21, ""];
+for (const element of document.querySelectorAll("body *")) {
+  const own = [...element.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+  const box = element.getBoundingClientRect();
+  if (!own || box.width < 2 || box.height < 2) continue;
+  const a = luminance(rgb(getComputedStyle(element).color)), b = luminance(background(element));
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < lowest[0]) lowest = [ratio, element.tagName + "." + element.className];
+}
+return lowest;
+"""
+
+
+def test_text_contrast_meets_wcag_aa(served, browser):
+    for path in ("/ui/", "/ui/v2/demo/app", "/ui/v2/demo/app/manifests/1.0", "/ui/v1/legacy/tool"):
+        visit(browser, served.url + path)
+        ratio, where = browser.execute_script(LOWEST_CONTRAST)
+        assert ratio >= 4.5, f"{path}: text of {where} has a contrast of {ratio:.2f} (< 4.5)"
+    # the measure itself: light grey text on white is caught
+    browser.execute_script("document.querySelector('h1').style.color = '#bbbbbb'")
+    ratio, where = browser.execute_script(LOWEST_CONTRAST)
+    assert ratio < 2.5 and where.startswith("H1")
