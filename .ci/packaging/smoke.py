@@ -74,7 +74,17 @@ def push_and_pull(base_url: str) -> None:
     assert pulled.status_code == 200 and pulled.content == blob, pulled.status_code
 
 
-def serve_and_check(venv: Path, work: Path, env: dict[str, str]) -> None:
+def pages_served(base_url: str) -> None:
+    """registry-plugin-ui's templates and style sheet came with its wheel."""
+    listing = requests.get(f"{base_url}/ui/", timeout=30)
+    assert listing.status_code == 200 and "<h1>Repositories</h1>" in listing.text, listing.text
+    css = requests.get(f"{base_url}/ui/static/ui.css", timeout=30)
+    assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
+
+
+def serve_and_check(
+    venv: Path, work: Path, env: dict[str, str], wanted: list[str] | None = None
+) -> None:
     port = free_port()
     log = (work / "serve.log").open("w")
     command = [str(venv / "bin/docker-registry"), "serve", "--host", "127.0.0.1"]
@@ -99,6 +109,8 @@ def serve_and_check(venv: Path, work: Path, env: dict[str, str]) -> None:
                 raise RuntimeError(f"serve did not answer /v2/:\n{output}")
             time.sleep(0.2)
         push_and_pull(base_url)
+        if "registry-plugin-ui" in (wanted or []):
+            pages_served(base_url)
     finally:
         server.terminate()
         server.wait(timeout=15)
@@ -127,7 +139,7 @@ def smoke(dist_dir: Path, wanted: list[str], root: Path) -> str:
     env = {"PATH": os.environ["PATH"], "STORAGE_PATH": str(work / "data")}
     if "registry-plugin-sqlalchemy" in wanted:
         env["SEARCH_BACKEND"] = "sqlalchemy"
-    serve_and_check(venv, work, env)
+    serve_and_check(venv, work, env, wanted)
     return f"{name}: installed from {len(wheels)} wheels, plugins listed, push + pull OK"
 
 

@@ -7,6 +7,7 @@ import hashlib
 
 import falcon.testing
 
+from docker_registry.core import hookimpl
 from docker_registry.core.app import create_app
 from docker_registry.core.config import Settings
 from docker_registry.core.ops import readonly
@@ -73,3 +74,23 @@ def test_readonly_from_the_configuration():
         assert client.simulate_get("/v2/").status_code == 200
     finally:
         readonly.apply(False)
+
+
+class _SwitchProbe:
+    """A plugin that keeps what ``registry.services["readonly"]`` offers."""
+
+    def __init__(self) -> None:
+        self.switch = None
+
+    @hookimpl
+    def registry_startup(self, app, registry):
+        self.switch = registry.services["readonly"]
+
+
+def test_the_switch_is_offered_to_plugins_and_follows_sighup():
+    probe = _SwitchProbe()
+    settings = Settings.from_mapping({"storage": "inmemory", "readonly": True})
+    create_app(settings, storage=Storage(InMemoryDriver()), extra_plugins=[probe])
+    assert probe.switch is not None and probe.switch.enabled is True
+    readonly.apply(False)
+    assert probe.switch.enabled is False

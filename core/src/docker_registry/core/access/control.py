@@ -48,12 +48,27 @@ class AccessControl:
         self.authorizer = authorizer
         self.standalone = standalone
         self.open_paths: set[str] = set()
+        self.open_prefixes: tuple[str, ...] = ()
 
     def open_route(self, path: str) -> None:
         """Make ``path`` (exact, every method) an *open* route: a plugin's endpoint that
         does its own authentication (the token issuer's realm). Call it from
         ``registry_routes``."""
         self.open_paths.add(path)
+
+    def open_prefix(self, prefix: str) -> None:
+        """Make every path below ``prefix`` (which must end with ``/``) an *open* route:
+        a plugin's pages that decide access themselves, with :meth:`decide` on the API
+        route they show (the web UI). Call it from ``registry_routes``.
+
+        :raises ValueError: ``prefix`` does not start and end with ``/``, or would cover
+            the APIs' own routes.
+        """
+        if not (prefix.startswith("/") and prefix.endswith("/")) or prefix == "/":
+            raise ValueError(f"an open prefix must be '/<name>/', not {prefix!r}")
+        if prefix.startswith(("/v1/", "/v2/")):
+            raise ValueError(f"{prefix!r} is inside the registry APIs; choose another prefix")
+        self.open_prefixes = (*self.open_prefixes, prefix)
 
     def started(self, registry: Any) -> None:
         """Called once every route is mounted: a backend that needs what plugins set up
@@ -101,7 +116,7 @@ class AccessControl:
         client: str = "",
         scheme: str = "http",
     ) -> tuple[Any, AccessRequest]:
-        if path in self.open_paths:
+        if path in self.open_paths or (self.open_prefixes and path.startswith(self.open_prefixes)):
             target = Target("core", "plugin", OPEN)
         else:
             target = classify(method, path, standalone=self.standalone)

@@ -12,7 +12,9 @@ from .readonly import ReadOnlyMiddleware
 
 def install(app: falcon.App, registry: Registry) -> None:
     """``/healthz`` and ``/readyz`` always; ``/metrics`` and request/storage metrics when
-    ``metrics.enabled``; the read-only switch (``readonly``, re-read on SIGHUP)."""
+    ``metrics.enabled``; the read-only switch (``readonly``, re-read on SIGHUP), also
+    kept as ``registry.services["readonly"]`` for plugins whose open routes write (the
+    web UI's delete buttons) and must honour it themselves."""
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(registry))
     if metrics_enabled(registry.settings):
@@ -20,4 +22,6 @@ def install(app: falcon.App, registry: Registry) -> None:
         registry.storage.observer = metrics
         app.add_route(METRICS_PATH, MetricsResource(metrics))
         app.add_middleware(MetricsMiddleware(metrics, standalone=registry.settings.standalone))
-    app.add_middleware(ReadOnlyMiddleware(bool(registry.settings.get("readonly"))))
+    switch = ReadOnlyMiddleware(bool(registry.settings.get("readonly")))
+    registry.services["readonly"] = switch
+    app.add_middleware(switch)
