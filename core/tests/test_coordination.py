@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-import time
-from pathlib import Path
 
 import falcon.testing
 import pytest
@@ -20,18 +18,12 @@ from docker_registry.core.storage import Storage
 from docker_registry.core.storage.inmemory import InMemoryDriver
 from docker_registry.core.v1.errors import Busy
 from docker_registry.core.v1.images import ImageStore
+from docker_registry.testing.coordination import count_under_lock, take_turn
 
 IMAGE = "a" * 64
 
 
-def _count_under_lock(directory: str, counter: str, rounds: int) -> None:
-    """Read-modify-write a counter file under the lock (lost updates without it)."""
-    coordinator = LocalCoordinator("test", directory)
-    for _ in range(rounds):
-        with coordinator.lock("counter"):
-            value = int(Path(counter).read_text() or "0")
-            time.sleep(0.0005)
-            Path(counter).write_text(str(value + 1))
+LOCAL = "docker_registry.core.coordination:LocalCoordinator"
 
 
 def test_the_lock_excludes_other_processes(tmp_path):
@@ -39,7 +31,10 @@ def test_the_lock_excludes_other_processes(tmp_path):
     counter.write_text("0")
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_count_under_lock, args=(str(tmp_path / "locks"), str(counter), 40))
+        context.Process(
+            target=count_under_lock,
+            args=(LOCAL, ("test", str(tmp_path / "locks")), str(counter), 40),
+        )
         for _ in range(3)
     ]
     for worker in workers:
@@ -73,15 +68,12 @@ def test_the_lock_excludes_other_threads_and_times_out(tmp_path):
         pass
 
 
-def _take_turn(directory: str, results) -> None:
-    results.put(LocalCoordinator("test", directory).take_turn("purge", 60))
-
-
 def test_one_process_takes_a_turn_per_period(tmp_path):
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     workers = [
-        context.Process(target=_take_turn, args=(str(tmp_path), results)) for _ in range(4)
+        context.Process(target=take_turn, args=(LOCAL, ("test", str(tmp_path)), results))
+        for _ in range(4)
     ]
     for worker in workers:
         worker.start()

@@ -9,7 +9,6 @@ import multiprocessing
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import falcon.testing
 import pytest
@@ -19,29 +18,17 @@ from docker_registry.core.config import ConfigError, Settings
 from docker_registry.core.coordination import CoordinationError, LockTimeout
 from docker_registry.core.storage import Storage
 from docker_registry.core.storage.inmemory import InMemoryDriver
-from docker_registry.plugins.redis.cache import create_client
 from docker_registry.plugins.redis.coordination import RedisCoordinator
+from docker_registry.testing.coordination import count_under_lock
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 
 
+REDIS = "docker_registry.plugins.redis.coordination:RedisCoordinator.from_section"
+
+
 def coordinator(url: str, namespace: str, lock_ttl: float = 60.0) -> RedisCoordinator:
-    section = {"url": url}
-    return RedisCoordinator(
-        create_client(section, name="coordination"),
-        create_client(section, name="coordination", socket_timeout=None),
-        namespace,
-        lock_ttl,
-    )
-
-
-def _count_under_lock(url: str, namespace: str, counter: str, rounds: int) -> None:
-    here = coordinator(url, namespace)
-    for _ in range(rounds):
-        with here.lock("counter"):
-            value = int(Path(counter).read_text() or "0")
-            time.sleep(0.001)
-            Path(counter).write_text(str(value + 1))
+    return RedisCoordinator.from_section({"url": url}, namespace, lock_ttl)
 
 
 def test_the_lock_excludes_other_processes(redis_url, tmp_path):
@@ -50,7 +37,10 @@ def test_the_lock_excludes_other_processes(redis_url, tmp_path):
     namespace = f"test-{uuid.uuid4().hex}:"
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_count_under_lock, args=(redis_url, namespace, str(counter), 30))
+        context.Process(
+            target=count_under_lock,
+            args=(REDIS, ({"url": redis_url}, namespace), str(counter), 30),
+        )
         for _ in range(3)
     ]
     for worker in workers:

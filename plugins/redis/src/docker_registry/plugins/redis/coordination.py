@@ -100,11 +100,18 @@ class RedisCoordinator:
                 "(redis://host:6379/0) or coordination.host",
                 key="coordination.url",
             )
-        client = create_client(section, name="coordination")
-        listener = create_client(section, name="coordination", socket_timeout=None)
         root = (registry.settings.storage_path or "").rstrip("/")
         namespace = f"coordination:{registry.storage.name}:{root}:"
-        return cls(client, listener, namespace, _lock_ttl(section))
+        return cls.from_section(section, namespace, _lock_ttl(section))
+
+    @classmethod
+    def from_section(
+        cls, section: Mapping[str, Any], namespace: str, lock_ttl: float = DEFAULT_LOCK_TTL
+    ) -> RedisCoordinator:
+        """A coordinator on the server that ``section`` (``url`` or ``host``...) names."""
+        client = create_client(section, name="coordination")
+        listener = create_client(section, name="coordination", socket_timeout=None)
+        return cls(client, listener, namespace, lock_ttl)
 
     # -- locks ----------------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ from docker_registry.core.storage import StorageError
 from docker_registry.core.v2.blobs import BlobStore
 from docker_registry.core.v2.digests import Digest, check_tag, is_digest, parse_digest
 from docker_registry.core.v2.errors import V2Error
-from docker_registry.core.v2.manifests import INDEX_TYPES, ManifestStore
+from docker_registry.core.v2.manifests import ManifestStore
+from docker_registry.core.v2.mediatypes import INDEX_TYPES
 from docker_registry.core.v2.referrers import ReferrerStore
 
 log = logging.getLogger(__name__)

@@ -201,9 +201,9 @@ class UiSink:
     def content(self) -> Content:
         if self._content is None:
             v2 = self.registry.services["v2"]
-            manifests = ManifestStore(self.registry.storage, v2["blobs"], None, tags_ttl=0)
+            manifests = ManifestStore(self.registry.storage, v2.blobs, None, tags_ttl=0)
             self._content = Content(
-                manifests, v2["blobs"], ReferrerStore(self.registry.storage, manifests)
+                manifests, v2.blobs, ReferrerStore(self.registry.storage, manifests)
             )
         return self._content
 
@@ -439,7 +439,7 @@ class UiSink:
         decision = viewer.v2_delete(name, ref)
         if not self.deletes_on():
             raise NotHere("Deletes are disabled on this registry (or it is read-only).", 405)
-        manifests = self.registry.services["v2"]["manifests"]
+        manifests = self.registry.services["v2"].manifests
         if is_digest(ref):
             digest = manifests.delete(name, ref)
             self.registry.emit(Event("delete", name, "v2", reference=str(digest)))
