@@ -113,6 +113,11 @@ def is_storable(*components: str) -> bool:
 # -- images -----------------------------------------------------------------------------
 
 
+def images_dir() -> str:
+    """``/images``: the directory of every image."""
+    return f"/{IMAGES}"
+
+
 def image_path(image_id: str) -> str:
     """``/images/<id>``: the directory of one image."""
     return f"/{IMAGES}/{encode_component(image_id)}"

@@ -57,9 +57,12 @@ def blob_data(algorithm: str, hex_digest: str) -> str:
     return f"{BLOBS}/{algorithm}/{hex_digest[:2]}/{hex_digest}/data"
 
 
-def blob_dir(algorithm: str, hex_digest: str) -> str:
-    """Directory holding a blob's content."""
-    return f"{BLOBS}/{algorithm}/{hex_digest[:2]}/{hex_digest}"
+def blob_of_data_path(path: str) -> tuple[str, str] | None:
+    """``(algorithm, hex)`` of a path :func:`blob_data` makes; ``None`` for any other path."""
+    parts = path[len(BLOBS) + 1 :].split("/") if path.startswith(BLOBS + "/") else []
+    if len(parts) != 4 or parts[3] != "data" or parts[1] != parts[2][:2]:
+        return None
+    return parts[0], parts[2]
 
 
 def repository(name: str) -> str:
@@ -72,6 +75,11 @@ def layer_link(name: str, algorithm: str, hex_digest: str) -> str:
     return f"{REPOSITORIES}/{name}/_layers/{algorithm}/{hex_digest}/link"
 
 
+def layers_dir(name: str) -> str:
+    """Folder of a repository's blob links: ``<algorithm>/<hex>/link`` below it."""
+    return f"{REPOSITORIES}/{name}/_layers"
+
+
 def layer_link_dir(name: str, algorithm: str, hex_digest: str) -> str:
     """Directory of a repository's blob link (deleted as a whole)."""
     return f"{REPOSITORIES}/{name}/_layers/{algorithm}/{hex_digest}"
@@ -80,6 +88,11 @@ def layer_link_dir(name: str, algorithm: str, hex_digest: str) -> str:
 def revision_link(name: str, algorithm: str, hex_digest: str) -> str:
     """Link file saying a manifest belongs to repository ``name``."""
     return f"{REPOSITORIES}/{name}/_manifests/revisions/{algorithm}/{hex_digest}/link"
+
+
+def revisions_dir(name: str) -> str:
+    """Folder of a repository's manifest links: ``<algorithm>/<hex>/link`` below it."""
+    return f"{REPOSITORIES}/{name}/_manifests/revisions"
 
 
 def revision_dir(name: str, algorithm: str, hex_digest: str) -> str:
