@@ -17,12 +17,13 @@ def start_registry_process(
     threads: int = 4,
     workers: int = 1,
     env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> tuple[ServiceProcess, int]:
-    """Write ``config`` as flavor ``test`` in ``workdir`` and serve it on a free loopback
-    port; return the ready process and its port."""
+    """Write ``config`` as flavor ``test`` in ``workdir`` and serve it on ``port`` (default:
+    a free loopback port); return the ready process and its port."""
     config_path = workdir / "config.yml"
     config_path.write_text(yaml.safe_dump({"test": config}))
-    port = free_port()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     process = ServiceProcess(
         [

@@ -17,22 +17,8 @@ from docker_registry.core.app import create_app
 from docker_registry.core.config import Settings
 from docker_registry.core.storage import Storage
 from docker_registry.core.storage.inmemory import InMemoryDriver
-from docker_registry.testing.services import ServiceProcess, free_port, service_url, tcp_ready
-
-
-def start_redis(maxmemory: str = "64mb", port: int | None = None) -> ServiceProcess:
-    """Start ``redis-server`` as an LRU store on a free (or the given) port."""
-    port = port or free_port()
-    command = [
-        "redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-        "--appendonly", "no", "--maxmemory", maxmemory, "--maxmemory-policy", "allkeys-lru",
-    ]  # fmt: skip
-    return ServiceProcess(
-        command,
-        name="redis",
-        url=f"redis://127.0.0.1:{port}/0",
-        ready=tcp_ready("127.0.0.1", port),
-    ).start()
+from docker_registry.testing.servers import start_redis
+from docker_registry.testing.services import ServiceProcess, service_url
 
 
 @pytest.fixture(scope="session")
