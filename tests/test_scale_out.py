@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -370,7 +371,8 @@ def race(cluster: Cluster, images: list[Image]) -> list[str]:
         try:
             outcomes[n] = "pushed" if client.push_image(images[n]) else "skipped"
         except V1Error as exc:
-            outcomes[n] = f"refused {exc}"
+            status = re.search(r" -> (\d+) (.*)", str(exc))
+            outcomes[n] = f"refused {status[1]} {status[2][:60]}" if status else f"refused {exc}"
         except requests.RequestException:
             outcomes[n] = "network"
 
