@@ -175,6 +175,17 @@ def _to_loglevel(value: Any) -> str:
     return name.lower()
 
 
+#: Values of ``log_format`` (see :mod:`..logs`).
+LOG_FORMATS = ("text", "json")
+
+
+def _to_log_format(value: Any) -> str:
+    name = _to_lower_str(value)
+    if name not in LOG_FORMATS:
+        raise ValueError(f"unknown log format {value!r} (use {' or '.join(LOG_FORMATS)})")
+    return name
+
+
 #: Proxy headers waitress can trust (``trusted_proxy_headers``).
 PROXY_HEADERS = (
     "x-forwarded-proto",
@@ -213,6 +224,8 @@ KNOWN_KEYS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "storage": (_to_lower_str, "file"),
     "storage_path": (_to_str, None),
     "loglevel": (_to_loglevel, "info"),
+    "log_level": (_to_loglevel, None),
+    "log_format": (_to_log_format, "text"),
     "debug": (_to_bool, False),
     "standalone": (_to_bool, True),
     "issue": (_to_str, '"docker-registry server"'),
@@ -312,6 +325,7 @@ class Settings:
     storage: str
     storage_path: str | None
     loglevel: str
+    log_format: str
     debug: bool
     standalone: bool
     issue: str | None
@@ -352,7 +366,9 @@ class Settings:
         v = self.values
         self.storage = v["storage"]
         self.storage_path = v["storage_path"]
-        self.loglevel = v["loglevel"]
+        # NOTE: `log_level` is the new spelling; the seed's `loglevel` still works.
+        self.loglevel = v["log_level"] or v["loglevel"]
+        self.log_format = v["log_format"]
         self.debug = v["debug"]
         self.standalone = v["standalone"]
         self.issue = v["issue"]
