@@ -13,6 +13,7 @@ from . import __version__
 from .access_log import log_request
 from .logs import bind_request_id, unbind_request_id
 from .proxies import TrustedProxies
+from .request_context import bind_request, unbind_request
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 #: Request ids are this process's random prefix and a counter (32 hex digits, like a
@@ -59,6 +60,7 @@ class RequestContextMiddleware:
             req.context.request_id = new_request_id()
         req.context.started = time.perf_counter()
         req.context.log_binding = bind_request_id(req.context.request_id)
+        req.context.request_binding = bind_request(req)
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
@@ -72,3 +74,7 @@ class RequestContextMiddleware:
         if binding is not None:
             req.context.log_binding = None
             unbind_request_id(binding)
+        request_binding = getattr(req.context, "request_binding", None)
+        if request_binding is not None:
+            req.context.request_binding = None
+            unbind_request(request_binding)

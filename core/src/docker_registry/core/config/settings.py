@@ -255,6 +255,7 @@ KNOWN_KEYS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "metrics": (_to_mapping, None),
     "readonly": (_to_bool, False),
     "shutdown_timeout": (_to_seconds, 30.0),
+    "notifications": (_to_mapping, None),
 }
 
 
