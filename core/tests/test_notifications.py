@@ -105,6 +105,29 @@ def test_defaults_and_disabled_endpoints(tmp_path):
     assert config.queue_max_events == 10000 and config.queue_path == str(tmp_path / "queue")
 
 
+def test_config_show_masks_the_endpoints_credentials(tmp_path):
+    settings = _settings(
+        tmp_path,
+        {
+            "name": "a",
+            "url": "https://user:pw@hooks.example.com/x",
+            "headers": {"Authorization": ["Bearer s3cr3t"], "X-Api-Key": "k", "X-Team": "ops"},
+        },
+    )
+    shown = settings.masked()["notifications"]["endpoints"][0]
+    assert shown["headers"] == {"Authorization": "***", "X-Api-Key": "***", "X-Team": "ops"}
+    assert shown["url"] == "https://user:***@hooks.example.com/x"
+
+
+def test_credentials_in_the_url_become_a_basic_header_and_leave_the_url(tmp_path):
+    config = notification_settings(
+        _settings(tmp_path, {"name": "a", "url": "https://us%40er:p%3Aw@hooks.example.com:8443/x"})
+    )
+    endpoint = config.endpoints[0]
+    assert endpoint.url == "https://hooks.example.com:8443/x"
+    assert endpoint.headers == (("Authorization", "Basic dXNAZXI6cDp3"),)  # us@er:p:w
+
+
 def test_default_queue_is_in_the_staging_directory(tmp_path):
     config = notification_settings(
         Settings.from_mapping({"notifications": {"endpoints": [{"name": "a", "url": "http://x"}]}}),

@@ -36,10 +36,15 @@ SECRET_KEYS: tuple[str, ...] = (
     "apikey",
     "license_key",
     "private_key",
+    # NOTE: HTTP header names, as in `notifications.endpoints[].headers`.
+    "api-key",
+    "-token",
 )
 
 #: Whole key names that hold a secret without saying so (``bugsnag`` is an API key).
-SECRET_NAMES: frozenset[str] = frozenset({"bugsnag", "token"})
+SECRET_NAMES: frozenset[str] = frozenset(
+    {"bugsnag", "token", "authorization", "proxy-authorization", "cookie"}
+)
 
 MASK = "***"
 

@@ -23,9 +23,11 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import socket
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -169,6 +171,10 @@ def _endpoint(raw: Any, key: str) -> EndpointSettings | None:
     url = raw.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ConfigError("expected an http(s) URL", key=f"{key}.url")
+    url, credentials = _split_credentials(url)
+    headers = _headers(raw.get("headers"), f"{key}.headers")
+    if credentials and not any(name.lower() == "authorization" for name, _ in headers):
+        headers += (("Authorization", credentials),)
     retries = raw.get("retries")
     actions = _strings(raw.get("actions"), f"{key}.actions") or set(ACTIONS)
     bad = sorted(actions - set(ACTIONS))
@@ -180,7 +186,7 @@ def _endpoint(raw: Any, key: str) -> EndpointSettings | None:
     return EndpointSettings(
         name=name,
         url=url,
-        headers=_headers(raw.get("headers"), f"{key}.headers"),
+        headers=headers,
         timeout=max(0.1, _number(raw.get("timeout"), 5.0, f"{key}.timeout")),
         backoff=backoff,
         max_backoff=max(backoff, _number(raw.get("max_backoff"), 60.0, f"{key}.max_backoff")),
@@ -192,6 +198,21 @@ def _endpoint(raw: Any, key: str) -> EndpointSettings | None:
             _strings(raw.get("ignored_media_types"), f"{key}.ignored_media_types")
         ),
     )
+
+
+def _split_credentials(url: str) -> tuple[str, str | None]:
+    """``url`` without ``user:password@`` (never logged), and its Basic authorization."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), f"Basic {token}"
 
 
 def _number(value: Any, default: float, key: str) -> float:
