@@ -98,7 +98,7 @@ class _FailingRoutes:
 
 
 def test_unhandled_exception_is_json_500_without_internals():
-    result = make_client(extra_plugins=[_FailingRoutes()]).simulate_get(
+    result = make_client(extra_plugins=[_FailingRoutes()], trusted_proxy="*").simulate_get(
         "/boom", headers={"X-Request-Id": "abc-123"}
     )
     assert result.status_code == 500
@@ -113,17 +113,31 @@ def test_storage_failure_is_json_503_naming_the_driver():
     assert result.headers["Retry-After"] == "5"
 
 
-def test_request_id_is_echoed_or_generated():
-    client = make_client()
-    echoed = client.simulate_get("/_ping", headers={"X-Request-Id": "req.42"})
+def test_request_id_is_echoed_from_a_trusted_proxy_or_generated():
+    client = make_client(trusted_proxy="10.0.0.2")
+    echoed = client.simulate_get(
+        "/_ping", headers={"X-Request-Id": "req.42"}, remote_addr="10.0.0.2"
+    )
     assert echoed.headers["X-Request-Id"] == "req.42"
-    generated = client.simulate_get("/_ping", headers={"X-Request-Id": "bad id\u00e9"})
+    generated = client.simulate_get(
+        "/_ping", headers={"X-Request-Id": "bad id\u00e9"}, remote_addr="10.0.0.2"
+    )
     assert generated.headers["X-Request-Id"] != "bad id\u00e9"
     assert len(generated.headers["X-Request-Id"]) == 32
 
 
+@pytest.mark.parametrize("proxy", [None, "10.0.0.2"])
+def test_request_id_of_anyone_else_is_replaced(proxy):
+    client = make_client(trusted_proxy=proxy)
+    answer = client.simulate_get(
+        "/_ping", headers={"X-Request-Id": "forged-id"}, remote_addr="10.0.0.3"
+    )
+    assert answer.headers["X-Request-Id"] != "forged-id"
+    assert len(answer.headers["X-Request-Id"]) == 32
+
+
 def test_access_log_names_method_path_status_and_id(caplog):
-    client = make_client()
+    client = make_client(trusted_proxy="*")
     with caplog.at_level("INFO", logger="docker_registry.access"):
         client.simulate_get("/_ping", headers={"X-Request-Id": "log-me"})
     line = next(

@@ -45,7 +45,9 @@ class _Boom:
 
 
 def _app(**values):
-    settings = Settings.from_mapping({"storage": "inmemory", **values})
+    # NOTE: every peer is a trusted proxy, so that the X-Request-Id the tests send is
+    # the request's id.
+    settings = Settings.from_mapping({"storage": "inmemory", "trusted_proxy": "*", **values})
     app = create_app(settings, storage=Storage(InMemoryDriver()), extra_plugins=[_Boom()])
     return falcon.testing.TestClient(app)
 

@@ -18,6 +18,7 @@ from .error_reports import error_handler
 from .http_errors import handle_storage_error
 from .middleware import RequestContextMiddleware
 from .plugins import create_plugin_manager
+from .proxies import TrustedProxies
 from .registry import Registry
 from .spool import BodyGate, TapFinder
 from .storage import Storage, StorageError, create_driver
@@ -93,7 +94,7 @@ def _build(
     app = RegistryApp(
         middleware=(
             *((RegistryCORS(cors),) if cors is not None else ()),
-            RequestContextMiddleware(),
+            RequestContextMiddleware(TrustedProxies.from_settings(settings)),
             AccessMiddleware(registry.access),
             UnreceivedBodyMiddleware(),
         )

@@ -175,7 +175,7 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or os.environ.get("REGISTRY_HOST") or "0.0.0.0"
     port = args.port if args.port is not None else _env_int("REGISTRY_PORT", 5000)
     threads = args.threads or _env_int("REGISTRY_THREADS", 8)
-    configure_logging(settings.loglevel)
+    configure_logging(settings.loglevel, settings.log_format)
     workers = args.workers or _env_int("REGISTRY_WORKERS", 1)
 
     def make_app() -> ServedApp:

@@ -40,11 +40,18 @@ def _error_reports(settings: Settings) -> None:
     check(settings)
 
 
+def _notifications(settings: Settings) -> None:
+    from .ops.notifications.config import notification_settings
+
+    notification_settings(settings)
+
+
 CHECKS: tuple[Callable[[Settings], None], ...] = (
     _privileged_key,
     _mirroring,
     _cors,
     _error_reports,
+    _notifications,
 )
 
 

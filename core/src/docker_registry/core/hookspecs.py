@@ -121,13 +121,16 @@ class CacheBackendSpec:
 class Event:
     """Something happened to a repository; delivered to :func:`registry_event`.
 
-    :param kind: ``push``, ``pull``, ``tag``, ``tag_delete``, ``delete`` or
+    :param kind: ``push``, ``pull``, ``mount`` (v2: a blob mounted from another
+        repository, ``details["from"]``), ``tag``, ``tag_delete``, ``delete`` or
         ``repository_delete``.
     :param repository: the full repository name (``library/ubuntu``).
     :param api: ``v1`` or ``v2``.
     :param tag: the tag concerned, if any.
     :param reference: the image id (v1) or digest (v2) concerned, if any.
-    :param details: anything else the emitter knows (description, size, media type).
+    :param details: anything else the emitter knows: v2 ``kind: blob`` for blob events,
+        ``size``, ``mediaType`` and, for a manifest push, every tag it set (``tags``);
+        v1 ``description``, ``images``.
     """
 
     kind: str

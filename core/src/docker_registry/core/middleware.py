@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import re
 import time
@@ -11,10 +10,11 @@ import time
 import falcon
 
 from . import __version__
+from .access_log import log_request
+from .logs import bind_request_id, unbind_request_id
+from .proxies import TrustedProxies
+from .request_context import bind_request, unbind_request
 
-access_log = logging.getLogger("docker_registry.access")
-
-_STATE_VALUE = re.compile(r"([?&]_state=)[^&]*")
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 #: Request ids are this process's random prefix and a counter (32 hex digits, like a
 #: uuid4): PERF: uuid4 per request cost 5% of a manifest GET.
@@ -37,16 +37,30 @@ def new_request_id() -> str:
 
 
 class RequestContextMiddleware:
-    """Give each request an id (the client's ``X-Request-Id`` when sane) and log it.
+    """Give each request an id and log it (:mod:`.access_log`).
 
-    Every response carries ``X-Request-Id`` and ``X-Docker-Registry-Version`` (the seed's
-    recommendation Q1: clients read the version from the ping, it is harmless elsewhere).
+    The id is the ``X-Request-Id`` a trusted proxy sent (when sane), else a new one;
+    anyone else's is ignored, so that a client cannot pass its requests off as
+    another's in the logs. Records logged while the request is served carry it
+    (:func:`.logs.bind_request_id`). Every response carries ``X-Request-Id`` and
+    ``X-Docker-Registry-Version`` (the seed's recommendation Q1: clients read the
+    version from the ping, it is harmless elsewhere).
+
+    :param proxies: who may set the request id.
     """
+
+    def __init__(self, proxies: TrustedProxies | None = None) -> None:
+        self.proxies = proxies or TrustedProxies()
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         offered = req.get_header("X-Request-Id") or ""
-        req.context.request_id = offered if _CLIENT_REQUEST_ID.match(offered) else new_request_id()
+        if offered and _CLIENT_REQUEST_ID.match(offered) and self.proxies.trusts_peer(req.env):
+            req.context.request_id = offered
+        else:
+            req.context.request_id = new_request_id()
         req.context.started = time.perf_counter()
+        req.context.log_binding = bind_request_id(req.context.request_id)
+        req.context.request_binding = bind_request(req)
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
@@ -54,30 +68,13 @@ class RequestContextMiddleware:
         request_id = getattr(req.context, "request_id", None) or new_request_id()
         resp.set_header("X-Request-Id", request_id)
         resp.set_header("X-Docker-Registry-Version", __version__)
-        if access_log.isEnabledFor(logging.INFO):
-            elapsed = time.perf_counter() - getattr(req.context, "started", time.perf_counter())
-            access_log.info(
-                '%s "%s %s" %s %s %.1fms id=%s ua="%s"',
-                req.remote_addr,
-                req.method,
-                _loggable_uri(req.relative_uri),
-                resp.status_code,
-                _body_size(resp),
-                elapsed * 1000,
-                request_id,
-                req.user_agent or "-",
-            )
-
-
-def _loggable_uri(uri: str) -> str:
-    """``uri`` with upload state tokens masked: anyone who reads the log must not be
-    able to continue (or finish) someone else's upload."""
-    if "_state=" not in uri:
-        return uri
-    return _STATE_VALUE.sub(r"\1***", uri)
-
-
-def _body_size(resp: falcon.Response) -> str:
-    if resp.content_length is not None:
-        return str(resp.content_length)
-    return str(len(resp.data)) if resp.data is not None else "-"
+        elapsed = time.perf_counter() - getattr(req.context, "started", time.perf_counter())
+        log_request(req, resp, request_id, elapsed)
+        binding = getattr(req.context, "log_binding", None)
+        if binding is not None:
+            req.context.log_binding = None
+            unbind_request_id(binding)
+        request_binding = getattr(req.context, "request_binding", None)
+        if request_binding is not None:
+            req.context.request_binding = None
+            unbind_request(request_binding)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from .config import ConfigError, Settings, StartupError
 from .config.settings import CHANNEL_TIMEOUT
+from .proxies import TrustedProxies
 
 if TYPE_CHECKING:
     import waitress.server
@@ -101,13 +102,7 @@ def _create_server(
     # NOTE: behind a TLS proxy (docs/deploy.md) waitress takes the scheme (and, when
     # trusted, the client address) from the proxy's headers, only from `trusted_proxy`;
     # anyone else's X-Forwarded-* headers are removed (clear_untrusted_proxy_headers).
-    proxy: dict[str, object] = {}
-    if settings.trusted_proxy:
-        proxy = {
-            "trusted_proxy": settings.trusted_proxy,
-            "trusted_proxy_headers": set(settings.trusted_proxy_headers),
-            "trusted_proxy_count": settings.trusted_proxy_count,
-        }
+    proxy = TrustedProxies.from_settings(settings).waitress_options()
     server = waitress.create_server(
         served.app,
         threads=threads,

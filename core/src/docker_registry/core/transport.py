@@ -3,9 +3,13 @@ at once."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
+from waitress.task import WSGITask
 
+from .proxies import PEER_KEY
 from .spool import BodyGate, BodySpool, TapFinder
 
 #: Socket read size: waitress's 8 KiB default caps uploads far below disk speed.
@@ -16,7 +20,6 @@ INBUF_OVERFLOW = 512 * 1024
 
 #: First byte of a TLS handshake record.
 _TLS_HANDSHAKE = 0x16
-
 
 
 class SpoolingRequestParser(HTTPRequestParser):
@@ -53,6 +56,16 @@ class SpoolingRequestParser(HTTPRequestParser):
             return False
 
 
+class PeerRecordingTask(WSGITask):
+    """Keeps the connection's peer in the environ (:data:`~.proxies.PEER_KEY`) before
+    waitress replaces ``REMOTE_ADDR`` with the address a trusted proxy names."""
+
+    def get_environment(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environment()
+        environ.setdefault(PEER_KEY, self.channel.addr[0] if self.channel.addr else "")
+        return environ
+
+
 class PlainHTTPChannel(HTTPChannel):
     """A waitress channel that hangs up on a TLS handshake at once.
 
@@ -62,6 +75,7 @@ class PlainHTTPChannel(HTTPChannel):
     """
 
     _first_data = True
+    task_class = PeerRecordingTask
 
     def received(self, data: bytes) -> bool:
         if self._first_data and data:

@@ -36,7 +36,7 @@ def _build() -> falcon.App:
             from .storage import StorageError
 
             settings = load_settings()
-            configure_logging(settings.loglevel)
+            configure_logging(settings.loglevel, settings.log_format)
             storage = build_storage(settings)
             try:
                 app = create_app(settings, storage=storage)

@@ -36,10 +36,15 @@ SECRET_KEYS: tuple[str, ...] = (
     "apikey",
     "license_key",
     "private_key",
+    # NOTE: HTTP header names, as in `notifications.endpoints[].headers`.
+    "api-key",
+    "-token",
 )
 
 #: Whole key names that hold a secret without saying so (``bugsnag`` is an API key).
-SECRET_NAMES: frozenset[str] = frozenset({"bugsnag", "token"})
+SECRET_NAMES: frozenset[str] = frozenset(
+    {"bugsnag", "token", "authorization", "proxy-authorization", "cookie"}
+)
 
 MASK = "***"
 
@@ -175,6 +180,17 @@ def _to_loglevel(value: Any) -> str:
     return name.lower()
 
 
+#: Values of ``log_format`` (see :mod:`..logs`).
+LOG_FORMATS = ("text", "json")
+
+
+def _to_log_format(value: Any) -> str:
+    name = _to_lower_str(value)
+    if name not in LOG_FORMATS:
+        raise ValueError(f"unknown log format {value!r} (use {' or '.join(LOG_FORMATS)})")
+    return name
+
+
 #: Proxy headers waitress can trust (``trusted_proxy_headers``).
 PROXY_HEADERS = (
     "x-forwarded-proto",
@@ -213,6 +229,8 @@ KNOWN_KEYS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "storage": (_to_lower_str, "file"),
     "storage_path": (_to_str, None),
     "loglevel": (_to_loglevel, "info"),
+    "log_level": (_to_loglevel, None),
+    "log_format": (_to_log_format, "text"),
     "debug": (_to_bool, False),
     "standalone": (_to_bool, True),
     "issue": (_to_str, '"docker-registry server"'),
@@ -242,6 +260,7 @@ KNOWN_KEYS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "metrics": (_to_mapping, None),
     "readonly": (_to_bool, False),
     "shutdown_timeout": (_to_seconds, 30.0),
+    "notifications": (_to_mapping, None),
 }
 
 
@@ -312,6 +331,7 @@ class Settings:
     storage: str
     storage_path: str | None
     loglevel: str
+    log_format: str
     debug: bool
     standalone: bool
     issue: str | None
@@ -352,7 +372,9 @@ class Settings:
         v = self.values
         self.storage = v["storage"]
         self.storage_path = v["storage_path"]
-        self.loglevel = v["loglevel"]
+        # NOTE: `log_level` is the new spelling; the seed's `loglevel` still works.
+        self.loglevel = v["log_level"] or v["loglevel"]
+        self.log_format = v["log_format"]
         self.debug = v["debug"]
         self.standalone = v["standalone"]
         self.issue = v["issue"]

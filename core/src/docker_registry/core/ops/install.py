@@ -7,6 +7,7 @@ import falcon
 from ..registry import Registry
 from .health import HealthResource, ReadyResource
 from .metrics import METRICS_PATH, MetricsMiddleware, MetricsResource, get_metrics, metrics_enabled
+from .notifications.service import start_notifications
 from .readonly import ReadOnlyMiddleware
 
 
@@ -25,3 +26,4 @@ def install(app: falcon.App, registry: Registry) -> None:
     switch = ReadOnlyMiddleware(bool(registry.settings.get("readonly")))
     registry.services["readonly"] = switch
     app.add_middleware(switch)
+    start_notifications(registry)

@@ -37,8 +37,15 @@ class BlobResource:
     """
 
     def __init__(self, registry: Registry, blobs: BlobStore) -> None:
+        self.registry = registry
         self.settings: Settings = registry.settings
         self.blobs = blobs
+
+    def _pulled(self, name: str, digest: str, size: int | None) -> None:
+        details: dict[str, object] = {"kind": "blob"}
+        if size is not None:
+            details["size"] = size
+        self.registry.emit(Event("pull", name, "v2", reference=digest, details=details))
 
     def on_head(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
         digest = parse_digest(arg)
@@ -50,12 +57,13 @@ class BlobResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
         digest = parse_digest(arg)
         if self.settings.storage_redirect:
-            self.blobs.stat(name, digest)
+            stat = self.blobs.stat(name, digest)
             url = self.blobs.redirect_url(digest, "GET")
             if url:
                 resp.status = falcon.HTTP_307
                 resp.location = url
                 resp.set_header("Docker-Content-Digest", arg)
+                self._pulled(name, arg, stat.size)
                 return
         requested = req.get_header("Range")
         blob = self.blobs.stat(name, digest)
@@ -72,6 +80,7 @@ class BlobResource:
         resp.set_header("Accept-Ranges", "bytes")
         resp.set_header("ETag", f'"{arg}"')
         resp.set_header("Cache-Control", "max-age=31536000")
+        self._pulled(name, arg, size)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
         if not self.settings.delete_enabled:
@@ -80,6 +89,7 @@ class BlobResource:
         self.blobs.unlink(name, digest)
         resp.status = falcon.HTTP_202
         resp.content_length = 0
+        self.registry.emit(Event("delete", name, "v2", reference=arg, details={"kind": "blob"}))
 
 
 class UploadResource:
@@ -107,13 +117,15 @@ class UploadResource:
             # NOTE: a mount the caller may not make falls back to an upload (202), as
             # in distribution: clients try mounts optimistically.
             if may_mount_from(req, source) and self.blobs.mount(name, digest, source):
-                self._created(resp, name, str(digest))
+                self._created(resp, name, str(digest), mounted_from=source or "")
                 return
         wanted = req.get_param("digest")
         if wanted is not None:
             digest = parse_digest(wanted)
-            self.uploads.put_monolithic(name, digest, request_body(req.stream), req.content_length)
-            self._created(resp, name, wanted)
+            size = self.uploads.put_monolithic(
+                name, digest, request_body(req.stream), req.content_length
+            )
+            self._created(resp, name, wanted, size)
             return
         upload_id, state = self.uploads.start(name)
         self._in_progress(resp, name, upload_id, state, 0)
@@ -162,8 +174,8 @@ class UploadResource:
                 raise _range_error(
                     offset, name, arg, state, f"Content-Range {excerpt(declared)} is not next"
                 )
-        self.uploads.finish(name, arg, state, digest, body, length)
-        self._created(resp, name, wanted)
+        size = self.uploads.finish(name, arg, state, digest, body, length)
+        self._created(resp, name, wanted, size)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
         self._need_id(arg)
@@ -191,12 +203,26 @@ class UploadResource:
         resp.set_header("Range", range_header(offset))
         resp.content_length = 0
 
-    def _created(self, resp: falcon.Response, name: str, digest: str) -> None:
+    def _created(
+        self,
+        resp: falcon.Response,
+        name: str,
+        digest: str,
+        size: int | None = None,
+        *,
+        mounted_from: str | None = None,
+    ) -> None:
         resp.status = falcon.HTTP_201
         resp.location = f"/v2/{name}/blobs/{digest}"
         resp.set_header("Docker-Content-Digest", digest)
         resp.content_length = 0
-        self.registry.emit(Event("push", name, "v2", reference=digest, details={"kind": "blob"}))
+        details: dict[str, object] = {"kind": "blob"}
+        if size is not None:
+            details["size"] = size
+        if mounted_from:
+            details["from"] = mounted_from
+        kind = "push" if mounted_from is None else "mount"
+        self.registry.emit(Event(kind, name, "v2", reference=digest, details=details))
 
 
 def _location(name: str, upload_id: str, state: str | None) -> dict[str, str]:

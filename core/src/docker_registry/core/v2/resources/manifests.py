@@ -53,7 +53,14 @@ class ManifestResource:
         resp.set_header("Docker-Content-Digest", str(digest))
         resp.set_header("ETag", f'"{digest}"')
         self.registry.emit(
-            Event("pull", name, "v2", tag=None if ":" in arg else arg, reference=str(digest))
+            Event(
+                "pull",
+                name,
+                "v2",
+                tag=None if ":" in arg else arg,
+                reference=str(digest),
+                details={"mediaType": resp.content_type, "size": len(data)},
+            )
         )
 
     def on_head(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
@@ -84,9 +91,19 @@ class ManifestResource:
         resp.location = f"/v2/{name}/manifests/{digest}"
         resp.set_header("Docker-Content-Digest", digest)
         resp.content_length = 0
-        details = {"mediaType": manifest.media_type, "size": len(data)}
-        self.registry.emit(Event("push", name, "v2", reference=digest, details=details))
-        for tag in ([] if ":" in arg else [arg]) + tags:
+        pushed_tags = list(dict.fromkeys(([] if ":" in arg else [arg]) + tags))
+        details = {"mediaType": manifest.media_type, "size": len(data), "tags": pushed_tags}
+        self.registry.emit(
+            Event(
+                "push",
+                name,
+                "v2",
+                tag=None if ":" in arg else arg,
+                reference=digest,
+                details=details,
+            )
+        )
+        for tag in pushed_tags:
             self.registry.emit(Event("tag", name, "v2", tag=tag, reference=digest))
 
     def _extra_tags(self, req: falcon.Request) -> list[str]:
