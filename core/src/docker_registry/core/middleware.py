@@ -11,6 +11,7 @@ import time
 import falcon
 
 from . import __version__
+from .mirroring import ClientRequest, begin_forwarding, end_forwarding, upstream_path
 
 access_log = logging.getLogger("docker_registry.access")
 
@@ -81,3 +82,19 @@ def _body_size(resp: falcon.Response) -> str:
     if resp.content_length is not None:
         return str(resp.content_length)
     return str(len(resp.data)) if resp.data is not None else "-"
+
+
+class ForwardingMiddleware:
+    """Mounted when ``mirroring.source`` is set: makes each request's headers and path
+    the :func:`~.mirroring.client_request` that pull-through stores forward upstream."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        request = ClientRequest(req.headers, upstream_path(req.path, req.query_string))
+        req.context.forwarding = begin_forwarding(request)
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        token = getattr(req.context, "forwarding", None)
+        if token is not None:
+            end_forwarding(token)

@@ -16,19 +16,26 @@
   e.g. ``Mirror upstream http://hub:5000 timed out after 30s (GET /v1/images/<id>/json)``.
 * :class:`StreamTee` -- streams an upstream body to the client and into a storage writer
   while hashing it; commits only a complete, verified body.
+* :class:`ClientRequest` -- what an upstream request inherits from the client's (its
+  headers, its path as spelled). The pull-through stores keep the interface of the local
+  ones, so this travels beside the call, as a ``context.Context`` does in Go: the
+  forwarding middleware sets it for the duration of each request
+  (:func:`client_request`; tests use :func:`forwarding`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from .config import ConfigError
 from .inputs import parse_number
@@ -151,6 +158,58 @@ class UpstreamMiss(Exception):
         self.status = status
         #: the answer's headers (``WWW-Authenticate`` of a 401).
         self.headers: Mapping[str, str] = headers or {}
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    """The client request a pull-through store serves, as far as upstream needs it.
+
+    :param headers: the client's request headers (``Authorization`` and ``Accept`` are
+        forwarded, see :func:`forward_headers`).
+    :param path: the request's path and query as the client spelled them (v1 index
+        routes are asked upstream under the same URL).
+    """
+
+    headers: Mapping[str, str]
+    path: str = ""
+
+
+_CLIENT_REQUEST: contextvars.ContextVar[ClientRequest | None] = contextvars.ContextVar(
+    "docker_registry_client_request", default=None
+)
+_NO_CLIENT = ClientRequest(MappingProxyType({}))
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def client_request() -> ClientRequest:
+    """The client request being served (no headers outside a request)."""
+    return _CLIENT_REQUEST.get() or _NO_CLIENT
+
+
+@contextlib.contextmanager
+def forwarding(request: ClientRequest) -> Iterator[None]:
+    """Serve ``request`` within the block: pull-through stores forward its headers."""
+    token = _CLIENT_REQUEST.set(request)
+    try:
+        yield
+    finally:
+        _CLIENT_REQUEST.reset(token)
+
+
+def begin_forwarding(request: ClientRequest) -> contextvars.Token[ClientRequest | None]:
+    """Start serving ``request`` (the middleware's half of :func:`forwarding`)."""
+    return _CLIENT_REQUEST.set(request)
+
+
+def end_forwarding(token: contextvars.Token[ClientRequest | None]) -> None:
+    """Stop serving the request :func:`begin_forwarding` started."""
+    _CLIENT_REQUEST.reset(token)
+
+
+def upstream_path(path: str, query: str) -> str:
+    """A request's path and query as sent upstream (the client's own spelling)."""
+    quoted = quote(path, safe=_PATH_SAFE)
+    return f"{quoted}?{query}" if query else quoted
 
 
 def forward_headers(headers: Mapping[str, str]) -> dict[str, str]:

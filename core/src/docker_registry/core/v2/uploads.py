@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..bodies import COPIER, RequestBody
-from ..storage import CHUNK_SIZE, FileWriter, PathNotFoundError, Storage, StorageError
+from ..storage import CHUNK_SIZE, PathNotFoundError, Storage, StorageError
 from . import layout
 from .assembly import Assembly, ChunkTap
 from .blobs import BlobStore
@@ -183,9 +183,7 @@ class UploadStore:
         # NOTE: without a known length the chunk's name is known only at the end: it is
         # written under an empty span (ignored by readers), then renamed.
         known = body.size if body.size is not None else length
-        staged_path = layout.upload_chunk(
-            name, upload_id, offset, offset + (known or 0), token
-        )
+        staged_path = layout.upload_chunk(name, upload_id, offset, offset + (known or 0), token)
         # PERF: a chunk is made durable with the blob it becomes (move or concatenate),
         # not on its own: its bytes reach the disk once.
         with body.stage(self.storage, staged_path, feed, durable=False) as staged:
@@ -369,12 +367,6 @@ class UploadStore:
             _verify(hasher, digest)
             self._publish(name, digest, staged.commit, upload_id)
         return staged.size
-
-    def blob_writer(self, digest: Digest) -> FileWriter:
-        """A writer at a blob's data path, for content verified by the caller before it
-        commits (the proxy's streamed copies); link it with :meth:`BlobStore.link`."""
-        return self.storage.writer(layout.blob_data(digest.algorithm, digest.hex))
-
 
     # -- housekeeping ----------------------------------------------------------------
 

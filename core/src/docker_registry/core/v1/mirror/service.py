@@ -258,4 +258,3 @@ class Mirror:
         except (BadGateway, GatewayTimeout) as exc:
             log.warning("mirror: %s; local search results only", exc.message)
         return None
-
