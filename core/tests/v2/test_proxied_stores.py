@@ -148,6 +148,13 @@ def parts() -> Parts:
     return Parts()
 
 
+@pytest.fixture(autouse=True)
+def client() -> Iterator[None]:
+    """Each test serves a registry client's request (as the forwarding middleware does)."""
+    with forwarding(ClientRequest({"User-Agent": "test"})):
+        yield
+
+
 # -- the decorators keep the local stores' interface -------------------------------------
 
 
@@ -276,6 +283,20 @@ def test_the_clients_headers_go_upstream_and_a_tag_accepts_every_manifest_type(
     with forwarding(client):
         parts.manifests.get("acme/app", sha(data))
     assert parts.upstream.seen[-1][2] == client.headers  # a digest: asked as the client asked
+
+
+def test_outside_a_client_request_only_local_content_is_answered(parts: Parts) -> None:
+    data = manifest("ui")
+    parts.serve_manifest("acme/app", "v1", data)
+    parts.upstream.routes[blob_path("acme/app", b"blob")] = (b"blob", {})
+    with forwarding(None):
+        with pytest.raises(ManifestUnknown):
+            parts.manifests.get("acme/app", "v1")
+        with pytest.raises(BlobUnknown):
+            parts.blobs.fetch("acme/app", parse_digest(sha(b"blob")))
+        with pytest.raises(BlobUnknown):
+            parts.blobs.describe("acme/app", parse_digest(sha(b"blob")))
+    assert parts.upstream.seen == []
 
 
 def test_writes_and_listings_are_the_local_stores(parts: Parts) -> None:
@@ -423,7 +444,8 @@ def test_concurrent_fetches_of_one_blob_all_answer_it_and_store_it_whole(parts: 
     def pull() -> None:
         try:
             start.wait()
-            found = parts.blobs.fetch("acme/app", digest)
+            with forwarding(ClientRequest({})):
+                found = parts.blobs.fetch("acme/app", digest)
             if isinstance(found, BlobHandle):
                 results.append(parts.local_blobs.reader(found).read())
             else:

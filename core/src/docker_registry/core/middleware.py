@@ -85,10 +85,13 @@ def _body_size(resp: falcon.Response) -> str:
 
 
 class ForwardingMiddleware:
-    """Mounted when ``mirroring.source`` is set: makes each request's headers and path
-    the :func:`~.mirroring.client_request` that pull-through stores forward upstream."""
+    """Mounted when ``mirroring.source`` is set: makes the headers and path of each
+    request of a registry API the :func:`~.mirroring.client_request` that pull-through
+    stores forward upstream."""
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if not req.path.startswith(("/v1/", "/v2/")):
+            return
         request = ClientRequest(req.headers, upstream_path(req.path, req.query_string))
         req.context.forwarding = begin_forwarding(request)
 

@@ -19,8 +19,10 @@
 * :class:`ClientRequest` -- what an upstream request inherits from the client's (its
   headers, its path as spelled). The pull-through stores keep the interface of the local
   ones, so this travels beside the call, as a ``context.Context`` does in Go: the
-  forwarding middleware sets it for the duration of each request
-  (:func:`client_request`; tests use :func:`forwarding`).
+  forwarding middleware sets it for the duration of each ``/v1/`` and ``/v2/`` request
+  (:func:`client_request`; tests use :func:`forwarding`). Outside one (a web UI page, a
+  background job) the pull-through stores answer what is stored here, and never ask
+  upstream.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
@@ -177,18 +178,18 @@ class ClientRequest:
 _CLIENT_REQUEST: contextvars.ContextVar[ClientRequest | None] = contextvars.ContextVar(
     "docker_registry_client_request", default=None
 )
-_NO_CLIENT = ClientRequest(MappingProxyType({}))
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
-def client_request() -> ClientRequest:
-    """The client request being served (no headers outside a request)."""
-    return _CLIENT_REQUEST.get() or _NO_CLIENT
+def client_request() -> ClientRequest | None:
+    """The registry client's request being served, ``None`` outside one."""
+    return _CLIENT_REQUEST.get()
 
 
 @contextlib.contextmanager
-def forwarding(request: ClientRequest) -> Iterator[None]:
-    """Serve ``request`` within the block: pull-through stores forward its headers."""
+def forwarding(request: ClientRequest | None) -> Iterator[None]:
+    """Serve ``request`` within the block: pull-through stores forward its headers
+    (``None``: no client's, they answer what is stored here)."""
     token = _CLIENT_REQUEST.set(request)
     try:
         yield

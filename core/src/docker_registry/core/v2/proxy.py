@@ -5,7 +5,8 @@ On when ``mirroring.source`` is set (the v1 mirror's section, parsed by
 :class:`~docker_registry.core.mirroring.MirrorConfig`): the v2 plugin then hands the
 resources :class:`ProxiedManifestStore` and :class:`ProxiedBlobStore`, decorators with
 the interface of the local stores (as distribution's ``registry/proxy/``), which ask
-upstream on a local miss:
+upstream on a local miss of a registry client's request (outside one, e.g. a web UI
+page, they answer what is stored here):
 
 ==========================================  ==================================================
 route                                       on a local miss
@@ -204,6 +205,9 @@ class ProxiedManifestStore(ManifestStore):
         :raises ManifestUnknown: neither here nor upstream.
         :raises BadGateway | GatewayTimeout: upstream failed and nothing is here.
         """
+        client = client_request()
+        if client is None:
+            return self.local.get(name, reference)
         local: tuple[bytes, str, Digest] | None = None
         try:
             local = self.local.get(name, reference)
@@ -212,7 +216,7 @@ class ProxiedManifestStore(ManifestStore):
         if local is not None and (is_digest(reference) or self.tag_fresh(name, reference)):
             return local
         try:
-            return self._fetch(name, reference)
+            return self._fetch(name, reference, client.headers)
         except UpstreamMiss:
             if local is None:
                 raise miss from None
@@ -233,7 +237,9 @@ class ProxiedManifestStore(ManifestStore):
         age = self.clock() - written
         return 0 <= age < self.config.tags_cache_ttl
 
-    def _fetch(self, name: str, reference: str) -> tuple[bytes, str, Digest]:
+    def _fetch(
+        self, name: str, reference: str, headers: Mapping[str, str]
+    ) -> tuple[bytes, str, Digest]:
         """GET a manifest upstream, verify it, store it (with the tag); return bytes,
         media type and digest. For a tag, upstream is asked for every manifest type: the
         answer is what the tag names, not negotiated for this client.
@@ -244,7 +250,6 @@ class ProxiedManifestStore(ManifestStore):
         """
         source = self.config.source
         path = f"/v2/{name}/manifests/{reference}"
-        headers = client_request().headers
         if not is_digest(reference):
             headers = _tag_headers(headers)
         answer = self.upstream.get_json(
@@ -338,14 +343,17 @@ class ProxiedBlobStore(BlobStore):
 
         :raises BlobUnknown: neither here nor upstream.
         """
+        client = client_request()
+        if client is None:
+            return self.local.stat(name, digest)
         try:
             return self.local.stat(name, digest)
         except BlobUnknown as exc:
             miss = exc
         try:
-            if self._adopt(name, digest):
+            if self._adopt(name, digest, client.headers):
                 return self.local.stat(name, digest)
-            response = self._open(name, digest, "HEAD")
+            response = self._open(name, digest, "HEAD", client.headers)
         except UpstreamMiss:
             raise miss from None
         response.close()
@@ -359,14 +367,17 @@ class ProxiedBlobStore(BlobStore):
         :raises BlobUnknown: neither here nor upstream.
         :raises BadGateway: a small blob did not verify (nothing is stored).
         """
+        client = client_request()
+        if client is None:
+            return self.local.stat(name, digest)
         try:
             return self.local.stat(name, digest)
         except BlobUnknown as exc:
             miss = exc
         try:
-            if self._adopt(name, digest):
+            if self._adopt(name, digest, client.headers):
                 return self.local.stat(name, digest)
-            response = self._open(name, digest, "GET")
+            response = self._open(name, digest, "GET", client.headers)
         except UpstreamMiss:
             raise miss from None
         length = content_length(response.headers)
@@ -388,15 +399,14 @@ class ProxiedBlobStore(BlobStore):
             body.close()
         return RemoteBlob(digest, length, [data])
 
-    def _open(self, name: str, digest: Digest, method: str) -> requests.Response:
+    def _open(
+        self, name: str, digest: Digest, method: str, headers: Mapping[str, str]
+    ) -> requests.Response:
         return self.upstream.open(
-            self.config.source,
-            f"/v2/{name}/blobs/{digest}",
-            client_request().headers,
-            method=method,
+            self.config.source, f"/v2/{name}/blobs/{digest}", headers, method=method
         )
 
-    def _adopt(self, name: str, digest: Digest) -> bool:
+    def _adopt(self, name: str, digest: Digest, headers: Mapping[str, str]) -> bool:
         """Link a blob stored already (fetched for another repository) into ``name`` once
         upstream confirms ``name`` has it; ``False`` when its data is not here.
 
@@ -404,7 +414,7 @@ class ProxiedBlobStore(BlobStore):
         """
         if not self.local.exists(digest):
             return False
-        self._open(name, digest, "HEAD").close()
+        self._open(name, digest, "HEAD", headers).close()
         self.local.link(name, digest)
         return True
 
