@@ -23,9 +23,10 @@ import contextlib
 import json
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..bodies import RequestBody
@@ -55,6 +56,20 @@ CHECKSUM_HEADER_MISSING = (
 CHECKSUM_LOCKED = "Cannot set this image checksum"
 
 _STRIPES = 64
+
+
+@dataclass(frozen=True)
+class RemoteLayer:
+    """A layer only the mirror's upstream holds so far (see
+    :class:`~.mirror.stores.MirroredImageStore`): answered whole, never by range.
+
+    :param size: upstream's ``Content-Length`` (``None``: it sent none).
+    :param body: for a ``GET``, the bytes as they arrive, stored while read; ``None``
+        for a ``HEAD``.
+    """
+
+    size: int | None
+    body: Iterable[bytes] | None = None
 
 
 class ImageStore:
@@ -131,6 +146,22 @@ class ImageStore:
         except PathNotFoundError:
             return None
         return None if info.is_dir else info.size
+
+    def announced_layer_size(self, image_id: str) -> int | None:
+        """The layer size announced with the image JSON (``X-Docker-Size``): here, the
+        stored layer's."""
+        return self.layer_size(image_id)
+
+    def find_layer(self, image_id: str, *, body: bool) -> int | RemoteLayer:
+        """The stored layer's size, for a ``GET`` (``body``) or a ``HEAD`` of it; a
+        pull-through store answers a :class:`RemoteLayer` for one only upstream has.
+
+        :raises NotFound: no layer.
+        """
+        size = self.layer_size(image_id)
+        if size is None:
+            raise NotFound(IMAGE_NOT_FOUND)
+        return size
 
     def checksums(self, image_id: str) -> list[str]:
         """The stored ``_checksum`` entries (a legacy bare string is one entry)."""

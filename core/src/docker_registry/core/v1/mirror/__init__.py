@@ -5,5 +5,6 @@
 * :mod:`.store` -- what is written to storage (through :mod:`..layout`), the TTL cache
   of tags and image lists, and :class:`.store.LayerTee` (stream + verify + commit).
 * :mod:`.service` -- :class:`.service.Mirror`: which upstream to ask for which route.
-* :mod:`.resources` -- the v1 resources that fall back to the mirror on a local 404.
+* :mod:`.stores` -- decorators of the v1 stores (and of the search backend) that ask
+  the mirror on a local miss; the v1 plugin hands them to the plain resources.
 """
