@@ -8,7 +8,7 @@ import hashlib
 import inspect
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,9 +17,6 @@ from docker_registry.core.mirroring import (
     ClientRequest,
     MirrorConfig,
     StreamRejected,
-    Upstream,
-    UpstreamAnswer,
-    UpstreamMiss,
     forwarding,
 )
 from docker_registry.core.storage import Storage
@@ -32,6 +29,7 @@ from docker_registry.core.v2.mediatypes import MANIFEST_TYPES, OCI_MANIFEST
 from docker_registry.core.v2.negotiation import accepted
 from docker_registry.core.v2.proxy import SMALL_BLOB, ProxiedBlobStore, ProxiedManifestStore
 from docker_registry.core.v2.referrers import ReferrerStore
+from docker_registry.testing.fake_upstream import FakeUpstream
 
 SOURCE = "http://upstream.invalid"
 
@@ -52,67 +50,6 @@ def manifest(seed: str, subject: str | None = None) -> bytes:
     return json.dumps(doc).encode()
 
 
-class FakeResponse:
-    def __init__(self, body: bytes, headers: Mapping[str, str]) -> None:
-        self.body = body
-        self.headers = dict(headers)
-        self.closed = False
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class FakeUpstream(Upstream):
-    """Answers ``routes[path] = (body, headers)`` or raises ``failures[path]``; anything
-    else is a 404 miss. Records every request as ``(method, path, headers)``."""
-
-    bad_gateway = BadGateway
-    gateway_timeout = BadGateway
-
-    def __init__(self) -> None:
-        super().__init__(MirrorConfig(SOURCE, timeout=5))
-        self.routes: dict[str, tuple[bytes, dict[str, str]]] = {}
-        self.failures: dict[str, Exception] = {}
-        self.seen: list[tuple[str, str, Mapping[str, str]]] = []
-        self.responses: list[FakeResponse] = []
-        #: chunks a body is cut into (tests check the verification of streamed bodies)
-        self.piece = 4
-
-    def open(self, base: str, path: str, headers: Mapping[str, str], *, method: str = "GET") -> Any:
-        assert base == SOURCE
-        self.seen.append((method, path, headers))
-        if path in self.failures:
-            raise self.failures[path]
-        if path not in self.routes:
-            raise UpstreamMiss(404)
-        body, answer_headers = self.routes[path]
-        response = FakeResponse(body, {"Content-Length": str(len(body)), **answer_headers})
-        self.responses.append(response)
-        return response
-
-    def get_json(
-        self,
-        base: str,
-        path: str,
-        headers: Mapping[str, str],
-        validate: Callable[[Any], bool],
-        what: str,
-    ) -> UpstreamAnswer:
-        response = self.open(base, path, headers)
-        value = json.loads(response.body)
-        if not validate(value):
-            raise BadGateway(f"did not answer {what}")
-        return UpstreamAnswer(response.body, value, response.headers)
-
-    def layer_chunks(self, response: Any) -> Iterator[bytes]:
-        body = response.body
-        for start in range(0, len(body), self.piece):
-            yield body[start : start + self.piece]
-
-    def gets(self) -> list[str]:
-        return [path for method, path, _ in self.seen if method == "GET"]
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 1_000_000.0
@@ -127,7 +64,7 @@ class Parts:
         self.local_blobs = BlobStore(self.storage)
         self.local_manifests = ManifestStore(self.storage, self.local_blobs, tags_ttl=0)
         self.referrers = ReferrerStore(self.storage, self.local_manifests)
-        self.upstream = FakeUpstream()
+        self.upstream = FakeUpstream(SOURCE, BadGateway)
         self.clock = Clock()
         config = MirrorConfig(SOURCE, tags_cache_ttl=ttl, timeout=5)
         self.manifests = ProxiedManifestStore(
@@ -188,7 +125,7 @@ def test_manifest_by_digest_is_fetched_once_then_local(parts: Parts) -> None:
     assert parts.local_manifests.get("acme/app", sha(data))[0] == data
     del parts.upstream.routes[f"/v2/acme/app/manifests/{sha(data)}"]
     assert parts.manifests.get("acme/app", sha(data))[0] == data
-    assert parts.upstream.gets() == [f"/v2/acme/app/manifests/{sha(data)}"]
+    assert parts.upstream.requests() == [f"/v2/acme/app/manifests/{sha(data)}"]
 
 
 def test_manifest_by_tag_is_fresh_for_the_ttl_then_asked_again(parts: Parts) -> None:
@@ -202,13 +139,13 @@ def test_manifest_by_tag_is_fresh_for_the_ttl_then_asked_again(parts: Parts) -> 
     parts.clock.now = written + 59
     assert parts.manifests.tag_fresh("acme/app", "v1")
     assert parts.manifests.get("acme/app", "v1")[0] == first
-    assert len(parts.upstream.gets()) == 1
+    assert len(parts.upstream.requests()) == 1
 
     parts.clock.now = written + 61
     assert not parts.manifests.tag_fresh("acme/app", "v1")
     assert parts.manifests.get("acme/app", "v1")[0] == moved
     assert parts.local_manifests.get("acme/app", "v1")[0] == moved
-    assert len(parts.upstream.gets()) == 2
+    assert len(parts.upstream.requests()) == 2
 
 
 def test_a_stale_tag_is_answered_locally_when_upstream_fails_or_forgot_it(parts: Parts) -> None:
@@ -222,7 +159,7 @@ def test_a_stale_tag_is_answered_locally_when_upstream_fails_or_forgot_it(parts:
     del parts.upstream.failures[path]
     del parts.upstream.routes[path]
     assert parts.manifests.get("acme/app", "v1")[0] == data
-    assert parts.upstream.gets() == [path] * 3
+    assert parts.upstream.requests() == [path] * 3
 
 
 def test_a_miss_everywhere_is_the_local_error_and_a_failure_is_the_gateway_error(
