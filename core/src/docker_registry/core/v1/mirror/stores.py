@@ -10,7 +10,7 @@ is stored where a push would have put it, then answered by the local store::
     MirroredImageStore.get_json          R3   json (+ _checksum), remembered X-Docker-Size
     MirroredImageStore.get_ancestry      R8   ancestry
     MirroredImageStore.find_layer        R5   HEAD: upstream's size, nothing stored;
-                                              GET: streamed while stored (LayerTee)
+                                              GET: streamed while stored (ingest_layer)
     MirroredTagStore.list_tags           R11  upstream tags when none are local (TTL cache)
     MirroredTagStore.get_tag             R12  upstream tag (TTL cache)
     MirroredTagStore.repository_json     R16  fetched and stored (Q9)
@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from ...bodies import RequestBody
 from ...inputs import parse_number
-from ...mirroring import client_request
+from ...mirroring import StreamTee, client_request
 from ...storage import Storage
 from ..errors import NotFound, NoUpstreamMetadata
 from ..images import ImageStore, RemoteLayer
@@ -106,7 +106,7 @@ class MirroredImageStore(ImageStore):
 
     def find_layer(self, image_id: str, *, body: bool) -> int | RemoteLayer:
         """The stored layer's size, else upstream's layer: sized (``body=False``, nothing
-        stored) or streamed while stored and verified (:class:`.store.LayerTee`).
+        stored) or streamed while stored and verified (:meth:`ImageStore.ingest_layer`).
 
         :raises NotFound: neither here nor upstream.
         """
@@ -145,6 +145,18 @@ class MirroredImageStore(ImageStore):
 
     def checksums(self, image_id: str) -> list[str]:
         return self.local.checksums(image_id)
+
+    def ingest_layer(
+        self,
+        image_id: str,
+        chunks: Iterator[bytes],
+        length: int | None,
+        expected: list[str],
+        *,
+        close: Callable[[], None],
+        label: str,
+    ) -> StreamTee:
+        return self.local.ingest_layer(image_id, chunks, length, expected, close=close, label=label)
 
     def open_layer(self, image_id: str, offset: int = 0) -> BinaryIO:
         return self.local.open_layer(image_id, offset)
