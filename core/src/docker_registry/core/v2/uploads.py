@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..bodies import COPIER, RequestBody
+from ..inputs import parse_number
 from ..storage import CHUNK_SIZE, PathNotFoundError, Storage, StorageError
 from . import layout
 from .assembly import Assembly, ChunkTap
@@ -417,10 +418,11 @@ class UploadStore:
         return f"{started}.{mac}"
 
     def _state_valid(self, name: str, upload_id: str, state: str | None) -> bool:
-        started, _, _ = (state or "").partition(".")
-        if not started.isdigit() or time.time() - int(started) > self.max_age:
+        # NOTE: the client's token: "²" or 5,000 digits must be a refusal, not a 500.
+        started = parse_number((state or "").partition(".")[0])
+        if started is None or time.time() - started > self.max_age:
             return False
-        return hmac.compare_digest(self._sign(name, upload_id, int(started)), state or "")
+        return hmac.compare_digest(self._sign(name, upload_id, started), state or "")
 
     def _chunks(self, name: str, upload_id: str, state: str | None) -> tuple[tuple[str, ...], int]:
         """The session's chain of chunk paths in order, and its offset.
