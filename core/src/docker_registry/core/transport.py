@@ -18,6 +18,7 @@ INBUF_OVERFLOW = 512 * 1024
 _TLS_HANDSHAKE = 0x16
 
 
+
 class SpoolingRequestParser(HTTPRequestParser):
     """Receives every request body into a :class:`~.spool.BodySpool` in
     :attr:`spool_directory`, which storage can then adopt without a copy, with the tap
