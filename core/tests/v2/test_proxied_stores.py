@@ -101,7 +101,8 @@ def client() -> Iterator[None]:
 )
 def test_every_public_method_of_the_local_store_is_overridden(decorator, local) -> None:
     """The decorators subclass the local stores for their type only and share none of
-    their state: a public method inherited unchanged would run on state never set."""
+    their state: a public method inherited unchanged would run on state never set
+    (``forwards_to_local`` forwards those the decorator does not define)."""
     public = {
         name
         for name, member in inspect.getmembers(local, inspect.isfunction)

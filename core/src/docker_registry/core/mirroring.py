@@ -29,13 +29,15 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import inspect
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 from .config import ConfigError
@@ -205,6 +207,35 @@ def begin_forwarding(request: ClientRequest) -> contextvars.Token[ClientRequest 
 def end_forwarding(token: contextvars.Token[ClientRequest | None]) -> None:
     """Stop serving the request :func:`begin_forwarding` started."""
     _CLIENT_REQUEST.reset(token)
+
+
+_Store = TypeVar("_Store", bound=type)
+
+
+def forwards_to_local(local_type: type) -> Callable[[_Store], _Store]:
+    """Class decorator of a pull-through store: each public method of ``local_type``
+    that the class does not define itself calls the same method of ``self.local``.
+
+    NOTE: a pull-through store subclasses its local store for the type only and shares
+    none of its state; forwarding every method it does not override (methods added to
+    the local store later too) means no inherited method ever runs on state never set.
+    """
+
+    def decorate(cls: _Store) -> _Store:
+        for name, member in vars(local_type).items():
+            if not name.startswith("_") and inspect.isfunction(member) and name not in vars(cls):
+                setattr(cls, name, _forwarder(name, member))
+        return cls
+
+    return decorate
+
+
+def _forwarder(name: str, member: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(member)
+    def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.local, name)(*args, **kwargs)
+
+    return forward
 
 
 def upstream_path(path: str, query: str) -> str:

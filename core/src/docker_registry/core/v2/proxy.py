@@ -39,18 +39,18 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..mirroring import (
     LAYER_CHUNK,
     MirrorConfig,
     StreamRejected,
-    StreamTee,
     Upstream,
     UpstreamMiss,
     client_request,
     content_length,
+    forwards_to_local,
 )
 from .blobs import BlobHandle, BlobStore, RemoteBlob
 from .digests import Digest, digest_of, is_digest
@@ -62,7 +62,7 @@ from .errors import (
     ManifestInvalid,
     ManifestUnknown,
 )
-from .manifests import Manifest, ManifestStore, media_type_of
+from .manifests import ManifestStore, media_type_of
 from .mediatypes import MANIFEST_TYPES
 from .negotiation import accepted
 from .referrers import ReferrerStore
@@ -168,15 +168,14 @@ class V2Upstream(Upstream):
         return token
 
 
+@forwards_to_local(ManifestStore)
 class ProxiedManifestStore(ManifestStore):
     """A :class:`ManifestStore` that pulls through: manifests by digest are local, else
     fetched upstream; by tag, local while younger than ``tags_cache_ttl``, else fetched
     upstream (and stored again), else the local copy when upstream fails or no longer
     has the tag.
 
-    NOTE: a subclass for its type only. It shares no state with the local store: every
-    public method is overridden (a test checks that none is inherited), and only
-    :meth:`get` differs from the local store's.
+    Every other method is the local store's (:func:`forwards_to_local`).
 
     :param local: the store of this registry's manifests.
     :param referrers: records fetched manifests that have a ``subject``.
@@ -282,51 +281,15 @@ class ProxiedManifestStore(ManifestStore):
         log.info("proxy: cached manifest %s of %s (%s)", reference, name, digest)
         return data, manifest.media_type, digest
 
-    # -- the local store's answers ----------------------------------------------------
 
-    def put(
-        self,
-        name: str,
-        reference: str,
-        data: bytes,
-        content_type: str | None,
-        tags: Iterable[str] = (),
-        *,
-        require_blobs: bool = True,
-    ) -> Manifest:
-        return self.local.put(
-            name, reference, data, content_type, tags, require_blobs=require_blobs
-        )
-
-    def tag(self, name: str, tag: str, digest: Digest) -> None:
-        self.local.tag(name, tag, digest)
-
-    def tag_written_at(self, name: str, tag: str) -> float | None:
-        return self.local.tag_written_at(name, tag)
-
-    def resolve(self, name: str, reference: str) -> Digest:
-        return self.local.resolve(name, reference)
-
-    def exists(self, name: str, digest: Digest) -> bool:
-        return self.local.exists(name, digest)
-
-    def delete(self, name: str, reference: str) -> Digest:
-        return self.local.delete(name, reference)
-
-    def repository_exists(self, name: str) -> bool:
-        return self.local.repository_exists(name)
-
-    def tags(self, name: str) -> list[str]:
-        return self.local.tags(name)
-
-
+@forwards_to_local(BlobStore)
 class ProxiedBlobStore(BlobStore):
     """A :class:`BlobStore` that pulls through: a blob missing here is linked when its
     data is here already and upstream has it in the repository (adopt on miss), else
     sized upstream (:meth:`describe`) or streamed from upstream while stored
     (:meth:`fetch`, through :meth:`BlobStore.ingest`).
 
-    NOTE: a subclass for its type only, as :class:`ProxiedManifestStore`.
+    Every other method is the local store's (:func:`forwards_to_local`).
 
     :param local: the store of this registry's blobs.
     :param config: the ``mirroring`` section.
@@ -417,47 +380,6 @@ class ProxiedBlobStore(BlobStore):
         self._open(name, digest, "HEAD", headers).close()
         self.local.link(name, digest)
         return True
-
-    # -- the local store's answers ----------------------------------------------------
-
-    def stat(self, name: str, digest: Digest) -> BlobHandle:
-        return self.local.stat(name, digest)
-
-    def open(self, name: str, digest: Digest, offset: int = 0) -> tuple[BinaryIO, int]:
-        return self.local.open(name, digest, offset)
-
-    def reader(self, blob: BlobHandle, offset: int = 0) -> BinaryIO:
-        return self.local.reader(blob, offset)
-
-    def redirect_url(self, digest: Digest, method: str = "GET") -> str | None:
-        return self.local.redirect_url(digest, method)
-
-    def exists(self, digest: Digest) -> bool:
-        return self.local.exists(digest)
-
-    def linked(self, name: str, digest: Digest) -> bool:
-        return self.local.linked(name, digest)
-
-    def link(self, name: str, digest: Digest) -> None:
-        self.local.link(name, digest)
-
-    def mount(self, name: str, digest: Digest, source: str | None) -> bool:
-        return self.local.mount(name, digest, source)
-
-    def unlink(self, name: str, digest: Digest) -> None:
-        self.local.unlink(name, digest)
-
-    def ingest(
-        self,
-        name: str,
-        digest: Digest,
-        chunks: Iterator[bytes],
-        length: int | None,
-        *,
-        close: Callable[[], None],
-        label: str,
-    ) -> StreamTee:
-        return self.local.ingest(name, digest, chunks, length, close=close, label=label)
 
 
 def _tag_headers(headers: Mapping[str, str]) -> Mapping[str, str]:

@@ -19,22 +19,18 @@ is stored where a push would have put it, then answered by the local store::
 
 A 4xx from upstream is the local 404; an upstream failure is a 502/504, except where a
 stale copy may be answered (:class:`.store.MetadataCache`) and for search (local results
-only). Every other method is the local store's.
-
-NOTE: the store decorators subclass the local stores for their type only and share none
-of their state: every public method is overridden (a test checks that none is inherited).
+only). Every other method is the local store's
+(:func:`~docker_registry.core.mirroring.forwards_to_local`).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
-from ...bodies import RequestBody
 from ...inputs import parse_number
-from ...mirroring import StreamTee, client_request
+from ...mirroring import client_request, forwards_to_local
 from ...storage import Storage
 from ..errors import NotFound, NoUpstreamMetadata
 from ..images import ImageStore, RemoteLayer
@@ -48,6 +44,7 @@ from .upstream import UpstreamMiss
 _ANNOUNCED_SIZES = 4096
 
 
+@forwards_to_local(ImageStore)
 class MirroredImageStore(ImageStore):
     """An :class:`ImageStore` that pulls image JSON, ancestry and layers through.
 
@@ -125,79 +122,8 @@ class MirroredImageStore(ImageStore):
             raise miss from None
         return RemoteLayer(tee.length, tee)
 
-    # -- the local store's answers ----------------------------------------------------
 
-    @staticmethod
-    def check_id(image_id: str) -> None:
-        ImageStore.check_id(image_id)
-
-    def in_progress(self, image_id: str) -> bool:
-        return self.local.in_progress(image_id)
-
-    def check_not_in_progress(self, image_id: str) -> None:
-        self.local.check_not_in_progress(image_id)
-
-    def exists(self, image_id: str) -> bool:
-        return self.local.exists(image_id)
-
-    def layer_size(self, image_id: str) -> int | None:
-        return self.local.layer_size(image_id)
-
-    def checksums(self, image_id: str) -> list[str]:
-        return self.local.checksums(image_id)
-
-    def ingest_layer(
-        self,
-        image_id: str,
-        chunks: Iterator[bytes],
-        length: int | None,
-        expected: list[str],
-        *,
-        close: Callable[[], None],
-        label: str,
-    ) -> StreamTee:
-        return self.local.ingest_layer(image_id, chunks, length, expected, close=close, label=label)
-
-    def open_layer(self, image_id: str, offset: int = 0) -> BinaryIO:
-        return self.local.open_layer(image_id, offset)
-
-    def redirect_url(self, image_id: str) -> str | None:
-        return self.local.redirect_url(image_id)
-
-    def layer_storage_path(self, image_id: str) -> str:
-        return self.local.layer_storage_path(image_id)
-
-    def files(self, image_id: str) -> bytes:
-        return self.local.files(image_id)
-
-    def tarsum(self, image_id: str) -> str:
-        return self.local.tarsum(image_id)
-
-    def diff(self, image_id: str) -> bytes | None:
-        return self.local.diff(image_id)
-
-    def put_diff(self, image_id: str, data: bytes) -> None:
-        self.local.put_diff(image_id, data)
-
-    def put_json(
-        self,
-        image_id: str,
-        body: bytes,
-        *,
-        parent_allowed: Callable[[str], bool] = lambda parent: True,
-        image_allowed: Callable[[str], bool] = lambda image: True,
-    ) -> dict[str, Any]:
-        return self.local.put_json(
-            image_id, body, parent_allowed=parent_allowed, image_allowed=image_allowed
-        )
-
-    def put_layer(self, image_id: str, body: RequestBody) -> str:
-        return self.local.put_layer(image_id, body)
-
-    def put_checksum(self, image_id: str, payload: str | None, tarsum: str | None) -> None:
-        self.local.put_checksum(image_id, payload, tarsum)
-
-
+@forwards_to_local(TagStore)
 class MirroredTagStore(TagStore):
     """A :class:`TagStore` that pulls tag lists, tags and repository JSON through. A
     repository with no local tags (absent, or holding only a mirrored ``json``) asks
@@ -257,41 +183,8 @@ class MirroredTagStore(TagStore):
         except UpstreamMiss:
             raise NoUpstreamMetadata("Repository not found") from None
 
-    # -- the local store's answers ----------------------------------------------------
 
-    def exists(self, namespace: str, repository: str) -> bool:
-        return self.local.exists(namespace, repository)
-
-    def put_tag(
-        self,
-        namespace: str,
-        repository: str,
-        tag: str,
-        body: bytes,
-        *,
-        user_agent: str | None,
-        image_exists: Any,
-    ) -> str:
-        return self.local.put_tag(
-            namespace, repository, tag, body, user_agent=user_agent, image_exists=image_exists
-        )
-
-    def delete_tag(self, namespace: str, repository: str, tag: str) -> str:
-        return self.local.delete_tag(namespace, repository, tag)
-
-    def tag_json(self, namespace: str, repository: str, tag: str) -> bytes | None:
-        return self.local.tag_json(namespace, repository, tag)
-
-    def is_private(self, namespace: str, repository: str) -> bool:
-        return self.local.is_private(namespace, repository)
-
-    def set_properties(self, namespace: str, repository: str, body: bytes) -> None:
-        self.local.set_properties(namespace, repository, body)
-
-    def delete_repository(self, namespace: str, repository: str) -> list[tuple[str, str]]:
-        return self.local.delete_repository(namespace, repository)
-
-
+@forwards_to_local(IndexStore)
 class MirroredIndexStore(IndexStore):
     """An :class:`IndexStore` whose image lists (R24) come from upstream (TTL-cached) when
     the repository has none here.
@@ -318,9 +211,6 @@ class MirroredIndexStore(IndexStore):
         except UpstreamMiss:
             raise miss from None
         return json.dumps(images).encode()
-
-    def put_images(self, namespace: str, repository: str, body: bytes) -> tuple[bool, list]:
-        return self.local.put_images(namespace, repository, body)
 
 
 class MirroredSearch:
