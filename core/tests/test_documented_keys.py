@@ -54,12 +54,7 @@ def test_null_and_empty_take_the_documented_default(key, value):
 
 def test_empty_variable_of_the_sample_is_the_default(run_cli):
     result = run_cli(
-        "config",
-        "show",
-        "--config",
-        str(SAMPLE),
-        "--flavor",
-        "local",
+        "config", "show", "--config", str(SAMPLE), "--flavor", "local",
         env={"UPLOAD_PURGE_INTERVAL": "", "UPLOAD_PURGE_AGE": "", "V2_TAG_CACHE_TTL": ""},
     )
     assert result.returncode == 0, result.stderr
@@ -188,8 +183,7 @@ def test_every_key_of_the_docs_and_the_sample_is_read_by_some_code():
     literals = _literals()
     keys = (_documented_keys() | _sample_keys()) - {""}
     unread = sorted(
-        key
-        for key in keys
+        key for key in keys
         if not any(key.startswith(exempt) for exempt in READ_BY_NOTHING)
         and not _read(key, literals)
     )
@@ -198,15 +192,8 @@ def test_every_key_of_the_docs_and_the_sample_is_read_by_some_code():
 
 def test_the_walk_finds_what_the_issue_named():
     keys = _documented_keys() | _sample_keys()
-    for key in (
-        "cors.always_send",
-        "email_exceptions.smtp_secure",
-        "bugsnag",
-        "cloudfront.keysecret",
-        "upload_purge_age",
-        "cache.host",
-        "gs_secure",
-    ):
+    for key in ("cors.always_send", "email_exceptions.smtp_secure", "bugsnag",
+                "cloudfront.keysecret", "upload_purge_age", "cache.host", "gs_secure"):
         assert key in keys, key
     assert not _read("cors.no_such_option", _literals())
 
@@ -215,17 +202,8 @@ def test_the_walk_finds_what_the_issue_named():
     "key",
     sorted(
         set(KNOWN_KEYS)
-        | {
-            "nginx_x_accel_redirect",
-            "auth_backend",
-            "index_timeout",
-            "cache_backend",
-            "cache_lru.url",
-            "cache_lru.timeout",
-            "cors",
-            "email_exceptions",
-            "bugsnag",
-        }
+        | {"nginx_x_accel_redirect", "auth_backend", "index_timeout", "cache_backend",
+           "cache_lru.url", "cache_lru.timeout", "cors", "email_exceptions", "bugsnag"}
     ),
 )
 def test_keys_the_code_reads_are_documented(key):
