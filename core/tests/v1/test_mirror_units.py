@@ -1,4 +1,5 @@
-"""Unit tests of the mirror's parts: config, header forwarding, TTL cache, LayerTee."""
+"""Unit tests of the mirror's parts: config, header forwarding, TTL cache, the stream tee
+with the v1 payload checksum."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from collections.abc import Iterator
 import pytest
 
 from docker_registry.core.config import ConfigError, Settings
-from docker_registry.core.mirroring import content_length
+from docker_registry.core.mirroring import StreamRejected, StreamTee, content_length
 from docker_registry.core.storage import PathNotFoundError, Storage
 from docker_registry.core.storage.inmemory import InMemoryDriver
 from docker_registry.core.v1 import layout
-from docker_registry.core.v1.checksums import payload_checksum
+from docker_registry.core.v1.checksums import PayloadHasher, payload_checksum
 from docker_registry.core.v1.errors import BadGateway
 from docker_registry.core.v1.mirror.service import merge_search, payload_checksums
-from docker_registry.core.v1.mirror.store import LayerRejected, LayerTee, MetadataCache
+from docker_registry.core.v1.mirror.store import MetadataCache
 from docker_registry.core.v1.mirror.upstream import (
     DEFAULT_TAGS_CACHE_TTL,
     DEFAULT_TIMEOUT,
@@ -147,17 +148,17 @@ def make_tee(
     expected: list[str],
     length: int | None,
     events: list[str],
-) -> LayerTee:
-    return LayerTee(
+) -> StreamTee:
+    return StreamTee(
         iter(chunks),
         storage.writer(layout.image_layer_path(ID)),
-        b"{}",
+        PayloadHasher(b"{}"),
         expected,
         length,
-        on_commit=lambda checksum: events.append(f"commit {checksum}"),
-        on_mismatch=lambda: events.append("mismatch"),
-        close_upstream=lambda: events.append("closed"),
-        label="layer",
+        lambda checksum: events.append(f"commit {checksum}"),
+        lambda: events.append("mismatch"),
+        lambda: events.append("closed"),
+        "layer",
     )
 
 
@@ -184,7 +185,7 @@ def test_layer_tee_holds_back_the_last_chunk_and_stores_nothing_when_bad(
     events: list[str] = []
     tee = make_tee(storage, chunks, expected=expected, length=length, events=events)
     received = []
-    with pytest.raises(LayerRejected):
+    with pytest.raises(StreamRejected):
         for chunk in tee:
             received.append(chunk)
     assert received == chunks[:-1]
@@ -201,7 +202,7 @@ def test_layer_tee_read_error_and_early_close_store_nothing(storage: Storage) ->
 
     events: list[str] = []
     tee = make_tee(storage, broken(), expected=[], length=None, events=events)
-    with pytest.raises(LayerRejected, match="broke off"):
+    with pytest.raises(StreamRejected, match="broke off"):
         list(tee)
     assert not storage.exists(layout.image_layer_path(ID))
 

@@ -1,5 +1,5 @@
-"""Unit tests of proxy mode's parts: Bearer challenges and anonymous tokens, tag freshness,
-manifest and blob verification (``inmemory`` storage, a loopback ``http.server``)."""
+"""Unit tests of proxy mode's upstream client: Bearer challenges and anonymous tokens (a
+loopback ``http.server``). The pull-through stores are tested in test_proxied_stores.py."""
 
 from __future__ import annotations
 
@@ -11,18 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from docker_registry.core.mirroring import MirrorConfig, StreamRejected, UpstreamMiss
-from docker_registry.core.storage import Storage
-from docker_registry.core.storage.inmemory import InMemoryDriver
-from docker_registry.core.v2.blobs import BlobStore
-from docker_registry.core.v2.digests import Digest, parse_digest
-from docker_registry.core.v2.errors import BadGateway
-from docker_registry.core.v2.manifests import ManifestStore
+from docker_registry.core.mirroring import MirrorConfig, UpstreamMiss
 from docker_registry.core.v2.mediatypes import MANIFEST_TYPES, OCI_MANIFEST
 from docker_registry.core.v2.negotiation import accepted
-from docker_registry.core.v2.proxy import Proxy, V2Upstream, _tag_headers, parse_bearer_challenge
-from docker_registry.core.v2.referrers import ReferrerStore
-from docker_registry.core.v2.uploads import UploadStore
+from docker_registry.core.v2.proxy import V2Upstream, _tag_headers, parse_bearer_challenge
 
 TOKEN = "anonymous-token"
 
@@ -89,22 +81,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def make_proxy(url: str, clock: Clock | None = None, ttl: float = 60) -> Proxy:
-    storage = Storage(InMemoryDriver())
-    blobs = BlobStore(storage)
-    manifests = ManifestStore(storage, blobs, tags_ttl=0)
-    config = MirrorConfig(url, tags_cache_ttl=ttl, timeout=5)
-    return Proxy(
-        config,
-        blobs,
-        UploadStore(storage, blobs),
-        manifests,
-        ReferrerStore(storage, manifests),
-        V2Upstream(config),
-        clock or Clock(),
-    )
 
 
 def sha(data: bytes) -> str:
@@ -178,66 +154,6 @@ def test_a_realm_without_a_token_leaves_the_401(stub: Stub) -> None:
     upstream.anonymous_token = lambda challenge: None  # type: ignore[method-assign]
     with pytest.raises(UpstreamMiss):
         upstream.open(stub.url, "/v2/acme/app/manifests/v1", {})
-
-
-def test_manifest_by_tag_is_stored_and_fresh_for_the_ttl(stub: Stub) -> None:
-    stub.routes["/v2/acme/app/manifests/v1"] = (
-        200,
-        MANIFEST,
-        {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": sha(MANIFEST)},
-    )
-    clock = Clock()
-    proxy = make_proxy(stub.url, clock, ttl=60)
-    assert not proxy.tag_fresh("acme/app", "v1")
-    data, media_type, digest = proxy.fetch_manifest("acme/app", "v1", {})
-    assert (data, media_type, str(digest)) == (MANIFEST, OCI_MANIFEST, sha(MANIFEST))
-    assert proxy.manifests.get("acme/app", "v1")[0] == MANIFEST
-    written = proxy.manifests.tag_written_at("acme/app", "v1")
-    assert written is not None
-    clock.now = written + 59
-    assert proxy.tag_fresh("acme/app", "v1")
-    clock.now = written + 61
-    assert not proxy.tag_fresh("acme/app", "v1")
-
-
-@pytest.mark.parametrize("reference", ["v1", sha(b"something else")])
-def test_manifest_that_does_not_match_its_digest_is_refused(stub: Stub, reference: str) -> None:
-    stub.routes[f"/v2/acme/app/manifests/{reference}"] = (
-        200,
-        MANIFEST,
-        {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": sha(b"something else")},
-    )
-    proxy = make_proxy(stub.url)
-    with pytest.raises(BadGateway):
-        proxy.fetch_manifest("acme/app", reference, {})
-    assert list(proxy.manifests.storage.walk("/")) == []
-
-
-def test_blob_is_committed_and_linked_only_when_its_digest_matches(stub: Stub) -> None:
-    good, bad = b"good content", b"evil content"
-    digest: Digest = parse_digest(sha(good))
-    path = f"/v2/acme/app/blobs/{digest}"
-    proxy = make_proxy(stub.url)
-
-    stub.routes[path] = (200, bad, {})
-    tee = proxy.open_blob("acme/app", digest, {})
-    with pytest.raises(StreamRejected):
-        list(tee)
-    tee.close()
-    assert not proxy.blobs.exists(digest)
-    assert not proxy.blobs.linked("acme/app", digest)
-
-    stub.routes[path] = (200, good, {})
-    tee = proxy.open_blob("acme/app", digest, {})
-    assert b"".join(tee) == good
-    tee.close()
-    assert proxy.blobs.linked("acme/app", digest)
-    stream, size = proxy.blobs.open("acme/app", digest)
-    assert (stream.read(), size) == (good, len(good))
-    # another repository: linked after upstream confirms it, no second download
-    stub.routes[f"/v2/acme/other/blobs/{digest}"] = (200, good, {})
-    assert proxy.adopt("acme/other", digest, {})
-    assert proxy.blobs.linked("acme/other", digest)
 
 
 def test_tag_requests_accept_every_manifest_type_upstream() -> None:

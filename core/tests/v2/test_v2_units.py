@@ -214,7 +214,15 @@ def test_state_tokens():
     assert uploads.offset("a", upload_id, state) == 0
     other = UploadStore(storage, BlobStore(storage), b"secret")
     assert other.offset("a", upload_id, state) == 0  # another process, same secret
-    for bad in (None, "", "1.abc", state.replace(".", ".0"), f"{int(time.time())}.{'0' * 32}"):
+    hostile = ("².abc", "٣.abc", f"{'9' * 5000}.abc", "-1.abc", " 1.abc")
+    for bad in (
+        None,
+        "",
+        "1.abc",
+        state.replace(".", ".0"),
+        f"{int(time.time())}.{'0' * 32}",
+        *hostile,
+    ):
         with pytest.raises(BlobUploadUnknown):
             uploads.offset("a", upload_id, bad)
     with pytest.raises(BlobUploadUnknown):

@@ -16,7 +16,8 @@ from .coordination import create_coordinator
 from .cors import RegistryCORS, cors_policy
 from .error_reports import error_handler
 from .http_errors import handle_storage_error
-from .middleware import RequestContextMiddleware
+from .middleware import ForwardingMiddleware, RequestContextMiddleware
+from .mirroring import MirrorConfig
 from .plugins import create_plugin_manager
 from .proxies import TrustedProxies
 from .registry import Registry
@@ -97,6 +98,7 @@ def _build(
             RequestContextMiddleware(TrustedProxies.from_settings(settings)),
             AccessMiddleware(registry.access),
             UnreceivedBodyMiddleware(),
+            *((ForwardingMiddleware(),) if MirrorConfig.from_settings(settings) else ()),
         )
     )
     app.access = registry.access

@@ -12,6 +12,7 @@ import falcon
 from . import __version__
 from .access_log import log_request
 from .logs import bind_request_id, unbind_request_id
+from .mirroring import ClientRequest, begin_forwarding, end_forwarding, upstream_path
 from .proxies import TrustedProxies
 from .request_context import bind_request, unbind_request
 
@@ -78,3 +79,22 @@ class RequestContextMiddleware:
         if request_binding is not None:
             req.context.request_binding = None
             unbind_request(request_binding)
+
+
+class ForwardingMiddleware:
+    """Mounted when ``mirroring.source`` is set: makes the headers and path of each
+    request of a registry API the :func:`~.mirroring.client_request` that pull-through
+    stores forward upstream."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if not req.path.startswith(("/v1/", "/v2/")):
+            return
+        request = ClientRequest(req.headers, upstream_path(req.path, req.query_string))
+        req.context.forwarding = begin_forwarding(request)
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        token = getattr(req.context, "forwarding", None)
+        if token is not None:
+            end_forwarding(token)

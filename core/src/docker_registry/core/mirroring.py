@@ -16,19 +16,29 @@
   e.g. ``Mirror upstream http://hub:5000 timed out after 30s (GET /v1/images/<id>/json)``.
 * :class:`StreamTee` -- streams an upstream body to the client and into a storage writer
   while hashing it; commits only a complete, verified body.
+* :class:`ClientRequest` -- what an upstream request inherits from the client's (its
+  headers, its path as spelled). The pull-through stores keep the interface of the local
+  ones, so this travels beside the call, as a ``context.Context`` does in Go: the
+  forwarding middleware sets it for the duration of each ``/v1/`` and ``/v2/`` request
+  (:func:`client_request`; tests use :func:`forwarding`). Outside one (a web UI page, a
+  background job) the pull-through stores answer what is stored here, and never ask
+  upstream.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
+import inspect
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import quote, urlsplit
 
 from .config import ConfigError
 from .inputs import parse_number
@@ -151,6 +161,87 @@ class UpstreamMiss(Exception):
         self.status = status
         #: the answer's headers (``WWW-Authenticate`` of a 401).
         self.headers: Mapping[str, str] = headers or {}
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    """The client request a pull-through store serves, as far as upstream needs it.
+
+    :param headers: the client's request headers (``Authorization`` and ``Accept`` are
+        forwarded, see :func:`forward_headers`).
+    :param path: the request's path and query as the client spelled them (v1 index
+        routes are asked upstream under the same URL).
+    """
+
+    headers: Mapping[str, str]
+    path: str = ""
+
+
+_CLIENT_REQUEST: contextvars.ContextVar[ClientRequest | None] = contextvars.ContextVar(
+    "docker_registry_client_request", default=None
+)
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def client_request() -> ClientRequest | None:
+    """The registry client's request being served, ``None`` outside one."""
+    return _CLIENT_REQUEST.get()
+
+
+@contextlib.contextmanager
+def forwarding(request: ClientRequest | None) -> Iterator[None]:
+    """Serve ``request`` within the block: pull-through stores forward its headers
+    (``None``: no client's, they answer what is stored here)."""
+    token = _CLIENT_REQUEST.set(request)
+    try:
+        yield
+    finally:
+        _CLIENT_REQUEST.reset(token)
+
+
+def begin_forwarding(request: ClientRequest) -> contextvars.Token[ClientRequest | None]:
+    """Start serving ``request`` (the middleware's half of :func:`forwarding`)."""
+    return _CLIENT_REQUEST.set(request)
+
+
+def end_forwarding(token: contextvars.Token[ClientRequest | None]) -> None:
+    """Stop serving the request :func:`begin_forwarding` started."""
+    _CLIENT_REQUEST.reset(token)
+
+
+_Store = TypeVar("_Store", bound=type)
+
+
+def forwards_to_local(local_type: type) -> Callable[[_Store], _Store]:
+    """Class decorator of a pull-through store: each public method of ``local_type``
+    that the class does not define itself calls the same method of ``self.local``.
+
+    NOTE: a pull-through store subclasses its local store for the type only and shares
+    none of its state; forwarding every method it does not override (methods added to
+    the local store later too) means no inherited method ever runs on state never set.
+    """
+
+    def decorate(cls: _Store) -> _Store:
+        for name, member in vars(local_type).items():
+            if not name.startswith("_") and inspect.isfunction(member) and name not in vars(cls):
+                setattr(cls, name, _forwarder(name, member))
+        return cls
+
+    return decorate
+
+
+def _forwarder(name: str, member: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(member)
+    def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.local, name)(*args, **kwargs)
+
+    return forward
+
+
+def upstream_path(path: str, query: str) -> str:
+    """A request's path and query as sent upstream (the client's own spelling)."""
+    quoted = quote(path, safe=_PATH_SAFE)
+    return f"{quoted}?{query}" if query else quoted
 
 
 def forward_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -36,6 +36,11 @@ class NotFound(V1Error):
     status = 404
 
 
+class NoUpstreamMetadata(NotFound):
+    """The mirror's upstream has no repository JSON either: answered 404 with the default
+    metadata, as the seed's mirror did."""
+
+
 class Conflict(V1Error):
     """The image is already complete (409)."""
 

@@ -23,13 +23,15 @@ import contextlib
 import json
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..bodies import RequestBody
 from ..coordination import CoordinationError, Coordinator
+from ..mirroring import StreamTee
 from ..storage import PathNotFoundError, Storage
 from . import layout
 from .checksums import LayerFormatError, PayloadHasher, scan_layer
@@ -55,6 +57,20 @@ CHECKSUM_HEADER_MISSING = (
 CHECKSUM_LOCKED = "Cannot set this image checksum"
 
 _STRIPES = 64
+
+
+@dataclass(frozen=True)
+class RemoteLayer:
+    """A layer only the mirror's upstream holds so far (see
+    :class:`~.mirror.stores.MirroredImageStore`): answered whole, never by range.
+
+    :param size: upstream's ``Content-Length`` (``None``: it sent none).
+    :param body: for a ``GET``, the bytes as they arrive, stored while read; ``None``
+        for a ``HEAD``.
+    """
+
+    size: int | None
+    body: Iterable[bytes] | None = None
 
 
 class ImageStore:
@@ -131,6 +147,76 @@ class ImageStore:
         except PathNotFoundError:
             return None
         return None if info.is_dir else info.size
+
+    def announced_layer_size(self, image_id: str) -> int | None:
+        """The layer size announced with the image JSON (``X-Docker-Size``): here, the
+        stored layer's."""
+        return self.layer_size(image_id)
+
+    def find_layer(self, image_id: str, *, body: bool) -> int | RemoteLayer:
+        """The stored layer's size, for a ``GET`` (``body``) or a ``HEAD`` of it; a
+        pull-through store answers a :class:`RemoteLayer` for one only upstream has.
+
+        :raises NotFound: no layer.
+        """
+        size = self.layer_size(image_id)
+        if size is None:
+            raise NotFound(IMAGE_NOT_FOUND)
+        return size
+
+    def ingest_layer(
+        self,
+        image_id: str,
+        chunks: Iterator[bytes],
+        length: int | None,
+        expected: list[str],
+        *,
+        close: Callable[[], None],
+        label: str,
+    ) -> StreamTee:
+        """Store a layer from elsewhere (the mirror's upstream) while its bytes pass
+        through to a reader.
+
+        Iterating the result yields ``chunks`` as they are written to the layer; it is
+        committed only once every byte arrived (``length`` of them, when known) and the
+        payload checksum ``sha256(json + "\\n" + layer)`` is among ``expected`` (when
+        ``expected`` is empty, the computed one is stored as ``_checksum``). Otherwise
+        nothing is visible and the iteration raises
+        :class:`~docker_registry.core.mirroring.StreamRejected`; a checksum mismatch also
+        drops the image's json and ``_checksum``, which vouched for the wrong bytes.
+
+        :param close: releases the source (called once, whatever happens).
+        :param label: names the layer and its source in log messages.
+        :raises NotFound: the image has no json here.
+        """
+        try:
+            json_data = self.get_json(image_id)
+            writer = self.storage.writer(layout.image_layer_path(image_id))
+        except BaseException:
+            close()
+            raise
+
+        def remember(checksum: str) -> None:
+            if checksum not in self.checksums(image_id):
+                self.storage.put_content(
+                    layout.image_checksum_path(image_id), json.dumps([checksum]).encode()
+                )
+
+        def forget() -> None:
+            for path in (layout.image_json_path(image_id), layout.image_checksum_path(image_id)):
+                _delete_quietly(self.storage, path)
+
+        return StreamTee(
+            chunks,
+            writer,
+            PayloadHasher(json_data),
+            expected,
+            length,
+            remember,
+            forget,
+            close,
+            label,
+        )
 
     def checksums(self, image_id: str) -> list[str]:
         """The stored ``_checksum`` entries (a legacy bare string is one entry)."""

@@ -7,8 +7,8 @@ Mounted through ``registry_routes``:
 * ``/v1/users``, ``/v1/users/``, ``/v1/users/<name>/`` (standalone, R20-R21),
 * ``/v1/search`` (R27, always; the storage scan without a ``search_backend``).
 
-With ``mirroring.source`` set, image json/layer/ancestry, the repository sink and search
-are the mirrored subclasses of :mod:`.mirror.resources` (pull-through cache).
+With ``mirroring.source`` set, the resources get the pull-through decorators of the
+image, tag and index stores and of the search backend (:mod:`.mirror.stores`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from .diff_queue import create_diff_queue
 from .errors import V1Error
 from .images import ImageStore
 from .index import IndexStore
-from .mirror import resources as mirrored
 from .mirror.service import Mirror
+from .mirror.stores import MirroredImageStore, MirroredIndexStore, MirroredSearch, MirroredTagStore
 from .resources.common import V1Services, handle_v1_error
 from .resources.images import (
     ImageAncestryResource,
@@ -61,14 +61,22 @@ def registry_search_backends() -> Iterable[SearchBackendSpec]:
 
 def create_services(registry: Registry) -> V1Services:
     images = ImageStore(registry.storage, registry.coordinator)
+    tags = TagStore(registry.storage)
+    index = IndexStore(registry.storage)
+    search = create_search_backend(registry)
+    mirror = Mirror.from_settings(registry.settings, images)
+    if mirror is not None:
+        images = MirroredImageStore(images, mirror)
+        tags = MirroredTagStore(tags, mirror)
+        index = MirroredIndexStore(index, mirror)
+        search = MirroredSearch(search, mirror)
     return V1Services(
         registry=registry,
         images=images,
-        tags=TagStore(registry.storage),
-        index=IndexStore(registry.storage),
+        tags=tags,
+        index=index,
         auth=registry.access.authorizer,
-        search=create_search_backend(registry),
-        mirror=Mirror.from_settings(registry.settings, images),
+        search=search,
         diff_queue=create_diff_queue(registry),
     )
 
@@ -87,15 +95,11 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
         "files": ImageFilesResource,
         "diff": ImageDiffResource,
     }
-    sink, search = RepositoriesSink, SearchResource
-    if services.mirror is not None:
-        image_resources.update(mirrored.IMAGE_RESOURCES)
-        sink, search = mirrored.MirroredRepositoriesSink, mirrored.MirroredSearchResource
     for suffix, resource in image_resources.items():
         app.add_route(f"/v1/images/{{image_id}}/{suffix}", resource(services))
     standalone = registry.settings.standalone
-    app.add_sink(sink(services, standalone=standalone), prefix=r"^/v1/repositories/")
-    app.add_route("/v1/search", search(services))
+    app.add_sink(RepositoriesSink(services, standalone=standalone), prefix=r"^/v1/repositories/")
+    app.add_route("/v1/search", SearchResource(services))
     if standalone:
         users = UsersResource(services)
         app.add_route("/v1/users", users)

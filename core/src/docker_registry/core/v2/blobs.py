@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
+from ..mirroring import StreamTee
 from ..storage import PathNotFoundError, Storage
 from . import layout
 from .digests import Digest
@@ -27,8 +29,37 @@ class BlobHandle:
     _location: str = field(repr=False)
 
 
+@dataclass(frozen=True)
+class RemoteBlob:
+    """A blob only the upstream of a pull-through store holds so far (see
+    :class:`~.proxy.ProxiedBlobStore`): answered whole, never by range.
+
+    :param size: upstream's ``Content-Length`` (``None``: it sent none).
+    :param body: from :meth:`BlobStore.fetch`, the bytes as they arrive, stored while
+        read (:meth:`BlobStore.ingest`); ``None`` from :meth:`BlobStore.describe`.
+    """
+
+    digest: Digest
+    size: int | None
+    body: Iterable[bytes] | None = None
+
+
+class _DigestHasher:
+    """Hashes a blob with its digest's algorithm; ``checksum()`` is ``alg:hex``."""
+
+    def __init__(self, digest: Digest) -> None:
+        self._algorithm = digest.algorithm
+        self._hash = digest.hasher()
+
+    def update(self, chunk: bytes, /) -> None:
+        self._hash.update(chunk)
+
+    def checksum(self) -> str:
+        return f"{self._algorithm}:{self._hash.hexdigest()}"
+
+
 class BlobStore:
-    """Find, open, link, mount and unlink blobs; no HTTP here.
+    """Find, open, link, mount, unlink and ingest blobs; no HTTP here.
 
     A blob is visible in repository ``name`` when its data exists and the repository
     links it (``_layers``); manifests stored as blobs count as well (``revisions``),
@@ -63,6 +94,58 @@ class BlobStore:
         """
         self._check_linked(name, digest)
         return self._find(digest)
+
+    def describe(self, name: str, digest: Digest) -> BlobHandle | RemoteBlob:
+        """What a ``HEAD`` of the blob answers: here, the local blob (:meth:`stat`).
+
+        :raises BlobUnknown: not in the repository.
+        """
+        return self.stat(name, digest)
+
+    def fetch(self, name: str, digest: Digest) -> BlobHandle | RemoteBlob:
+        """What a ``GET`` of the blob serves: here, the local blob (:meth:`stat`).
+
+        :raises BlobUnknown: not in the repository.
+        """
+        return self.stat(name, digest)
+
+    def ingest(
+        self,
+        name: str,
+        digest: Digest,
+        chunks: Iterator[bytes],
+        length: int | None,
+        *,
+        close: Callable[[], None],
+        label: str,
+    ) -> StreamTee:
+        """Store a blob from elsewhere while its bytes pass through to a reader.
+
+        Iterating the result yields ``chunks`` as they are written to the blob's data;
+        the blob is committed, then linked into ``name``, only once every byte arrived
+        (``length`` of them, when known) and they hash to ``digest``. Anything else
+        leaves nothing visible and the iteration raises
+        :class:`~docker_registry.core.mirroring.StreamRejected`.
+
+        :param close: releases the source (called once, whatever happens).
+        :param label: names the blob and its source in log messages.
+        """
+        try:
+            writer = self.storage.writer(layout.blob_data(digest.algorithm, digest.hex))
+        except BaseException:
+            close()
+            raise
+        return StreamTee(
+            chunks,
+            writer,
+            _DigestHasher(digest),
+            [str(digest)],
+            length,
+            lambda _checksum: self.link(name, digest),
+            lambda: None,
+            close,
+            label,
+        )
 
     def open(self, name: str, digest: Digest, offset: int = 0) -> tuple[BinaryIO, int]:
         """Open a blob for reading from ``offset``; return the stream and the full size.

@@ -11,7 +11,8 @@ Configuration keys read here:
 - ``v2_tag_cache_ttl``: seconds a process reuses a tag listing and a tag's target (default
   1; 0 disables).
 - ``mirroring``: with ``source`` set, proxy mode (a pull-through cache of an upstream v2
-  registry, :mod:`.proxy`): manifests and blobs missing here are fetched from upstream.
+  registry, :mod:`.proxy`): the resources get the pull-through decorators of the blob and
+  manifest stores, which fetch from upstream what is missing here.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ import time
 import falcon
 
 from ..hookspecs import hookimpl
+from ..mirroring import MirrorConfig
 from ..registry import Registry
 from .blobs import BlobStore
 from .bridge import V1Bridge
 from .errors import oci_error_body
 from .manifests import ManifestStore
-from .proxy import Proxy
+from .proxy import ProxiedBlobStore, ProxiedManifestStore, V2Upstream
 from .referrers import ReferrerStore
 from .resources.blobs import BlobResource, UploadResource
 from .resources.manifests import (
@@ -40,7 +42,6 @@ from .resources.manifests import (
     ReferrersResource,
     TagsResource,
 )
-from .resources.proxy import ProxiedBlobResource, ProxiedManifestResource
 from .routing import API_VERSION_HEADER, V2Router
 from .services import V2Services
 from .tags import Catalog
@@ -73,24 +74,18 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     tags_ttl = _seconds(registry, "v2_tag_cache_ttl", DEFAULT_TAGS_TTL)
     manifests = ManifestStore(storage, blobs, bridge, tags_ttl, registry.coordinator)
     referrers = ReferrerStore(storage, manifests)
-    proxy = Proxy.from_settings(registry.settings, blobs, uploads, manifests, referrers)
-    registry.services["v2"] = V2Services(blobs, uploads, manifests, referrers, proxy)
+    mirroring = MirrorConfig.from_settings(registry.settings)
+    if mirroring is not None:
+        upstream = V2Upstream(mirroring)
+        blobs = ProxiedBlobStore(blobs, mirroring, upstream)
+        manifests = ProxiedManifestStore(manifests, referrers, mirroring, upstream)
+    registry.services["v2"] = V2Services(blobs, uploads, manifests, referrers)
     registry.errors.add_shape("/v2", oci_error_body)
-    manifest_resource = (
-        ManifestResource(registry, manifests, referrers)
-        if proxy is None
-        else ProxiedManifestResource(registry, manifests, referrers, proxy)
-    )
-    blob_resource = (
-        BlobResource(registry, blobs)
-        if proxy is None
-        else ProxiedBlobResource(registry, blobs, proxy)
-    )
     router = V2Router(
         {
-            "manifests": manifest_resource,
+            "manifests": ManifestResource(registry, manifests, referrers),
             "uploads": UploadResource(registry, blobs, uploads),
-            "blobs": blob_resource,
+            "blobs": BlobResource(registry, blobs),
             "tags": TagsResource(manifests),
             "referrers": ReferrersResource(referrers),
         },

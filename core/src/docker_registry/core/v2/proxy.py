@@ -2,8 +2,11 @@
 registry's ``proxy: remoteurl``).
 
 On when ``mirroring.source`` is set (the v1 mirror's section, parsed by
-:class:`~docker_registry.core.mirroring.MirrorConfig`). The resources of
-:mod:`.resources.proxy` ask this service on a local miss:
+:class:`~docker_registry.core.mirroring.MirrorConfig`): the v2 plugin then hands the
+resources :class:`ProxiedManifestStore` and :class:`ProxiedBlobStore`, decorators with
+the interface of the local stores (as distribution's ``registry/proxy/``), which ask
+upstream on a local miss of a registry client's request (outside one, e.g. a web UI
+page, they answer what is stored here):
 
 ==========================================  ==================================================
 route                                       on a local miss
@@ -14,13 +17,17 @@ route                                       on a local miss
                                             ``tags_cache_ttl``); the bytes must match
                                             upstream's ``Docker-Content-Digest``; stored with
                                             the tag; the local copy answers when upstream fails
-``GET /v2/<name>/blobs/<digest>``           streamed to the client and into a storage writer
-                                            while hashed (:class:`StreamTee`); committed and
+``GET /v2/<name>/blobs/<digest>``           streamed to the client and into storage while
+                                            hashed (:meth:`BlobStore.ingest`); committed and
                                             linked only when complete and the digest matches
 ``HEAD /v2/<name>/blobs/<digest>``          HEAD upstream; nothing stored
 ==========================================  ==================================================
 
-The client's ``Accept`` and ``Authorization`` go upstream (:func:`forward_headers`).
+A blob whose data is here already (fetched for another repository) is linked into the
+repository once upstream confirms the repository has it (adopt on miss).
+
+The client's ``Accept`` and ``Authorization`` go upstream (:func:`forward_headers`), read
+from :func:`~docker_registry.core.mirroring.client_request`.
 Without an ``Authorization`` of its own, a ``401`` carrying a ``Bearer`` challenge is
 answered with an anonymous token from the challenge's realm (cached until it expires).
 Nothing here builds storage paths: the stores of this package do.
@@ -35,24 +42,41 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..mirroring import MirrorConfig, StreamTee, Upstream, UpstreamMiss, content_length
-from .blobs import BlobStore
+from ..mirroring import (
+    LAYER_CHUNK,
+    MirrorConfig,
+    StreamRejected,
+    Upstream,
+    UpstreamMiss,
+    client_request,
+    content_length,
+    forwards_to_local,
+)
+from .blobs import BlobHandle, BlobStore, RemoteBlob
 from .digests import Digest, digest_of, is_digest
-from .errors import BadGateway, DigestInvalid, GatewayTimeout, ManifestInvalid
+from .errors import (
+    BadGateway,
+    BlobUnknown,
+    DigestInvalid,
+    GatewayTimeout,
+    ManifestInvalid,
+    ManifestUnknown,
+)
 from .manifests import ManifestStore, media_type_of
 from .mediatypes import MANIFEST_TYPES
 from .negotiation import accepted
+from .referrers import ReferrerStore
 
 if TYPE_CHECKING:
     import requests
-from .referrers import ReferrerStore
-from .uploads import UploadStore
 
 log = logging.getLogger(__name__)
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
 #: Seconds a token is reused when the token endpoint gives no ``expires_in``.
 DEFAULT_TOKEN_LIFETIME = 60.0
+#: Blobs up to this size (configs, small layers) are verified before the answer starts.
+SMALL_BLOB = LAYER_CHUNK
 
 
 def parse_bearer_challenge(header: str | None) -> dict[str, str] | None:
@@ -144,74 +168,75 @@ class V2Upstream(Upstream):
         return token
 
 
-class _DigestHasher:
-    """Hashes a blob with its digest's algorithm; ``checksum()`` is ``alg:hex``."""
+@forwards_to_local(ManifestStore)
+class ProxiedManifestStore(ManifestStore):
+    """A :class:`ManifestStore` that pulls through: manifests by digest are local, else
+    fetched upstream; by tag, local while younger than ``tags_cache_ttl``, else fetched
+    upstream (and stored again), else the local copy when upstream fails or no longer
+    has the tag.
 
-    def __init__(self, digest: Digest) -> None:
-        self._algorithm = digest.algorithm
-        self._hash = digest.hasher()
+    Every other method is the local store's (:func:`forwards_to_local`).
 
-    def update(self, chunk: bytes, /) -> None:
-        self._hash.update(chunk)
-
-    def checksum(self) -> str:
-        return f"{self._algorithm}:{self._hash.hexdigest()}"
-
-
-class Proxy:
-    """What to fetch from the upstream v2 registry on a local miss, and what to keep.
-
-    :param config: the ``mirroring`` section.
-    :param blobs: links fetched blobs into the repository.
-    :param uploads: gives the writer of a fetched blob.
-    :param manifests: stores fetched manifests and tags.
+    :param local: the store of this registry's manifests.
     :param referrers: records fetched manifests that have a ``subject``.
-    :param upstream: the HTTP client (tests may pass another).
+    :param config: the ``mirroring`` section.
+    :param upstream: the HTTP client.
     :param clock: wall-clock seconds, compared with a tag link's mtime.
     """
 
     def __init__(
         self,
-        config: MirrorConfig,
-        blobs: BlobStore,
-        uploads: UploadStore,
-        manifests: ManifestStore,
+        local: ManifestStore,
         referrers: ReferrerStore,
-        upstream: Upstream | None = None,
+        config: MirrorConfig,
+        upstream: Upstream,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.config = config
-        self.blobs = blobs
-        self.uploads = uploads
-        self.manifests = manifests
+        self.local = local
         self.referrers = referrers
-        self.upstream = upstream or V2Upstream(config)
+        self.config = config
+        self.upstream = upstream
         self.clock = clock
 
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Any,
-        blobs: BlobStore,
-        uploads: UploadStore,
-        manifests: ManifestStore,
-        referrers: ReferrerStore,
-    ) -> Proxy | None:
-        """The proxy when ``mirroring.source`` is set, else ``None``."""
-        config = MirrorConfig.from_settings(settings)
-        return None if config is None else cls(config, blobs, uploads, manifests, referrers)
+    def get(self, name: str, reference: str) -> tuple[bytes, str, Digest]:
+        """Raw bytes, media type and digest of a manifest, here or upstream.
+
+        :raises ManifestUnknown: neither here nor upstream.
+        :raises BadGateway | GatewayTimeout: upstream failed and nothing is here.
+        """
+        client = client_request()
+        if client is None:
+            return self.local.get(name, reference)
+        local: tuple[bytes, str, Digest] | None = None
+        try:
+            local = self.local.get(name, reference)
+        except ManifestUnknown as exc:
+            miss = exc
+        if local is not None and (is_digest(reference) or self.tag_fresh(name, reference)):
+            return local
+        try:
+            return self._fetch(name, reference, client.headers)
+        except UpstreamMiss:
+            if local is None:
+                raise miss from None
+            return local
+        except (BadGateway, GatewayTimeout) as exc:
+            if local is None:
+                raise
+            log.warning(
+                "proxy: %s; answering the local copy of %s:%s", exc.description, name, reference
+            )
+            return local
 
     def tag_fresh(self, name: str, tag: str) -> bool:
         """True when the local tag was written less than ``tags_cache_ttl`` ago."""
-        written = self.manifests.tag_written_at(name, tag)
+        written = self.local.tag_written_at(name, tag)
         if written is None:
             return False
         age = self.clock() - written
         return 0 <= age < self.config.tags_cache_ttl
 
-    # -- manifests --------------------------------------------------------------------
-
-    def fetch_manifest(
+    def _fetch(
         self, name: str, reference: str, headers: Mapping[str, str]
     ) -> tuple[bytes, str, Digest]:
         """GET a manifest upstream, verify it, store it (with the tag); return bytes,
@@ -243,7 +268,7 @@ class Proxy:
         content_type = answer.headers.get("Content-Type")
         tags = [] if is_digest(reference) else [reference]
         try:
-            manifest = self.manifests.put(
+            manifest = self.local.put(
                 name, str(digest), data, content_type, tags, require_blobs=False
             )
         except (ManifestInvalid, DigestInvalid) as exc:
@@ -256,54 +281,105 @@ class Proxy:
         log.info("proxy: cached manifest %s of %s (%s)", reference, name, digest)
         return data, manifest.media_type, digest
 
-    # -- blobs ------------------------------------------------------------------------
 
-    def blob_length(self, name: str, digest: Digest, headers: Mapping[str, str]) -> int | None:
-        """Upstream's size of a blob (``HEAD``); nothing is stored.
+@forwards_to_local(BlobStore)
+class ProxiedBlobStore(BlobStore):
+    """A :class:`BlobStore` that pulls through: a blob missing here is linked when its
+    data is here already and upstream has it in the repository (adopt on miss), else
+    sized upstream (:meth:`describe`) or streamed from upstream while stored
+    (:meth:`fetch`, through :meth:`BlobStore.ingest`).
 
-        :raises UpstreamMiss: upstream does not have it.
+    Every other method is the local store's (:func:`forwards_to_local`).
+
+    :param local: the store of this registry's blobs.
+    :param config: the ``mirroring`` section.
+    :param upstream: the HTTP client.
+    """
+
+    def __init__(self, local: BlobStore, config: MirrorConfig, upstream: Upstream) -> None:
+        self.local = local
+        self.config = config
+        self.upstream = upstream
+
+    def describe(self, name: str, digest: Digest) -> BlobHandle | RemoteBlob:
+        """The local blob, else upstream's size of it; nothing is stored.
+
+        :raises BlobUnknown: neither here nor upstream.
         """
-        response = self.upstream.open(
-            self.config.source, f"/v2/{name}/blobs/{digest}", headers, method="HEAD"
-        )
+        client = client_request()
+        if client is None:
+            return self.local.stat(name, digest)
+        try:
+            return self.local.stat(name, digest)
+        except BlobUnknown as exc:
+            miss = exc
+        try:
+            if self._adopt(name, digest, client.headers):
+                return self.local.stat(name, digest)
+            response = self._open(name, digest, "HEAD", client.headers)
+        except UpstreamMiss:
+            raise miss from None
         response.close()
-        return content_length(response.headers)
+        return RemoteBlob(digest, content_length(response.headers))
 
-    def adopt(self, name: str, digest: Digest, headers: Mapping[str, str]) -> bool:
-        """Link a blob already stored (fetched for another repository) into ``name`` once
+    def fetch(self, name: str, digest: Digest) -> BlobHandle | RemoteBlob:
+        """The local blob, else its bytes from upstream as they are stored. A blob of at
+        most :data:`SMALL_BLOB` bytes is read and verified before this returns, so that a
+        bad one is a clean 502 rather than a broken answer.
+
+        :raises BlobUnknown: neither here nor upstream.
+        :raises BadGateway: a small blob did not verify (nothing is stored).
+        """
+        client = client_request()
+        if client is None:
+            return self.local.stat(name, digest)
+        try:
+            return self.local.stat(name, digest)
+        except BlobUnknown as exc:
+            miss = exc
+        try:
+            if self._adopt(name, digest, client.headers):
+                return self.local.stat(name, digest)
+            response = self._open(name, digest, "GET", client.headers)
+        except UpstreamMiss:
+            raise miss from None
+        length = content_length(response.headers)
+        body = self.local.ingest(
+            name,
+            digest,
+            self.upstream.layer_chunks(response),
+            length,
+            close=response.close,
+            label=f"blob {digest} of {name} from {self.config.source}",
+        )
+        if length is None or length > SMALL_BLOB:
+            return RemoteBlob(digest, length, body)
+        try:
+            data = b"".join(body)
+        except StreamRejected as exc:
+            raise BadGateway(f"Mirror upstream sent content that does not verify: {exc}") from None
+        finally:
+            body.close()
+        return RemoteBlob(digest, length, [data])
+
+    def _open(
+        self, name: str, digest: Digest, method: str, headers: Mapping[str, str]
+    ) -> requests.Response:
+        return self.upstream.open(
+            self.config.source, f"/v2/{name}/blobs/{digest}", headers, method=method
+        )
+
+    def _adopt(self, name: str, digest: Digest, headers: Mapping[str, str]) -> bool:
+        """Link a blob stored already (fetched for another repository) into ``name`` once
         upstream confirms ``name`` has it; ``False`` when its data is not here.
 
         :raises UpstreamMiss: upstream does not have it in ``name``.
         """
-        if not self.blobs.exists(digest):
+        if not self.local.exists(digest):
             return False
-        self.blob_length(name, digest, headers)
-        self.blobs.link(name, digest)
+        self._open(name, digest, "HEAD", headers).close()
+        self.local.link(name, digest)
         return True
-
-    def open_blob(self, name: str, digest: Digest, headers: Mapping[str, str]) -> StreamTee:
-        """Start streaming a blob from upstream to the client and into storage.
-
-        :raises UpstreamMiss: upstream does not have it.
-        """
-        source = self.config.source
-        response = self.upstream.open(source, f"/v2/{name}/blobs/{digest}", headers)
-        try:
-            writer = self.uploads.blob_writer(digest)
-        except BaseException:
-            response.close()
-            raise
-        return StreamTee(
-            self.upstream.layer_chunks(response),
-            writer,
-            _DigestHasher(digest),
-            [str(digest)],
-            content_length(response.headers),
-            lambda _checksum: self.blobs.link(name, digest),
-            lambda: None,
-            response.close,
-            f"blob {digest} of {name} from {source}",
-        )
 
 
 def _tag_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
@@ -315,4 +391,3 @@ def _tag_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
         return headers
     wanted = ", ".join([accept or "", *sorted(MANIFEST_TYPES)])
     return {**{k: v for k, v in headers.items() if k.lower() != "accept"}, "Accept": wanted}
-

@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..bodies import COPIER, RequestBody
-from ..storage import CHUNK_SIZE, FileWriter, PathNotFoundError, Storage, StorageError
+from ..inputs import parse_number
+from ..storage import CHUNK_SIZE, PathNotFoundError, Storage, StorageError
 from . import layout
 from .assembly import Assembly, ChunkTap
 from .blobs import BlobStore
@@ -183,9 +184,7 @@ class UploadStore:
         # NOTE: without a known length the chunk's name is known only at the end: it is
         # written under an empty span (ignored by readers), then renamed.
         known = body.size if body.size is not None else length
-        staged_path = layout.upload_chunk(
-            name, upload_id, offset, offset + (known or 0), token
-        )
+        staged_path = layout.upload_chunk(name, upload_id, offset, offset + (known or 0), token)
         # PERF: a chunk is made durable with the blob it becomes (move or concatenate),
         # not on its own: its bytes reach the disk once.
         with body.stage(self.storage, staged_path, feed, durable=False) as staged:
@@ -370,12 +369,6 @@ class UploadStore:
             self._publish(name, digest, staged.commit, upload_id)
         return staged.size
 
-    def blob_writer(self, digest: Digest) -> FileWriter:
-        """A writer at a blob's data path, for content verified by the caller before it
-        commits (the proxy's streamed copies); link it with :meth:`BlobStore.link`."""
-        return self.storage.writer(layout.blob_data(digest.algorithm, digest.hex))
-
-
     # -- housekeeping ----------------------------------------------------------------
 
     def purge(self, max_age: float, now: float | None = None) -> int:
@@ -425,10 +418,11 @@ class UploadStore:
         return f"{started}.{mac}"
 
     def _state_valid(self, name: str, upload_id: str, state: str | None) -> bool:
-        started, _, _ = (state or "").partition(".")
-        if not started.isdigit() or time.time() - int(started) > self.max_age:
+        # NOTE: the client's token: "²" or 5,000 digits must be a refusal, not a 500.
+        started = parse_number((state or "").partition(".")[0])
+        if started is None or time.time() - started > self.max_age:
             return False
-        return hmac.compare_digest(self._sign(name, upload_id, int(started)), state or "")
+        return hmac.compare_digest(self._sign(name, upload_id, started), state or "")
 
     def _chunks(self, name: str, upload_id: str, state: str | None) -> tuple[tuple[str, ...], int]:
         """The session's chain of chunk paths in order, and its offset.

@@ -9,7 +9,7 @@ route (GET, on a local 404)                 upstream         kept
 ==========================================  ===============  ===========================
 ``/v1/images/<id>/json``                    ``source``       json (+ ``_checksum``)
 ``/v1/images/<id>/ancestry``                ``source``       ancestry
-``/v1/images/<id>/layer``                   ``source``       layer, verified (LayerTee)
+``/v1/images/<id>/layer``                   ``source``       layer, verified (ingest_layer)
 ``/v1/repositories/<repo>/json``            ``source``       repository json (Q9)
 ``/v1/repositories/<repo>/images``          ``source_index`` TTL cache
 ``/v1/repositories/<repo>/tags[/<tag>]``    ``source_index`` TTL cache (Q10)
@@ -25,11 +25,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ...mirroring import content_length
+from ...mirroring import StreamTee, content_length
 from .. import layout
 from ..errors import BadGateway, GatewayTimeout, NotFound
 from ..images import ImageStore
-from .store import LayerTee, MetadataCache, MirrorStore
+from .store import MetadataCache, MirrorStore
 from .upstream import MirrorConfig, Upstream, UpstreamMiss
 
 log = logging.getLogger(__name__)
@@ -160,41 +160,27 @@ class Mirror:
         response.close()
         return content_length(response.headers)
 
-    def open_layer(self, image_id: str, headers: Mapping[str, str]) -> LayerTee:
-        """Start streaming a layer from upstream into storage (see :class:`LayerTee`).
+    def open_layer(self, image_id: str, headers: Mapping[str, str]) -> StreamTee:
+        """Start streaming a layer from upstream into storage
+        (:meth:`~..images.ImageStore.ingest_layer`: stored only whole and verified).
 
         The image JSON is needed for the payload checksum: it is fetched first when it
         is not stored yet. On a checksum mismatch the json and ``_checksum`` are dropped
         too, so that a later pull fetches all three afresh.
         """
         try:
-            json_data = self.images.get_json(image_id)
+            self.images.get_json(image_id)
         except NotFound:
             self.fetch_image_json(image_id, headers)
-            json_data = self.images.get_json(image_id)
         expected = [item for item in self.images.checksums(image_id) if item.startswith("sha256:")]
-        path = f"/v1/images/{image_id}/layer"
-        response = self.upstream.open(self.config.source, path, headers)
-        try:
-            writer = self.store.layer_writer(image_id)
-        except BaseException:
-            response.close()
-            raise
-
-        def on_commit(checksum: str) -> None:
-            if checksum not in self.images.checksums(image_id):
-                self.store.save_checksum(image_id, checksum)
-
-        return LayerTee(
+        response = self.upstream.open(self.config.source, f"/v1/images/{image_id}/layer", headers)
+        return self.images.ingest_layer(
+            image_id,
             self.upstream.layer_chunks(response),
-            writer,
-            json_data,
-            expected,
             content_length(response.headers),
-            on_commit,
-            lambda: self.store.forget_image(image_id),
-            response.close,
-            f"layer {image_id} from {self.config.source}",
+            expected,
+            close=response.close,
+            label=f"layer {image_id} from {self.config.source}",
         )
 
     # -- repositories ---------------------------------------------------------------------------
@@ -258,4 +244,3 @@ class Mirror:
         except (BadGateway, GatewayTimeout) as exc:
             log.warning("mirror: %s; local search results only", exc.message)
         return None
-

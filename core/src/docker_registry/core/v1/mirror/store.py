@@ -7,8 +7,8 @@ paths come from :mod:`..layout`)::
     images/<id>/_checksum   ["sha256:..."]: upstream's X-Docker-Checksum-Payload, or the
                             payload checksum computed while the layer streamed
     images/<id>/ancestry    the upstream ancestry list
-    images/<id>/layer       written through storage.writer(); committed only when the
-                            whole body arrived and the payload checksum matched
+    images/<id>/layer       ImageStore.ingest_layer: committed only when the whole
+                            body arrived and the payload checksum matched
     repositories/<ns>/<repo>/json        the upstream repository JSON (Q9's fix)
     _mirror/repositories/<ns>/<repo>/    tag lists, single tags and index image lists,
                                          each {"fetched_at", "source", "value"}
@@ -25,22 +25,16 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...mirroring import StreamRejected, StreamTee
-from ...storage import FileWriter, PathNotFoundError, Storage
+from ...storage import PathNotFoundError, Storage
 from .. import layout
-from ..checksums import PayloadHasher
 from ..errors import BadGateway, GatewayTimeout
 from .upstream import UpstreamMiss
 
 log = logging.getLogger(__name__)
-
-
-#: A mirrored layer failed its checks; nothing was stored.
-LayerRejected = StreamRejected
 
 
 class MirrorStore:
@@ -66,23 +60,9 @@ class MirrorStore:
     def save_ancestry(self, image_id: str, raw: bytes) -> None:
         self.storage.put_content(layout.image_ancestry_path(image_id), raw)
 
-    def save_checksum(self, image_id: str, checksum: str) -> None:
-        self.storage.put_content(
-            layout.image_checksum_path(image_id), json.dumps([checksum]).encode()
-        )
-
     def save_repository_json(self, namespace: str, repository: str, raw: bytes) -> None:
         """Q9: the seed called a path helper that does not exist; this is the real one."""
         self.storage.put_content(layout.repository_json_path(namespace, repository), raw)
-
-    def forget_image(self, image_id: str) -> None:
-        """Drop a mirrored image's json and ``_checksum`` (they disagree with its layer)."""
-        for path in (layout.image_json_path(image_id), layout.image_checksum_path(image_id)):
-            with contextlib.suppress(PathNotFoundError):
-                self.storage.delete(path)
-
-    def layer_writer(self, image_id: str) -> FileWriter:
-        return self.storage.writer(layout.image_layer_path(image_id))
 
 
 @dataclass
@@ -154,41 +134,3 @@ class MetadataCache:
             raise
         self.write(path, value, source)
         return value
-
-
-class LayerTee(StreamTee):
-    """Streams an upstream layer to the client and into a storage writer at once
-    (:class:`~docker_registry.core.mirroring.StreamTee`), verifying the v1 payload
-    checksum ``sha256(json + "\\n" + layer)``.
-
-    :param json_data: the image JSON the payload checksum covers.
-    :param expected: payload checksums the layer must match (empty: no check possible).
-    :param on_mismatch: called when the checksum does not match (the json and its
-        claimed checksum are suspect too).
-
-    The other parameters are :class:`~docker_registry.core.mirroring.StreamTee`'s.
-    """
-
-    def __init__(
-        self,
-        chunks: Iterator[bytes],
-        writer: FileWriter,
-        json_data: bytes,
-        expected: list[str],
-        length: int | None,
-        on_commit: Callable[[str], None],
-        on_mismatch: Callable[[], None],
-        close_upstream: Callable[[], None],
-        label: str,
-    ) -> None:
-        super().__init__(
-            chunks,
-            writer,
-            PayloadHasher(json_data),
-            expected,
-            length,
-            on_commit,
-            on_mismatch,
-            close_upstream,
-            label,
-        )

@@ -34,9 +34,9 @@ class V1Services:
     tags: TagStore
     index: IndexStore
     auth: Authorizer
+    #: with ``mirroring.source`` set, ``images``, ``tags``, ``index`` and ``search`` are
+    #: the pull-through decorators of :mod:`..mirror.stores`.
     search: Any
-    #: the :class:`..mirror.service.Mirror` when ``mirroring.source`` is set.
-    mirror: Any = None
     #: the :class:`..diff_queue.DiffQueue` a plugin offers when ``cache.host`` is set.
     diff_queue: Any = None
 

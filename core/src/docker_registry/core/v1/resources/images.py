@@ -11,6 +11,7 @@ from ...storage import Capability
 from .. import layout
 from ..diff_queue import diffs_enabled
 from ..errors import IMAGE_NOT_FOUND, Invalid, NotFound
+from ..images import RemoteLayer
 from ..ranges import parse_layer_range
 from .common import (
     V1Services,
@@ -46,7 +47,7 @@ class ImageJsonResource(_Base):
             return
         private_gate(self.services, request, grant, image_id)
         data = self.images.get_json(image_id)
-        size = self.images.layer_size(image_id)
+        size = self.images.announced_layer_size(image_id)
         checksums = self.images.checksums(image_id)
         set_raw_json(resp, data)
         set_cache_headers(resp)
@@ -100,12 +101,19 @@ class ImageLayerResource(_Base):
             url = self.images.redirect_url(image_id)
             if url:
                 raise falcon.HTTPFound(url)
-        size = self.images.layer_size(image_id)
-        if size is None:
-            raise NotFound(IMAGE_NOT_FOUND)
+        found = self.images.find_layer(image_id, body=req.method != "HEAD")
         resp.content_type = "application/octet-stream"
         resp.set_header("Accept-Ranges", "bytes")
         set_cache_headers(resp)
+        if isinstance(found, RemoteLayer):
+            # NOTE: answered whole, whatever the Range (RFC 9110 allows it): the bytes
+            # are stored as they pass, and the store needs every one.
+            if found.size is not None:
+                resp.content_length = found.size
+            if found.body is not None:
+                resp.stream = found.body
+            return
+        size = found
         selected = parse_layer_range(req.get_header("Range"), size)
         if selected is None:
             start, length = 0, size

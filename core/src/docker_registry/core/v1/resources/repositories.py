@@ -19,6 +19,7 @@ import falcon
 from ...hookspecs import Event
 from ...meta import set_json
 from .. import layout
+from ..errors import NoUpstreamMetadata
 from ..tags import DEFAULT_TAG_JSON
 from .common import V1Services, authorize, parse_name, read_body, set_raw_json, set_true
 from .index import IndexHandlers
@@ -35,13 +36,10 @@ class RepositoriesSink:
     :param standalone: mount the index routes (R22-R26) too.
     """
 
-    #: the handlers of the index routes (the mirror substitutes its own).
-    index_handlers: type[IndexHandlers] = IndexHandlers
-
     def __init__(self, services: V1Services, *, standalone: bool) -> None:
         self.services = services
         self.tags = services.tags
-        index = self.index_handlers(services)
+        index = IndexHandlers(services)
         routes: list[tuple[str, dict[str, Handler]]] = [
             (r"(?P<repo>.+)/tags/(?P<tag>[^/]+)/json", {"GET": self.get_tag_json}),
             (
@@ -151,7 +149,12 @@ class RepositoriesSink:
 
     def get_repository_json(self, req, resp, namespace: str, repository: str) -> None:
         authorize(self.services, req, namespace, repository)
-        _metadata(resp, self.tags.repository_json(namespace, repository))
+        try:
+            stored = self.tags.repository_json(namespace, repository)
+        except NoUpstreamMetadata:
+            set_json(resp, DEFAULT_TAG_JSON, 404)
+            return
+        _metadata(resp, stored)
 
     def get_properties(self, req, resp, namespace: str, repository: str) -> None:
         authorize(self.services, req, namespace, repository)

@@ -14,7 +14,7 @@ from ...download import bounded_body
 from ...hookspecs import Event
 from ...inputs import MAX_NUMBER, excerpt, parse_number
 from ...registry import Registry
-from ..blobs import BlobStore
+from ..blobs import BlobStore, RemoteBlob
 from ..digests import check_name, parse_digest
 from ..errors import BlobUploadInvalid, DeleteDisabled, DigestInvalid, RangeInvalid, V2Error
 from ..uploads import UploadStore, range_header
@@ -33,7 +33,8 @@ class BlobResource:
     """``GET``/``HEAD``/``DELETE /v2/<name>/blobs/<digest>``.
 
     :param registry: the running registry.
-    :param blobs: the blob service.
+    :param blobs: the blob service (in proxy mode, the pull-through one: a blob it only
+        has upstream comes back as a :class:`~..blobs.RemoteBlob`).
     """
 
     def __init__(self, registry: Registry, blobs: BlobStore) -> None:
@@ -48,25 +49,37 @@ class BlobResource:
         self.registry.emit(Event("pull", name, "v2", reference=digest, details=details))
 
     def on_head(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
-        digest = parse_digest(arg)
-        resp.content_length = self.blobs.stat(name, digest).size
+        blob = self.blobs.describe(name, parse_digest(arg))
+        if blob.size is not None:
+            resp.content_length = blob.size
         resp.content_type = "application/octet-stream"
         resp.set_header("Docker-Content-Digest", arg)
-        resp.set_header("Accept-Ranges", "bytes")
+        if not isinstance(blob, RemoteBlob):
+            resp.set_header("Accept-Ranges", "bytes")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str, arg: str) -> None:
         digest = parse_digest(arg)
+        blob = self.blobs.fetch(name, digest)
+        if isinstance(blob, RemoteBlob):
+            # NOTE: answered whole, whatever the Range (RFC 9110 allows it): the bytes
+            # are stored as they pass, and the store needs every one.
+            resp.stream = blob.body
+            if blob.size is not None:
+                resp.content_length = blob.size
+            resp.content_type = "application/octet-stream"
+            resp.set_header("Docker-Content-Digest", arg)
+            resp.set_header("Accept-Ranges", "bytes")
+            self._pulled(name, arg, blob.size)
+            return
         if self.settings.storage_redirect:
-            stat = self.blobs.stat(name, digest)
             url = self.blobs.redirect_url(digest, "GET")
             if url:
                 resp.status = falcon.HTTP_307
                 resp.location = url
                 resp.set_header("Docker-Content-Digest", arg)
-                self._pulled(name, arg, stat.size)
+                self._pulled(name, arg, blob.size)
                 return
         requested = req.get_header("Range")
-        blob = self.blobs.stat(name, digest)
         size = blob.size
         start, end = 0, size - 1
         if requested:
