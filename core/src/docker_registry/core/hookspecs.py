@@ -20,9 +20,9 @@ way. Hook names all start with ``registry_``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import pluggy
 
@@ -117,6 +117,30 @@ class CacheBackendSpec:
     description: str = ""
 
 
+#: What happened (see :class:`Event`).
+EventKind = Literal["push", "pull", "mount", "tag", "tag_delete", "delete", "repository_delete"]
+
+#: What an emitter knows beyond the repository, tag and reference (every key optional).
+#: ``kind: "blob"`` marks a v2 blob event (a manifest's otherwise); ``from`` is the source
+#: repository of a mount; ``tags`` every tag a manifest push set; ``description``,
+#: ``images`` and ``index`` (the image list was created or updated) come from a v1
+#: repository push.
+EventDetails = TypedDict(
+    "EventDetails",
+    {
+        "kind": Literal["blob"],
+        "size": int,
+        "mediaType": str,
+        "tags": Sequence[str],
+        "from": str,
+        "description": str | None,
+        "images": Sequence[Any],
+        "index": Literal["created", "updated"],
+    },
+    total=False,
+)
+
+
 @dataclass(frozen=True)
 class Event:
     """Something happened to a repository; delivered to :func:`registry_event`.
@@ -133,12 +157,12 @@ class Event:
         v1 ``description``, ``images``.
     """
 
-    kind: str
+    kind: EventKind
     repository: str
-    api: str
+    api: Literal["v1", "v2"]
     tag: str | None = None
     reference: str | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: EventDetails = field(default_factory=lambda: EventDetails())
 
 
 @hookspec

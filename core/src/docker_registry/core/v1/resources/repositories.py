@@ -16,7 +16,7 @@ from typing import Any
 
 import falcon
 
-from ...hookspecs import Event
+from ...hookspecs import Event, EventKind
 from ...meta import set_json
 from .. import layout
 from ..errors import NoUpstreamMetadata
@@ -104,7 +104,7 @@ class RepositoriesSink:
             return
         raise falcon.HTTPMethodNotAllowed(sorted(allowed))
 
-    def _emit(self, kind: str, namespace: str, repository: str, **fields: Any) -> None:
+    def _emit(self, kind: EventKind, namespace: str, repository: str, **fields: Any) -> None:
         self.services.registry.emit(
             Event(
                 kind=kind, repository=layout.display_name(namespace, repository), api="v1", **fields

@@ -11,7 +11,7 @@ from ...access.listing import may_mount_from
 from ...bodies import request_body
 from ...config import Settings
 from ...download import bounded_body
-from ...hookspecs import Event
+from ...hookspecs import Event, EventDetails, EventKind
 from ...inputs import MAX_NUMBER, excerpt, parse_number
 from ...registry import Registry
 from ..blobs import BlobStore, RemoteBlob
@@ -43,7 +43,7 @@ class BlobResource:
         self.blobs = blobs
 
     def _pulled(self, name: str, digest: str, size: int | None) -> None:
-        details: dict[str, object] = {"kind": "blob"}
+        details: EventDetails = {"kind": "blob"}
         if size is not None:
             details["size"] = size
         self.registry.emit(Event("pull", name, "v2", reference=digest, details=details))
@@ -229,12 +229,12 @@ class UploadResource:
         resp.location = f"/v2/{name}/blobs/{digest}"
         resp.set_header("Docker-Content-Digest", digest)
         resp.content_length = 0
-        details: dict[str, object] = {"kind": "blob"}
+        details: EventDetails = {"kind": "blob"}
         if size is not None:
             details["size"] = size
         if mounted_from:
             details["from"] = mounted_from
-        kind = "push" if mounted_from is None else "mount"
+        kind: EventKind = "push" if mounted_from is None else "mount"
         self.registry.emit(Event(kind, name, "v2", reference=digest, details=details))
 
 

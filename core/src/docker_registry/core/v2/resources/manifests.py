@@ -8,7 +8,7 @@ import falcon
 
 from ...access.listing import pullable_v2_names
 from ...config import Settings
-from ...hookspecs import Event
+from ...hookspecs import Event, EventDetails
 from ...registry import Registry
 from ..digests import parse_digest
 from ..errors import DeleteDisabled, ManifestTooLarge, NameUnknown, TagInvalid
@@ -92,7 +92,11 @@ class ManifestResource:
         resp.set_header("Docker-Content-Digest", digest)
         resp.content_length = 0
         pushed_tags = list(dict.fromkeys(([] if ":" in arg else [arg]) + tags))
-        details = {"mediaType": manifest.media_type, "size": len(data), "tags": pushed_tags}
+        details: EventDetails = {
+            "mediaType": manifest.media_type,
+            "size": len(data),
+            "tags": pushed_tags,
+        }
         self.registry.emit(
             Event(
                 "push",
