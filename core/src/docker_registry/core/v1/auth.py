@@ -46,7 +46,10 @@ class AuthBackend(Protocol):
     action) -> bool`` (listings and mount sources; without it a grant covers only the
     repository it names), ``refuses_early(request) -> bool`` (cheap checks, no network,
     run before a body is spooled), ``challenge`` (the ``WWW-Authenticate`` value of a
-    401; default ``Token``) and ``unrestricted`` (every request allowed).
+    401; default ``Token``), ``unrestricted`` (every request allowed) and
+    ``image_ids_registry_wide`` (v1 image routes are not narrowed to the repositories
+    holding the image, :mod:`docker_registry.core.v1.image_access`; the ``token``
+    backend's own rules, spec §1.6).
     """
 
     def authorize(self, request: AccessRequest) -> Grant | None:
@@ -114,6 +117,10 @@ class TokenAuth:
     :param index_endpoint: base URL of the index, without trailing ``/``.
     :param timeout: seconds per call to the index.
     """
+
+    #: spec §1.6: an index token reads any image id; the index and the ``_private``
+    #: gate (``parent_access``) decide, not the registry's image index.
+    image_ids_registry_wide = True
 
     def __init__(self, storage: Storage, index_endpoint: str, timeout: float = 10.0) -> None:
         self.storage = storage
