@@ -21,11 +21,20 @@ def serving(settings: Settings, tmp_path: Path) -> Iterator[tuple[int, ServedApp
     storage = Storage(FileDriver(storage_path=str(tmp_path / "storage")))
     served = create_served_app(settings, storage)
     server = _create_server(served, settings, 2, host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+
+    def run() -> None:
+        # NOTE: waitress's run() loops until its sockets vanish; closing them under a
+        # running select() fails it. Turns of the loop end cleanly instead.
+        while not stop.is_set():
+            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         yield server.effective_port, served
     finally:
+        stop.set()
+        thread.join(5)
         server.task_dispatcher.shutdown()
         server.close()
-        thread.join(5)
