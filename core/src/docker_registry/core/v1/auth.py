@@ -148,7 +148,11 @@ class TokenAuth:
             log.info("index %s refused or failed %s: %s", self.index_endpoint, path, exc)
             return None
 
-    def authorize(self, request: AccessRequest) -> Grant | None:
+    def _token_repository(self, request: AccessRequest) -> str | None:
+        """The ``<ns>/<repo>`` of the request's index token when the token can allow this
+        request at all, else ``None``: not a ``Token``, another repository than the
+        route's, an ``access`` that does not cover the method (v1) or action (v2), or a
+        repository without a namespace. No network I/O: the index is asked afterwards."""
         authorization = request.authorization
         scheme, _, _ = authorization.strip().partition(" ")
         if scheme.lower() != "token":
@@ -168,6 +172,13 @@ class TokenAuth:
             return None
         if "/" not in token_repo:
             return None
+        return token_repo
+
+    def authorize(self, request: AccessRequest) -> Grant | None:
+        token_repo = self._token_repository(request)
+        if token_repo is None:
+            return None
+        authorization = request.authorization
         images = self._get_json(f"/v1/repositories/{token_repo}/images", authorization)
         if not isinstance(images, list) or not all(
             isinstance(item, dict) and "id" in item for item in images
@@ -184,8 +195,12 @@ class TokenAuth:
         return Grant(repository=token_repo)
 
     def refuses_early(self, request: AccessRequest) -> bool:
-        """No ``Token`` credentials at all: refused without asking the index."""
-        return request.authorization.strip().partition(" ")[0].lower() != "token"
+        """A token :meth:`authorize` refuses without asking the index (none, malformed,
+        for another repository, or whose ``access`` does not cover the request): refused
+        before the body. A well-formed token the index does not know is refused only
+        after the body: asking the index takes a network call, which must not block the
+        server's I/O thread that runs this check."""
+        return self._token_repository(request) is None
 
     def permits(self, grant: Grant, repository: str, action: str) -> bool:
         """An index token covers the one repository it names."""
