@@ -35,6 +35,8 @@ STORAGE_NAMES = (
     "_inprogress",
     "_checksum",
     "_mirror",
+    "_v1index",
+    "_scanned",
 )
 #: A storage name as a word of its own (``registry_uploads_in_flight`` is not one).
 _SPELLED = re.compile(rf"(?<![\w])({'|'.join(re.escape(name) for name in STORAGE_NAMES)})(?![\w])")

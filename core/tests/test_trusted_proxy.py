@@ -19,7 +19,7 @@ from docker_registry.core.storage.inmemory import InMemoryDriver
 def test_defaults_trust_nobody():
     settings = Settings.from_mapping({})
     assert settings.trusted_proxy is None
-    assert settings.trusted_proxy_headers == ["x-forwarded-proto"]
+    assert settings.trusted_proxy_headers == ["x-forwarded-proto", "x-forwarded-for"]
     assert settings.trusted_proxy_count == 1
 
 

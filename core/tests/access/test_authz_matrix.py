@@ -26,6 +26,7 @@ SECRET = V2Image.make("secret")
 NEW = V2Image.make("new")
 V1_ID = "a" * 64
 V1_NEW_ID = "b" * 64
+V1_SECRET_ID = "c" * 64
 
 IDENTITIES = ["anonymous", "reader", "writer", "deleter", "admin"]
 
@@ -161,11 +162,59 @@ MATRIX: dict[str, tuple[Request, tuple[int, int, int, int, int]]] = {
         (200, 200, 200, 200, 200),
     ),
     "v1 users (R20, open)": (_post("/v1/users/", b"{}"), (201, 201, 201, 201, 201)),
-    # image ids are registry-wide (spec §1.6): any pull grant reads, any push grant writes
-    "v1 image json (R3)": (_get(f"/v1/images/{V1_ID}/json"), (200, 200, 200, 200, 200)),
+    # an image is read with pull on a repository holding it (v1/image_access.py)
+    "v1 image json (R3)": (_get(f"/v1/images/{V1_ID}/json"), (401, 200, 200, 200, 200)),
+    "v1 image layer (R5)": (_get(f"/v1/images/{V1_ID}/layer"), (401, 200, 200, 200, 200)),
+    "v1 image ancestry (R8)": (
+        _get(f"/v1/images/{V1_ID}/ancestry"),
+        (401, 200, 200, 200, 200),
+    ),
+    "v1 image files (R9)": (_get(f"/v1/images/{V1_ID}/files"), (401, 200, 200, 200, 200)),
+    "v1 secret image json (R3)": (
+        _get(f"/v1/images/{V1_SECRET_ID}/json"),
+        (401, 403, 403, 403, 200),
+    ),
+    "v1 secret image layer (R5)": (
+        _get(f"/v1/images/{V1_SECRET_ID}/layer"),
+        (401, 403, 403, 403, 200),
+    ),
+    "v1 secret image ancestry (R8)": (
+        _get(f"/v1/images/{V1_SECRET_ID}/ancestry"),
+        (401, 403, 403, 403, 200),
+    ),
+    "v1 secret image files (R9)": (
+        _get(f"/v1/images/{V1_SECRET_ID}/files"),
+        (401, 403, 403, 403, 200),
+    ),
+    "v1 secret image diff (R10)": (
+        _get(f"/v1/images/{V1_SECRET_ID}/diff"),
+        (401, 403, 403, 403, 400),  # 400: the diff queue is off
+    ),
     "v1 image PUT json (R4)": (
         _put(f"/v1/images/{V1_NEW_ID}/json", json.dumps({"id": V1_NEW_ID}).encode()),
         (401, 403, 200, 403, 200),
+    ),
+    # a parent is used with pull on a repository holding it (400: the spec's answer)
+    "v1 image PUT json on a secret parent (R4)": (
+        _put(
+            f"/v1/images/{V1_NEW_ID}/json",
+            json.dumps({"id": V1_NEW_ID, "parent": V1_SECRET_ID}).encode(),
+        ),
+        (401, 403, 400, 403, 200),
+    ),
+    # writes to a held image need push on a repository holding it (409: complete)
+    "v1 secret image PUT layer (R6)": (
+        _put(f"/v1/images/{V1_SECRET_ID}/layer", b"other bytes"),
+        (401, 403, 403, 403, 409),
+    ),
+    # naming an image claims it for the repository: only images the caller may pull
+    "v1 tag PUT of a secret image (R13)": (
+        _put("/v1/repositories/team/old/tags/stolen", json.dumps(V1_SECRET_ID).encode()),
+        (401, 403, 403, 403, 200),
+    ),
+    "v1 index PUT listing a secret image (R22)": (
+        _put("/v1/repositories/team/old/", json.dumps([{"id": V1_SECRET_ID}]).encode()),
+        (401, 403, 403, 403, 200),
     ),
     "v1 search (R27)": (_get("/v1/search"), (200, 200, 200, 200, 200)),
     # -- anything else ---------------------------------------------------------------------
@@ -183,6 +232,7 @@ def seeded(make_auth_app):
         push_v2(app.client, "public/app", "latest", PUBLIC, admin)
         push_v2(app.client, "secret/x", "latest", SECRET, admin)
         push_v1(app.client, "team/old", "latest", V1_ID, admin)
+        push_v1(app.client, "secret/old", "latest", V1_SECRET_ID, admin)
         return app
 
     return make
@@ -224,3 +274,4 @@ def test_matrix(seeded, family, identity):
         assert "WWW-Authenticate" not in response.headers
     # no content of the repository in a refusal
     assert TEAM.manifest not in response.content and V1_ID.encode() not in response.content
+    assert b"v1file" not in response.content  # the v1 layers' only file

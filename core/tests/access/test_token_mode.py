@@ -88,3 +88,56 @@ def test_v2_honours_v1_token_mode(index_url):
     assert catalog.json == {"repositories": ["team/app"]}
     other = {"Authorization": OTHER}
     assert client.simulate_get("/v2/team/app/manifests/latest", headers=other).status_code == 401
+
+
+def test_a_token_refused_without_the_index_is_refused_before_the_body(index_url, tmp_path):
+    """Malformed tokens, tokens of another repository and read tokens on a write are
+    refused at header time (no spooling, the index never asked); a well-formed token
+    waits for the index, after the body."""
+    from waitress.adjustments import Adjustments
+
+    from docker_registry.core.spool import body_refused, spooled
+    from docker_registry.core.transport import INBUF_OVERFLOW, channel_class
+
+    settings = Settings.from_mapping({"standalone": False, "index_endpoint": index_url})
+    app = create_app(settings, storage=Storage(InMemoryDriver()))
+    gate = app.access.refuses_early
+    asked: list[str] = []
+    backend = app.access.backend
+    ask = backend._get_json
+    backend._get_json = lambda path, authorization: asked.append(path) or ask(path, authorization)
+    body = b"x" * (2 * INBUF_OVERFLOW)
+    path = "/v1/repositories/team/app/tags/latest"
+    refused_early = {
+        "not a token": "Basic d3JpdGVyOm5vcGU=",
+        "no repository": "Token signature=GOOD,access=write",
+        "no namespace": 'Token signature=GOOD,repository="app",access=write',
+        "another repository": 'Token signature=GOOD,repository="team/other",access=write',
+        "read token on a write": READ,
+        "garbage": 'Token ,,,===""',
+    }
+    staging = tmp_path / "staging"
+    for reason, authorization in {**refused_early, "well-formed": WRITE}.items():
+        parser = channel_class(str(staging), gate=gate).parser_class(
+            Adjustments(inbuf_overflow=INBUF_OVERFLOW)
+        )
+        head = (
+            f"PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+            f"Authorization: {authorization}\r\n\r\n"
+        ).encode()
+        data = head + body
+        while data and not parser.completed:
+            data = data[parser.received(data) :]
+        stream = parser.get_body_stream()
+        if reason == "well-formed":
+            assert spooled(stream) is not None and not body_refused(stream)
+        else:
+            assert body_refused(stream), reason
+        # the app decides the same without the body, in full
+        answer = falcon.testing.TestClient(app).simulate_put(
+            path, body=b'"' + b"a" * 64 + b'"', headers={"Authorization": authorization}
+        )
+        expected = 404 if reason == "well-formed" else 401  # 404: no such image
+        assert answer.status_code == expected, (reason, answer.status_code, answer.text)
+    # the index was asked only for the well-formed token (by the app's own decision)
+    assert asked == ["/v1/repositories/team/app/images"]

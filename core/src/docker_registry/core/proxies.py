@@ -31,7 +31,7 @@ class TrustedProxies:
     """
 
     proxy: str | None = None
-    headers: tuple[str, ...] = ("x-forwarded-proto",)
+    headers: tuple[str, ...] = ("x-forwarded-proto", "x-forwarded-for")
     count: int = 1
 
     @classmethod

@@ -103,6 +103,13 @@ def _create_server(
     # trusted, the client address) from the proxy's headers, only from `trusted_proxy`;
     # anyone else's X-Forwarded-* headers are removed (clear_untrusted_proxy_headers).
     proxy = TrustedProxies.from_settings(settings).waitress_options()
+    if proxy and not {"x-forwarded-for", "forwarded"} & set(settings.trusted_proxy_headers):
+        log.warning(
+            "trusted_proxy is set but trusted_proxy_headers (%s) has neither "
+            "x-forwarded-for nor forwarded: client addresses are the proxy's, so every "
+            "client behind it shares one failed-login limit; add x-forwarded-for",
+            ", ".join(settings.trusted_proxy_headers),
+        )
     server = waitress.create_server(
         served.app,
         threads=threads,

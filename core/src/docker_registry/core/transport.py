@@ -1,5 +1,5 @@
-"""Waitress plumbing tuned for a registry: bodies spooled for adoption, TLS probes refused
-at once."""
+"""Waitress plumbing tuned for a registry: bodies spooled for adoption, refused bodies
+neither stored nor invited (``100 Continue``), TLS probes refused at once."""
 
 from __future__ import annotations
 
@@ -26,11 +26,42 @@ class SpoolingRequestParser(HTTPRequestParser):
     """Receives every request body into a :class:`~.spool.BodySpool` in
     :attr:`spool_directory`, which storage can then adopt without a copy, with the tap
     :attr:`find_tap` gives for the request (an upload's next chunk); a body whose request
-    :attr:`gate` refuses is discarded as it arrives (the app answers 401/403)."""
+    :attr:`gate` refuses is discarded as it arrives (the app answers 401/403).
+
+    ``Expect: 100-continue``: waitress sends ``100 Continue`` as soon as the headers are
+    in. A request refused at header time (by :attr:`gate`, or too large for
+    ``max_request_body_size``) gets no ``100``: it is answered at once without its body,
+    and the connection is closed after the answer (RFC 9110 §10.1.1: the body the client
+    may still send is never read as a next request).
+    """
 
     spool_directory: str | None = None
     find_tap: TapFinder | None = None
     gate: BodyGate | None = None
+    #: the gate refused this request's body at header time.
+    body_gated = False
+    # waitress's own attributes, typed for this subclass
+    expect_continue: bool
+    completed: bool
+    headers_finished: bool
+
+    def received(self, data: bytes) -> int:
+        in_headers = not self.headers_finished
+        consumed = int(super().received(data))
+        if not (in_headers and self.headers_finished and self.expect_continue):
+            return consumed
+        if self.error is not None:
+            # NOTE: waitress answers these (413, 400) without the body; a 100 first
+            # would invite a body that is never read.
+            self.expect_continue = False
+            return consumed
+        if self.body_gated and not self.completed:
+            self.expect_continue = False
+            self.completed = True
+            self.headers["CONNECTION"] = "close"
+            # NOTE: body bytes sent along with the headers are dropped with the request.
+            return len(data)
+        return consumed
 
     def parse_header(self, header_plus: bytes) -> None:
         super().parse_header(header_plus)
@@ -38,6 +69,7 @@ class SpoolingRequestParser(HTTPRequestParser):
             if self.gate is not None and self._refused():
                 spool = BodySpool(self.spool_directory, INBUF_OVERFLOW)
                 spool.refuse()
+                self.body_gated = True
             else:
                 finder = self.find_tap
                 tap = finder(self.command, self.path) if finder is not None else None

@@ -244,7 +244,9 @@ KNOWN_KEYS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "max_manifest_size": (_to_size, 4 * MiB),
     "max_request_body_size": (_to_size, 64 * GiB),
     "trusted_proxy": (_to_str, None),
-    "trusted_proxy_headers": (_to_proxy_headers, ["x-forwarded-proto"]),
+    # NOTE: x-forwarded-for by default: failed logins are rate-limited per client address,
+    # which behind a proxy only X-Forwarded-For carries (believed from trusted_proxy only).
+    "trusted_proxy_headers": (_to_proxy_headers, ["x-forwarded-proto", "x-forwarded-for"]),
     "trusted_proxy_count": (_to_count, 1),
     "spool_sweep_age": (_to_sweep_age, 3600.0),
     "spool_sweep_interval": (_to_seconds, 600.0),

@@ -46,7 +46,10 @@ class AuthBackend(Protocol):
     action) -> bool`` (listings and mount sources; without it a grant covers only the
     repository it names), ``refuses_early(request) -> bool`` (cheap checks, no network,
     run before a body is spooled), ``challenge`` (the ``WWW-Authenticate`` value of a
-    401; default ``Token``) and ``unrestricted`` (every request allowed).
+    401; default ``Token``), ``unrestricted`` (every request allowed) and
+    ``image_ids_registry_wide`` (v1 image routes are not narrowed to the repositories
+    holding the image, :mod:`docker_registry.core.v1.image_access`; the ``token``
+    backend's own rules, spec §1.6).
     """
 
     def authorize(self, request: AccessRequest) -> Grant | None:
@@ -115,6 +118,10 @@ class TokenAuth:
     :param timeout: seconds per call to the index.
     """
 
+    #: spec §1.6: an index token reads any image id; the index and the ``_private``
+    #: gate (``parent_access``) decide, not the registry's image index.
+    image_ids_registry_wide = True
+
     def __init__(self, storage: Storage, index_endpoint: str, timeout: float = 10.0) -> None:
         self.storage = storage
         self.index_endpoint = index_endpoint.rstrip("/")
@@ -141,7 +148,11 @@ class TokenAuth:
             log.info("index %s refused or failed %s: %s", self.index_endpoint, path, exc)
             return None
 
-    def authorize(self, request: AccessRequest) -> Grant | None:
+    def _token_repository(self, request: AccessRequest) -> str | None:
+        """The ``<ns>/<repo>`` of the request's index token when the token can allow this
+        request at all, else ``None``: not a ``Token``, another repository than the
+        route's, an ``access`` that does not cover the method (v1) or action (v2), or a
+        repository without a namespace. No network I/O: the index is asked afterwards."""
         authorization = request.authorization
         scheme, _, _ = authorization.strip().partition(" ")
         if scheme.lower() != "token":
@@ -161,6 +172,13 @@ class TokenAuth:
             return None
         if "/" not in token_repo:
             return None
+        return token_repo
+
+    def authorize(self, request: AccessRequest) -> Grant | None:
+        token_repo = self._token_repository(request)
+        if token_repo is None:
+            return None
+        authorization = request.authorization
         images = self._get_json(f"/v1/repositories/{token_repo}/images", authorization)
         if not isinstance(images, list) or not all(
             isinstance(item, dict) and "id" in item for item in images
@@ -177,8 +195,12 @@ class TokenAuth:
         return Grant(repository=token_repo)
 
     def refuses_early(self, request: AccessRequest) -> bool:
-        """No ``Token`` credentials at all: refused without asking the index."""
-        return request.authorization.strip().partition(" ")[0].lower() != "token"
+        """A token :meth:`authorize` refuses without asking the index (none, malformed,
+        for another repository, or whose ``access`` does not cover the request): refused
+        before the body. A well-formed token the index does not know is refused only
+        after the body: asking the index takes a network call, which must not block the
+        server's I/O thread that runs this check."""
+        return self._token_repository(request) is None
 
     def permits(self, grant: Grant, repository: str, action: str) -> bool:
         """An index token covers the one repository it names."""

@@ -19,6 +19,9 @@ It reproduces docker-registry 0.9.1's tree and key encoding byte for byte (spec 
         ├── _index_images  JSON list [{"id": ..., "checksum": ...}]
         ├── _private       empty flag file
         └── _images_list   ids the index allowed (token mode)
+    _v1index/                             (which repositories hold each image)
+        ├── images/<id>/<ns>/<repo>  one file per repository holding the image
+        └── _scanned                 present once data older than the index was scanned
     _mirror/repositories/<ns>/<repo>/     (mirroring only: upstream answers with a TTL)
         ├── tags           the tag list, as {"fetched_at", "source", "value"}
         ├── tag_<tag>      one tag's image id, same envelope
@@ -42,6 +45,7 @@ from urllib.parse import quote_plus, unquote_plus
 IMAGES = "images"
 REPOSITORIES = "repositories"
 MIRROR = "_mirror"
+IMAGE_INDEX = "_v1index"
 
 #: A valid image id: 16 or 64 lower-case hex characters (spec §1.3).
 IMAGE_ID = re.compile(r"^([a-f0-9]{16}|[a-f0-9]{64})$")
@@ -204,6 +208,38 @@ def private_flag_path(namespace: str, repository: str) -> str:
 def images_list_path(namespace: str, repository: str) -> str:
     """``/repositories/<ns>/<repo>/_images_list``: ids the index allowed (token mode)."""
     return f"{repository_path(namespace, repository)}/_images_list"
+
+
+# -- image -> repositories index (not in 0.9.1: image ids were registry-wide) -----------
+
+
+def image_index_path() -> str:
+    """``/_v1index``: which repositories hold each image (see :mod:`.image_index`)."""
+    return f"/{IMAGE_INDEX}"
+
+
+def image_holders_path(image_id: str) -> str:
+    """``/_v1index/images/<id>``: one entry per repository holding the image."""
+    return f"{image_index_path()}/{IMAGES}/{encode_component(image_id)}"
+
+
+def image_holder_path(image_id: str, namespace: str, repository: str) -> str:
+    """``/_v1index/images/<id>/<ns>/<repo>``: ``<ns>/<repo>`` holds the image.
+
+    One file per (image, repository) pair, encoded as the repository directory is, so
+    that two pushes recording the same image in different repositories write different
+    files and neither loses the other's record.
+    """
+    return (
+        f"{image_holders_path(image_id)}/{encode_component(namespace)}"
+        f"/{encode_component(repository)}"
+    )
+
+
+def image_index_scanned_path() -> str:
+    """``/_v1index/_scanned``: the repositories written before the index existed were
+    scanned into it."""
+    return f"{image_index_path()}/_scanned"
 
 
 # -- mirror cache (not in 0.9.1: it kept these in Redis) -----------------------------------

@@ -23,6 +23,8 @@ from ..registry import Registry
 from .auth import OpenAuth, TokenAuth
 from .diff_queue import create_diff_queue
 from .errors import V1Error
+from .image_access import ImageAccess
+from .image_index import ImageIndex
 from .images import ImageStore
 from .index import IndexStore
 from .mirror.service import Mirror
@@ -60,7 +62,7 @@ def registry_search_backends() -> Iterable[SearchBackendSpec]:
 
 
 def create_services(registry: Registry) -> V1Services:
-    images = ImageStore(registry.storage, registry.coordinator)
+    images = local_images = ImageStore(registry.storage, registry.coordinator)
     tags = TagStore(registry.storage)
     index = IndexStore(registry.storage)
     search = create_search_backend(registry)
@@ -70,6 +72,13 @@ def create_services(registry: Registry) -> V1Services:
         tags = MirroredTagStore(tags, mirror)
         index = MirroredIndexStore(index, mirror)
         search = MirroredSearch(search, mirror)
+    image_access = ImageAccess(
+        ImageIndex(registry.storage, registry.coordinator),
+        local_images,
+        registry_wide=bool(getattr(registry.access.backend, "image_ids_registry_wide", False)),
+        unrestricted=bool(getattr(registry.access.backend, "unrestricted", False)),
+        mirrored=mirror is not None,
+    )
     return V1Services(
         registry=registry,
         images=images,
@@ -78,6 +87,7 @@ def create_services(registry: Registry) -> V1Services:
         auth=registry.access.authorizer,
         search=search,
         diff_queue=create_diff_queue(registry),
+        image_access=image_access,
     )
 
 

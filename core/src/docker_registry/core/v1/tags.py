@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..storage import PathNotFoundError, Storage
@@ -105,10 +106,13 @@ class TagStore:
         *,
         user_agent: str | None,
         image_exists: Any,
+        claim: Callable[[str], None] | None = None,
     ) -> str:
         """Point ``tag`` at the image named by the JSON string ``body`` (R13).
 
         :param image_exists: ``image_exists(id) -> bool`` (the image service).
+        :param claim: ``claim(id)``: record the image as held by the repository before
+            the tag is visible, or raise to refuse (:mod:`.image_access`).
         :returns: the image id.
         """
         if not layout.TAG_NAME.match(tag):
@@ -123,6 +127,8 @@ class TagStore:
             raise Invalid("Invalid image ID")
         if not image_exists(image_id):
             raise NotFound(IMAGE_NOT_FOUND)
+        if claim is not None:
+            claim(image_id)
         self.storage.put_content(layout.tag_path(namespace, repository, tag), image_id.encode())
         metadata = json.dumps(tag_metadata(user_agent), sort_keys=True).encode()
         self.storage.put_content(layout.tag_json_path(namespace, repository, tag), metadata)

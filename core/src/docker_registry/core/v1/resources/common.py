@@ -10,13 +10,15 @@ from typing import Any
 
 import falcon
 
-from ...access.middleware import confirm
+from ...access.middleware import confirm, decision_of, refusal_error
+from ...access.model import PULL, Refused
 from ...http_errors import RegistryError
 from ...meta import NO_CACHE_HEADERS, set_json
 from ...registry import Registry
 from .. import layout
 from ..auth import AccessRequest, Authorizer, Grant, token_repository
 from ..errors import IMAGE_NOT_FOUND, Invalid, NotFound, TooLarge, V1Error
+from ..image_access import ImageAccess
 from ..images import ImageStore
 from ..index import IndexStore
 from ..tags import TagStore
@@ -39,6 +41,8 @@ class V1Services:
     search: Any
     #: the :class:`..diff_queue.DiffQueue` a plugin offers when ``cache.host`` is set.
     diff_queue: Any = None
+    #: who may read, write and claim images (``None``: image ids are registry-wide).
+    image_access: ImageAccess | None = None
 
 
 def handle_v1_error(req: falcon.Request, resp: falcon.Response, exc: V1Error, params: Any) -> None:
@@ -124,6 +128,56 @@ def authorize(
     name = None if namespace is None else layout.display_name(namespace, repository or "")
     decision = confirm(req, name)
     return decision.request, decision.grant
+
+
+def image_gate(services: V1Services, req: falcon.Request, image_id: str, action: str) -> None:
+    """Refuse (401/403, in the v1 envelope) a read (``pull``) or write (``push``) of
+    ``image_id`` the caller may not do: see :mod:`..image_access`."""
+    access = services.image_access
+    if access is None:
+        return
+    decision = decision_of(req)
+    if action == PULL:
+        allowed = access.readable(decision, image_id)
+    else:
+        allowed = access.writable(decision, image_id)
+    if allowed:
+        return
+    status = 401 if decision.grant.account is None else 403
+    raise refusal_error(
+        req,
+        req.context.access_control,
+        Refused(status, f"image {image_id}: no repository holding it allows you to {action}"),
+    )
+
+
+def claim_images(
+    services: V1Services,
+    req: falcon.Request,
+    namespace: str,
+    repository: str,
+    image_ids: list[str],
+) -> None:
+    """Record ``image_ids`` (and ancestries) as held by the repository, or refuse with
+    403 naming an image held only by repositories the caller may not pull."""
+    access = services.image_access
+    if access is None:
+        return
+    decision = decision_of(req)
+    refused = access.claim(decision, namespace, repository, image_ids)
+    if not refused:
+        return
+    status = 401 if decision.grant.account is None else 403
+    more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+    raise refusal_error(
+        req,
+        req.context.access_control,
+        Refused(
+            status,
+            f"image {refused[0]}{more} belongs to repositories you may not pull; "
+            f"it cannot be added to {layout.display_name(namespace, repository)}",
+        ),
+    )
 
 
 def private_gate(services: V1Services, request: AccessRequest, grant: Grant, image_id: str) -> None:

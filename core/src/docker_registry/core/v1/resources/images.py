@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import falcon
 
+from ...access.middleware import decision_of
+from ...access.model import PULL, PUSH
 from ...bodies import request_body
 from ...download import bounded_body
 from ...meta import set_json
@@ -16,6 +18,7 @@ from ..ranges import parse_layer_range
 from .common import (
     V1Services,
     authorize,
+    image_gate,
     not_modified,
     private_gate,
     read_body,
@@ -31,9 +34,11 @@ class _Base:
         self.images = services.images
 
     def _read_checks(self, req: falcon.Request, image_id: str):
-        """auth -> id format -> in progress (R3, R8, R9, R10 order)."""
+        """auth -> id format -> repositories holding it -> in progress (R3, R8, R9,
+        R10 order)."""
         request, grant = authorize(self.services, req)
         self.images.check_id(image_id)
+        image_gate(self.services, req, image_id, PULL)
         self.images.check_not_in_progress(image_id)
         return request, grant
 
@@ -64,11 +69,16 @@ class ImageJsonResource(_Base):
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         request, grant = authorize(self.services, req)
         self.images.check_id(image_id)
+        image_gate(self.services, req, image_id, PUSH)
         body = read_body(req, self.services.registry.settings.max_json_body_size)
+        access, decision = self.services.image_access, decision_of(req)
         self.images.put_json(
             image_id,
             body,
-            parent_allowed=lambda parent: self.services.auth.parent_access(request, grant, parent),
+            parent_allowed=lambda parent: (
+                (access is None or access.usable(decision, parent))
+                and self.services.auth.parent_access(request, grant, parent)
+            ),
             image_allowed=lambda image: self.services.auth.image_allowed(request, grant, image),
         )
         set_true(resp)
@@ -80,6 +90,8 @@ class ImageLayerResource(_Base):
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         request, grant = authorize(self.services, req)
         # NOTE: the seed checked "in progress" before the id format on this route.
+        if layout.is_image_id(image_id):
+            image_gate(self.services, req, image_id, PULL)
         if layout.is_storable(image_id):
             self.images.check_not_in_progress(image_id)
         self.images.check_id(image_id)
@@ -132,6 +144,7 @@ class ImageLayerResource(_Base):
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         authorize(self.services, req)
         self.images.check_id(image_id)
+        image_gate(self.services, req, image_id, PUSH)
         stream = req.bounded_stream
 
         def read(size: int) -> bytes:
@@ -152,6 +165,7 @@ class ImageChecksumResource(_Base):
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         authorize(self.services, req)
         self.images.check_id(image_id)
+        image_gate(self.services, req, image_id, PUSH)
         self.images.put_checksum(
             image_id,
             req.get_header("X-Docker-Checksum-Payload"),

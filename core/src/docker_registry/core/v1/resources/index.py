@@ -12,9 +12,9 @@ from ...inputs import is_header_safe
 from ...meta import set_json
 from .. import layout
 from ..errors import Invalid
-from ..index import make_token
+from ..index import make_token, parse_image_list
 from ..search import search_response
-from .common import V1Services, authorize, read_body, set_raw_json
+from .common import V1Services, authorize, claim_images, read_body, set_raw_json
 
 
 class UsersResource:
@@ -106,6 +106,10 @@ class IndexHandlers:
         # NOTE: before anything is stored: the answer must carry the name in its token.
         check_token_name(namespace, repository)
         body = read_body(req, self.services.registry.settings.max_json_body_size)
+        listed = [item["id"] for item in parse_image_list(body)]
+        # NOTE: before the list is stored: an image the caller may not pull is refused
+        # with nothing written.
+        claim_images(self.services, req, namespace, repository, listed)
         created, images = self.index.put_images(namespace, repository, body)
         self.services.registry.emit(
             Event(

@@ -21,7 +21,15 @@ from ...meta import set_json
 from .. import layout
 from ..errors import NoUpstreamMetadata
 from ..tags import DEFAULT_TAG_JSON
-from .common import V1Services, authorize, parse_name, read_body, set_raw_json, set_true
+from .common import (
+    V1Services,
+    authorize,
+    claim_images,
+    parse_name,
+    read_body,
+    set_raw_json,
+    set_true,
+)
 from .index import IndexHandlers
 
 PREFIX = "/v1/repositories/"
@@ -131,6 +139,9 @@ class RepositoriesSink:
             body,
             user_agent=req.user_agent,
             image_exists=self.services.images.exists,
+            claim=lambda image_id: claim_images(
+                self.services, req, namespace, repository, [image_id]
+            ),
         )
         self._emit("tag", namespace, repository, tag=tag, reference=image_id)
         set_true(resp)
