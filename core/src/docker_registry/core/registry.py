@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -41,6 +41,8 @@ class Registry:
         the processes on this storage (:mod:`.coordination`), set by ``create_app``.
     :param access: the authorize step (:class:`~.access.control.AccessControl`), set by
         ``create_app`` before any route is mounted.
+    :param repository_sources: each API's lister of its repository names (registered by
+        the API plugins; :meth:`repositories` merges them).
     """
 
     settings: Settings
@@ -51,6 +53,15 @@ class Registry:
     errors: ErrorSerializer = field(default_factory=ErrorSerializer)
     access: Any = None
     coordinator: Any = None
+    repository_sources: list[Callable[[], Iterable[str]]] = field(default_factory=list)
+
+    def repositories(self, found: Callable[[int], None] | None = None) -> list[str]:
+        """Every repository name of every mounted API, sorted, without duplicates.
+
+        :param found: called with the running count while listing (a progress display).
+        :raises StorageError: the backend failed.
+        """
+        return merge_names([source() for source in self.repository_sources], found)
 
     def find_tap(self, method: str, path: str) -> BodyTap | None:
         """The first tap a service sets up for a request (``None``: a plain body)."""
@@ -91,3 +102,16 @@ def _by_name(results: Iterable[Iterable[_Spec]], kind: str) -> dict[str, _Spec]:
                 )
             specs[spec.name] = spec
     return specs
+
+
+def merge_names(
+    sources: Iterable[Iterable[str]], found: Callable[[int], None] | None = None
+) -> list[str]:
+    """The names of all ``sources``, sorted, each once; ``found`` sees the running count."""
+    names: set[str] = set()
+    for source in sources:
+        for name in source:
+            names.add(name)
+            if found is not None:
+                found(len(names))
+    return sorted(names)

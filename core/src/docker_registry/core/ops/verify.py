@@ -23,18 +23,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..repository_scan import list_children, v1_repositories, v2_repositories
-from ..storage import PathNotFoundError, Storage
+from ..storage import PathNotFoundError, Storage, list_children
 from ..v1 import layout as v1_layout
 from ..v1.checksums import PayloadHasher
 from ..v1.errors import NotFound
 from ..v1.tags import TagStore
+from ..v1.tags import repository_names as v1_repositories
 from ..v2 import layout as v2_layout
 from ..v2.blobs import BlobStore
 from ..v2.bridge import V1Bridge
 from ..v2.digests import Digest, parse_digest
 from ..v2.errors import BlobUnknown, DigestInvalid, ManifestInvalid, ManifestUnknown
 from ..v2.manifests import ManifestStore, parse_manifest
+from ..v2.tags import repository_names as v2_repositories
 from .progress import Progress
 
 #: Bytes read at once while hashing.

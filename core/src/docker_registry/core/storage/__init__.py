@@ -18,6 +18,7 @@ from .errors import (
     UnsupportedMethodError,
 )
 from .factory import create_driver, installed_drivers, load_driver_class
+from .listing import list_children
 from .paths import validate_path
 from .wrapper import Storage
 
@@ -38,6 +39,7 @@ __all__ = [
     "UnsupportedMethodError",
     "create_driver",
     "installed_drivers",
+    "list_children",
     "load_driver_class",
     "validate_path",
 ]

@@ -41,7 +41,7 @@ from .resources.images import (
 from .resources.index import SearchResource, UsersResource
 from .resources.repositories import RepositoriesSink
 from .search import StorageSearch, create_search_backend
-from .tags import TagStore
+from .tags import TagStore, repository_names
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     """Mount the v1 registry, index and search routes."""
     services = create_services(registry)
     registry.services["v1"] = services
+    registry.repository_sources.append(lambda: repository_names(registry.storage))
     app.add_error_handler(V1Error, handle_v1_error)
     image_resources: dict[str, type] = {
         "json": ImageJsonResource,

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ..config import ConfigError
 from ..plugins import load_module_plugin
-from ..repository_scan import all_repositories
-from ..storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +43,14 @@ class StorageSearch:
     storage walk gave ``null`` too).
     """
 
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
+    def __init__(self, names: Callable[[], list[str]]) -> None:
+        self.names = names
 
     @classmethod
     def from_registry(cls, registry: Any) -> StorageSearch:
-        return cls(registry.storage)
-
-    def names(self) -> list[str]:
-        """Every repository, v1 ``<ns>/<repo>`` (decoded) and v2 ``<name>``, sorted."""
-        return all_repositories(self.storage)
+        """Every repository, v1 ``<ns>/<repo>`` (decoded) and v2 ``<name>``, listed anew
+        for each query."""
+        return cls(registry.repositories)
 
     def search(self, query: str, page: int, per_page: int | None) -> tuple[int, list[dict]]:
         term = query.lower()

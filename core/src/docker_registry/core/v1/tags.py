@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..storage import PathNotFoundError, Storage
+from ..storage import PathNotFoundError, Storage, list_children
 from . import layout
 from .errors import IMAGE_NOT_FOUND, INVALID_DATA, Invalid, NotFound
 
@@ -190,3 +190,15 @@ class TagStore:
             deleted.append((tag, image_id))
         self._delete(layout.repository_path(namespace, repository))
         return deleted
+
+
+def repository_names(storage: Storage) -> Iterator[str]:
+    """``<ns>/<repo>`` of every v1 repository directory (storage may change meanwhile:
+    what vanishes is skipped)."""
+    for namespace_path in list_children(storage, layout.repositories_path()):
+        namespace = layout.decode_component(namespace_path.rstrip("/").rsplit("/", 1)[-1])
+        for repository_path in list_children(storage, namespace_path):
+            # NOTE: repository names are double-encoded on storage (spec §1.5).
+            encoded = repository_path.rstrip("/").rsplit("/", 1)[-1]
+            repository = layout.decode_component(layout.decode_component(encoded))
+            yield f"{namespace}/{repository}"

@@ -44,7 +44,7 @@ from .resources.manifests import (
 )
 from .routing import API_VERSION_HEADER, V2Router
 from .services import V2Services
-from .tags import Catalog
+from .tags import Catalog, repository_names
 from .uploads import UploadStore, upload_secret
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
         blobs = ProxiedBlobStore(blobs, mirroring, upstream)
         manifests = ProxiedManifestStore(manifests, referrers, mirroring, upstream)
     registry.services["v2"] = V2Services(blobs, uploads, manifests, referrers)
+    registry.repository_sources.append(lambda: repository_names(registry.storage))
     registry.errors.add_shape("/v2", oci_error_body)
     router = V2Router(
         {

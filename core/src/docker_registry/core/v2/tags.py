@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..repository_scan import v2_repositories
-from ..storage import Storage
+from ..storage import Storage, list_children
+from . import layout
 
 if TYPE_CHECKING:
     from .bridge import V1Bridge
@@ -39,7 +40,31 @@ class Catalog:
 
     def repositories(self) -> list[str]:
         """Every repository name, in lexical order."""
-        names = set(v2_repositories(self.storage))
+        names = set(repository_names(self.storage))
         if self.bridge is not None:
             names.update(self.bridge.repositories())
         return sorted(names)
+
+
+def repository_names(storage: Storage) -> Iterator[str]:
+    """The name of every v2 repository (see :func:`.layout.is_repository`)."""
+    root = layout.REPOSITORIES
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        children = list_children(storage, directory)
+        names = {layout.basename(child) for child in children}
+        if directory != root and layout.is_repository(names):
+            yield directory[len(root) + 1 :]
+        subdirectories = [c for c in children if layout.is_name_component(layout.basename(c))]
+        pending.extend(sorted(subdirectories, reverse=True))
+
+
+def has_manifests(storage: Storage, name: str) -> bool:
+    """True while repository ``name`` still holds a manifest revision or a tag."""
+    revisions = [
+        digest
+        for algorithm in list_children(storage, layout.revisions_dir(name))
+        for digest in list_children(storage, algorithm)
+    ]
+    return bool(revisions or list_children(storage, layout.tags_dir(name)))

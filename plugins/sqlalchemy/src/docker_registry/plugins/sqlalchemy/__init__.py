@@ -51,6 +51,8 @@ def create_index(registry: Registry) -> SqlIndex:
     from .index import SqlIndex, database_url
     from .scan import all_repositories
 
+    # NOTE: the storage scan, not registry.repositories(): the search backend is built
+    # while the APIs mount, before every API has registered its names.
     index = SqlIndex.connect(database_url(registry.settings))
     index.setup(lambda: all_repositories(registry.storage))
     registry.services[SERVICE_KEY] = index
