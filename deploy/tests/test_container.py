@@ -88,18 +88,19 @@ class Container:
         return done.stdout + done.stderr
 
 
-def start(image: str, name: str, data: Path, **env: str) -> Container:
+def start(image: str, name: str, data: Path, *options: str, **env: str) -> Container:
     """Run ``image`` detached with ``data`` as its volume; wait until /v2/ answers.
 
     The host's network: the registry's port is chosen with ``REGISTRY_PORT``, which is
-    also how the image's HEALTHCHECK finds it.
+    also how the image's HEALTHCHECK finds it. A read-only root, as in
+    deploy/kubernetes (podman then mounts a tmpfs on /tmp).
     """
     port = free_port()
     environment = {"REGISTRY_PORT": str(port), **env}
-    options = [f"--env={key}={value}" for key, value in environment.items()]
+    variables = [f"--env={key}={value}" for key, value in environment.items()]
     podman(
-        "run", "--detach", "--name", name, "--network", "host",
-        "--volume", f"{data}:{DATA}", *options, image,
+        "run", "--detach", "--name", name, "--network", "host", "--read-only",
+        "--volume", f"{data}:{DATA}", *variables, *options, image,
     )  # fmt: skip
     container = Container(name, port)
 
