@@ -187,7 +187,8 @@ def container(session: nox.Session) -> None:
     pushes and pulls through it with skopeo, oras and a v1 client, and checks the
     Kubernetes manifests and the systemd unit. Pass pytest options after ``--``.
     """
-    _install(session)
+    # NOTE: the S3 driver for its test helpers (moto), which the replicas test uses.
+    _install(session, "drivers/s3")
     session.install("uv", "pip")
     image = "localhost/docker-registry:nox"
     env = {

@@ -14,7 +14,9 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,10 +24,18 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from v1client import Image, V1Client
 from v2support import write_oci_layout
 
-from docker_registry.testing.services import ServiceError, free_port, wait_until
+from docker_registry.drivers.s3 import testing as s3
+from docker_registry.testing.services import (
+    ServiceError,
+    ServiceProcess,
+    free_port,
+    tcp_ready,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -88,19 +98,22 @@ class Container:
         return done.stdout + done.stderr
 
 
-def start(image: str, name: str, data: Path, *options: str, **env: str) -> Container:
-    """Run ``image`` detached with ``data`` as its volume; wait until /v2/ answers.
+def start(image: str, name: str, data: Path | None, *options: str, **env: str) -> Container:
+    """Run ``image`` detached with ``data`` as its volume (``None``: an anonymous one, like
+    Kubernetes' emptyDir); wait until /v2/ answers.
 
-    The host's network: the registry's port is chosen with ``REGISTRY_PORT``, which is
-    also how the image's HEALTHCHECK finds it. A read-only root, as in
-    deploy/kubernetes (podman then mounts a tmpfs on /tmp).
+    The host's network: the registry's port is chosen here and given as ``REGISTRY_PORT``
+    (over any in ``env``), which is also how the image's HEALTHCHECK finds it. A read-only
+    root, as in deploy/kubernetes (podman then mounts a tmpfs on /tmp).
     """
     port = free_port()
-    environment = {"REGISTRY_PORT": str(port), **env}
+    environment = {**env, "REGISTRY_PORT": str(port)}
     variables = [f"--env={key}={value}" for key, value in environment.items()]
+    if data is not None:
+        variables += ["--volume", f"{data}:{DATA}"]
     podman(
         "run", "--detach", "--name", name, "--network", "host", "--read-only",
-        "--volume", f"{data}:{DATA}", *variables, *options, image,
+        *variables, *options, image,
     )  # fmt: skip
     container = Container(name, port)
 
@@ -117,7 +130,7 @@ def start(image: str, name: str, data: Path, *options: str, **env: str) -> Conta
 
 
 def remove(name: str) -> None:
-    podman("rm", "--force", "--time", "5", name, check=False)
+    podman("rm", "--force", "--volumes", "--time", "5", name, check=False)
 
 
 def volume(directory: Path) -> Path:
@@ -312,3 +325,115 @@ def test_data_outlives_the_container_and_sigterm_stops_it(image, tmp_path):
     finally:
         remove(first)
         remove(second)
+
+
+# -- the Kubernetes configuration on shared backends ------------------------------------------
+
+MANIFESTS = HERE.parent / "kubernetes"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def start_redis() -> ServiceProcess:
+    port = free_port()
+    return ServiceProcess(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""],
+        name="redis",
+        url=f"redis://127.0.0.1:{port}/0",
+        ready=tcp_ready("127.0.0.1", port),
+    ).start()
+
+
+def start_postgres(directory: Path) -> ServiceProcess:
+    """A throwaway PostgreSQL 15 (Debian package postgresql), run as the postgres user in
+    ``directory`` (which that user must reach: not under pytest's root-only tmp_path)."""
+    shutil.chown(directory, "postgres", "postgres")
+    as_postgres = ["su", "postgres", "-s", "/bin/sh", "-c"]
+    subprocess.run(
+        [*as_postgres, f"{PG_BIN}/initdb -D {directory}/db -U postgres -A trust >/dev/null"],
+        check=True,
+        timeout=120,
+    )
+    port = free_port()
+    return ServiceProcess(
+        [*as_postgres, f"exec {PG_BIN}/postgres -D {directory}/db -p {port} -k {directory} "
+         "-c listen_addresses=127.0.0.1 -c fsync=off"],
+        name="postgres",
+        url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
+        ready=tcp_ready("127.0.0.1", port),
+        stop_signal=signal.SIGINT,
+    ).start()  # fmt: skip
+
+
+def kubernetes_replica_setup(config_folder: Path) -> tuple[dict[str, str], list[str]]:
+    """The Deployment's environment and a mount of the ConfigMap, as podman options."""
+    documents = {}
+    for path in MANIFESTS.glob("*.yaml"):
+        for document in yaml.safe_load_all(path.read_text()):
+            documents[document["kind"]] = document
+    (container,) = documents["Deployment"]["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    config_path = Path(env["DOCKER_REGISTRY_CONFIG"])
+    config_folder.mkdir()
+    for name, text in documents["ConfigMap"]["data"].items():
+        (config_folder / name).write_text(text)
+    return env, ["--volume", f"{config_folder}:{config_path.parent}:ro"]
+
+
+def test_kubernetes_replicas_share_s3_redis_and_postgres(image, tmp_path):
+    """Two containers configured as two replicas of deploy/kubernetes (its ConfigMap and
+    its Deployment's environment) on real S3 (moto), Redis and PostgreSQL: what one
+    stores, the other serves; what one indexes, the other finds."""
+    for tool in ("moto_server", "redis-server", str(PG_BIN / "postgres")):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is missing (moto[server]; Debian redis-server, postgresql)")
+    env, mount = kubernetes_replica_setup(tmp_path / "config")
+    postgres_folder = Path(tempfile.mkdtemp(prefix="docker-registry-test-pg-"))
+    names = [f"docker-registry-test-{secrets.token_hex(4)}" for _ in range(2)]
+    services: list[ServiceProcess] = []
+    try:
+        for starting in (s3.start_moto, start_redis, lambda: start_postgres(postgres_folder)):
+            services.append(starting())
+        moto, redis, postgres = services
+        s3.s3_client(moto.url).create_bucket(Bucket="registry")
+        secret = {
+            "AWS_BUCKET": "registry",
+            "AWS_KEY": s3.ACCESS_KEY,
+            "AWS_SECRET": s3.SECRET_KEY,
+            "AWS_ENDPOINT_URL": moto.url,
+            "COORDINATION_REDIS_URL": redis.url,
+            "SQLALCHEMY_INDEX_DATABASE": postgres.url,
+        }
+        # NOTE: the replicas share the host's network here, so each has its own port.
+        replicas = [start(image, name, None, *mount, **env, **secret) for name in names]
+        first, second = replicas
+        for replica in replicas:
+            ready = requests.get(f"{replica.url}/readyz", timeout=10)
+            assert ready.status_code == 200, ready.text
+            assert set(ready.json()["checks"]) == {"storage", "search (sqlalchemy)"}
+        parts = write_oci_layout(tmp_path / "layout", "1", {"shared.txt": b"one bucket\n"})
+        run(
+            "skopeo", "copy", "--dest-tls-verify=false", f"oci:{tmp_path / 'layout'}:1",
+            f"docker://{first.host}/cluster/app:1",
+        )  # fmt: skip
+        run(
+            "skopeo", "copy", "--src-tls-verify=false",
+            f"docker://{second.host}/cluster/app:1", f"oci:{tmp_path / 'out'}:1",
+        )  # fmt: skip
+        layer = sha256(parts["layer"]).split(":")[1]
+        assert (tmp_path / "out" / "blobs" / "sha256" / layer).read_bytes() == parts["layer"]
+        client = s3.s3_client(moto.url)
+        keys = [item["Key"] for item in client.list_objects_v2(Bucket="registry")["Contents"]]
+        assert any(
+            client.get_object(Bucket="registry", Key=key)["Body"].read() == parts["layer"]
+            for key in keys
+        ), "the layer is not in the bucket"
+        image_v1 = Image.create(files={"etc/motd": b"indexed once\n"})
+        V1Client(first.url).push("cluster/legacy", [image_v1], {"latest": image_v1.id})
+        found = requests.get(f"{second.url}/v1/search", params={"q": "legacy"}, timeout=10)
+        assert [item["name"] for item in found.json()["results"]] == ["cluster/legacy"]
+    finally:
+        for name in names:
+            remove(name)
+        for service in services:
+            service.stop()
+        shutil.rmtree(postgres_folder, ignore_errors=True)
