@@ -188,6 +188,11 @@ def registry(image, tmp_path_factory) -> Iterator[tuple[Container, Path]]:
             SEARCH_BACKEND="sqlalchemy",
             DELETE_ENABLED="true",
             REGISTRY_ISSUE=json.dumps(ISSUE),
+            # NOTE: set, as docs/deploy.md says (the packaged configuration has no
+            # `_env:` for it: the override form): two workers starting at once on an empty
+            # volume can each write their own random key, and an upload hopping between
+            # them is then refused.
+            REGISTRY_UPLOAD_SECRET=secrets.token_hex(32),
         )
         yield container, data
     finally:
@@ -402,6 +407,7 @@ def test_kubernetes_replicas_share_s3_redis_and_postgres(image, tmp_path):
             "AWS_ENDPOINT_URL": moto.url,
             "COORDINATION_REDIS_URL": redis.url,
             "SQLALCHEMY_INDEX_DATABASE": postgres.url,
+            "UPLOAD_SECRET": secrets.token_hex(32),
         }
         # NOTE: the replicas share the host's network here, so each has its own port.
         replicas = [start(image, name, None, *mount, **env, **secret) for name in names]

@@ -135,6 +135,7 @@ def test_configmap_is_the_configuration_the_deployment_reads(documents, containe
         "AWS_SECRET": "secret",
         "COORDINATION_REDIS_URL": "redis://redis:6379/0",
         "SQLALCHEMY_INDEX_DATABASE": "postgresql+psycopg://registry@postgres/registry",
+        "UPLOAD_SECRET": "0123456789abcdef",
     }
     (tmp_path / "config.yml").write_text(text)
     settings = load_settings(tmp_path / "config.yml", env["SETTINGS_FLAVOR"], environ=secrets)
@@ -142,3 +143,4 @@ def test_configmap_is_the_configuration_the_deployment_reads(documents, containe
     assert settings.get("boto_bucket") == "registry"
     assert settings.get("coordination")["backend"] == "redis"
     assert settings.get("search_backend") == "sqlalchemy"
+    assert settings.get("upload_secret") == "0123456789abcdef"
