@@ -3,7 +3,7 @@
 nox                   every default session: lint, typecheck, each package's tests,
                       each driver's conformance run, the driver template out of tree,
                       the end-to-end suite, dist (build, check and smoke-test every
-                      distribution), docs
+                      distribution), the container image, docs
 nox -l                list sessions
 nox -s driver-file    one driver's conformance and unit tests
 nox -s e2e -- -k v1   pass pytest options after --
@@ -170,6 +170,42 @@ def dist(session: nox.Session) -> None:
     session.run("python", ".ci/packaging/smoke.py", str(out), *sets)
     # NOTE: the README's command 1 in a fresh copy: pip, no uv, everything in one folder.
     session.run("python", ".ci/packaging/quick_start.py")
+
+
+#: podman's storage for the image session: the imported base and the layers of earlier
+#: builds are kept there, apart from the user's own images.
+CONTAINER_STORAGE = Path("/var/tmp/docker-registry-container")
+
+
+@nox.session
+def container(session: nox.Session) -> None:
+    """The container image (deploy/container) and the deployment files (deploy/).
+
+    deploy/container/build.sh makes the Debian base with mmdebstrap (cached under
+    /var/tmp/docker-registry-container, keyed on base-packages.txt) and builds the image
+    from this repository's wheels; then deploy/tests runs it with podman (as root) and
+    pushes and pulls through it with skopeo, oras and a v1 client, and checks the
+    Kubernetes manifests and the systemd unit. Pass pytest options after ``--``.
+    """
+    # NOTE: the S3 driver for its test helpers (moto), which the replicas test uses.
+    _install(session, "drivers/s3")
+    session.install("uv", "pip")
+    image = "localhost/docker-registry:nox"
+    env = {
+        "IMAGE": image,
+        "DOCKER_REGISTRY_IMAGE": image,
+        "PYTHON": "python",
+        "UV": "uv",
+        "PODMAN_OPTIONS": f"--root {CONTAINER_STORAGE / 'storage'} "
+        f"--runroot {CONTAINER_STORAGE / 'run'}",
+    }
+    session.run("bash", "deploy/container/build.sh", env=env, external=True)
+    # NOTE: each build leaves the previous image untagged; the storage is this session's.
+    session.run(
+        "podman", *env["PODMAN_OPTIONS"].split(), "image", "prune", "--force",
+        external=True, silent=True,
+    )  # fmt: skip
+    session.run("pytest", "deploy/tests", *session.posargs, env=env)
 
 
 @nox.session(name="driver-template")
