@@ -14,9 +14,7 @@ import os
 import secrets
 import shlex
 import shutil
-import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,11 +27,11 @@ from v1client import Image, V1Client
 from v2support import write_oci_layout
 
 from docker_registry.drivers.s3 import testing as s3
+from docker_registry.testing import servers
 from docker_registry.testing.services import (
     ServiceError,
     ServiceProcess,
     free_port,
-    tcp_ready,
     wait_until,
 )
 
@@ -335,40 +333,6 @@ def test_data_outlives_the_container_and_sigterm_stops_it(image, tmp_path):
 # -- the Kubernetes configuration on shared backends ------------------------------------------
 
 MANIFESTS = HERE.parent / "kubernetes"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def start_redis() -> ServiceProcess:
-    port = free_port()
-    return ServiceProcess(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""],
-        name="redis",
-        url=f"redis://127.0.0.1:{port}/0",
-        ready=tcp_ready("127.0.0.1", port),
-    ).start()
-
-
-def start_postgres(directory: Path) -> ServiceProcess:
-    """A throwaway PostgreSQL 15 (Debian package postgresql), run as the postgres user in
-    ``directory`` (which that user must reach: not under pytest's root-only tmp_path)."""
-    shutil.chown(directory, "postgres", "postgres")
-    as_postgres = ["su", "postgres", "-s", "/bin/sh", "-c"]
-    subprocess.run(
-        [*as_postgres, f"{PG_BIN}/initdb -D {directory}/db -U postgres -A trust >/dev/null"],
-        check=True,
-        timeout=120,
-    )
-    port = free_port()
-    return ServiceProcess(
-        [*as_postgres, f"exec {PG_BIN}/postgres -D {directory}/db -p {port} -k {directory} "
-         "-c listen_addresses=127.0.0.1 -c fsync=off"],
-        name="postgres",
-        url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
-        ready=tcp_ready("127.0.0.1", port),
-        stop_signal=signal.SIGINT,
-    ).start()  # fmt: skip
-
-
 def kubernetes_replica_setup(config_folder: Path) -> tuple[dict[str, str], list[str]]:
     """The Deployment's environment and a mount of the ConfigMap, as podman options."""
     documents = {}
@@ -388,15 +352,14 @@ def test_kubernetes_replicas_share_s3_redis_and_postgres(image, tmp_path):
     """Two containers configured as two replicas of deploy/kubernetes (its ConfigMap and
     its Deployment's environment) on real S3 (moto), Redis and PostgreSQL: what one
     stores, the other serves; what one indexes, the other finds."""
-    for tool in ("moto_server", "redis-server", str(PG_BIN / "postgres")):
+    for tool in ("moto_server", "redis-server", str(servers.PG_BIN / "postgres")):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is missing (moto[server]; Debian redis-server, postgresql)")
     env, mount = kubernetes_replica_setup(tmp_path / "config")
-    postgres_folder = Path(tempfile.mkdtemp(prefix="docker-registry-test-pg-"))
     names = [f"docker-registry-test-{secrets.token_hex(4)}" for _ in range(2)]
     services: list[ServiceProcess] = []
     try:
-        for starting in (s3.start_moto, start_redis, lambda: start_postgres(postgres_folder)):
+        for starting in (s3.start_moto, servers.start_redis, servers.start_postgres):
             services.append(starting())
         moto, redis, postgres = services
         s3.s3_client(moto.url).create_bucket(Bucket="registry")
@@ -442,4 +405,3 @@ def test_kubernetes_replicas_share_s3_redis_and_postgres(image, tmp_path):
             remove(name)
         for service in services:
             service.stop()
-        shutil.rmtree(postgres_folder, ignore_errors=True)
