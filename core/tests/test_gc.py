@@ -232,7 +232,7 @@ def test_expired_upload_sessions_go_fresh_ones_stay(storage, stores):
 
 
 def test_quarantine_left_by_an_interrupted_run_is_put_back(storage, stores):
-    manifest, layers = push_image(stores, storage, "app", "v1", b"layer")
+    _, layers = push_image(stores, storage, "app", "v1", b"layer")
     assert gc_sweep.quarantine(storage, layers[0])
     assert not blob_exists(storage, layers[0])
 
@@ -249,7 +249,7 @@ def test_manifest_pushed_during_the_collection_gets_its_blobs_back(storage, stor
 
     def progress(phase, done, total):
         # After the first mark, before the quarantine: the worst moment for a push.
-        if phase == "blobs" and done == total and not pushed:
+        if phase == "repositories" and done == total and not pushed:
             data = image_manifest(config, [orphan])
             pushed.append(stores.manifests.put("app", "late", data, OCI_MANIFEST))
 
@@ -278,6 +278,49 @@ def test_manifest_put_refuses_a_blob_quarantined_after_its_first_check(storage, 
         stores.manifests.put("app", "v1", image_manifest(config, [orphan]), OCI_MANIFEST)
     assert checked and "removed by garbage collection" in refused.value.description
     assert "v1" not in stores.manifests.tags("app")
+
+
+def test_manifest_whose_own_blob_is_parked_still_keeps_its_layers(storage, stores):
+    # A client pushes again the bytes of a deleted image: every blob, the manifest's own
+    # included, is old garbage when the collection marks.
+    layer = put_blob(storage, stores.blobs, "app", b"layer of a deleted image")
+    config = put_blob(storage, stores.blobs, "app", b"{}")
+    data = image_manifest(config, [layer])
+    stores.manifests.put("app", "old", data, OCI_MANIFEST)
+    stores.manifests.delete("app", digest_of(data))
+    pushed = []
+
+    def progress(phase, done, total):
+        if phase == "repositories" and done == total and not pushed:
+            pushed.append(stores.manifests.put("app", "again", data, OCI_MANIFEST))
+
+    report = collect_garbage(
+        storage, GcOptions(delete_untagged=True), progress, now=time.time() + LATER
+    )
+
+    assert pushed and report.blobs == 0
+    for digest in (digest_of(data), config, layer):
+        assert blob_exists(storage, digest), digest
+
+
+def test_manifest_put_writes_its_own_blob_again_when_it_was_parked(storage, stores):
+    layer = put_blob(storage, stores.blobs, "app", b"layer")
+    config = put_blob(storage, stores.blobs, "app", b"{}")
+    data = image_manifest(config, [layer])
+    storage.put_content(layout.blob_data("sha256", digest_of(data).partition(":")[2]), data)
+    original = stores.blobs.exists
+    parked = []
+
+    def exists_then_collected(digest):
+        if not parked:
+            parked.append(gc_sweep.quarantine(storage, digest_of(data)))
+        return original(digest)
+
+    stores.blobs.exists = exists_then_collected  # type: ignore[method-assign]
+    stores.manifests.put("app", "v1", data, OCI_MANIFEST)
+
+    assert parked == [True]
+    assert storage.get_content(layout.blob_data("sha256", digest_of(data)[7:])) == data
 
 
 def test_collections_racing_pushes_never_break_an_acknowledged_manifest(storage, stores):
@@ -328,7 +371,7 @@ def test_collections_racing_pushes_never_break_an_acknowledged_manifest(storage,
     assert acknowledged
     for name, tag, blobs in acknowledged:
         data, _, _ = stores.manifests.get(name, tag)
-        for digest in blobs:
+        for digest in [digest_of(data), *blobs]:
             assert blob_exists(storage, digest), (name, tag, digest)
 
 

@@ -151,8 +151,10 @@ class Collection:
         cutoff = now - self.options.grace
         if not self.options.dry_run:
             self._recover()
-        repositories, marks = self._mark(cutoff)
+        # NOTE: blobs are listed before the mark, so that the quarantine follows the mark
+        # at once: a manifest pushed in between has its blobs parked until the settle.
         blobs = gc_scan.scan_blobs(self.storage, self.progress)
+        repositories, marks = self._mark(cutoff)
         mark_bridged(self.storage, marks, set(blobs))
         candidates = {
             digest: stored

@@ -195,12 +195,21 @@ def bridged_image(storage: Storage, digest: str) -> str | None:
 
 
 def read_blob(storage: Storage, digest: str) -> bytes | None:
-    """A blob's bytes (a manifest's), or ``None`` when it is gone."""
+    """A blob's bytes (a manifest's), or ``None`` when it is gone.
+
+    A blob in quarantine is read there: a manifest pushed while its own blob was parked
+    must still have its config and layers marked when the collection settles.
+    """
     algorithm, _, hex_digest = digest.partition(":")
-    try:
-        return storage.get_content(layout.blob_data(algorithm, hex_digest))
-    except PathNotFoundError:
-        return None
+    for path in (
+        layout.blob_data(algorithm, hex_digest),
+        layout.quarantined_blob(algorithm, hex_digest),
+    ):
+        try:
+            return storage.get_content(path)
+        except PathNotFoundError:
+            continue
+    return None
 
 
 def _walk(storage: Storage, path: str):

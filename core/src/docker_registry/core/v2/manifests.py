@@ -255,8 +255,13 @@ class ManifestStore:
         NOTE: a garbage collection running meanwhile (ops/gc.py) may have quarantined a
         blob after the first check; it sees every revision link written before its
         quarantine and puts those blobs back, and this check refuses the push otherwise,
-        so that an acknowledged manifest never names a deleted blob.
+        so that an acknowledged manifest never names a deleted blob. The manifest's own
+        blob, found stored before its revision link was written, is written again when
+        a collection took it meanwhile (its bytes are at hand).
         """
+        own = layout.blob_data(manifest.digest.algorithm, manifest.digest.hex)
+        if not self.storage.exists(own):
+            self.storage.put_content(own, manifest.data)
         for blob in manifest.blobs:
             if not self.blobs.exists(blob):
                 raise ManifestBlobUnknown(
