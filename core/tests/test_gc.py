@@ -323,55 +323,78 @@ def test_manifest_put_writes_its_own_blob_again_when_it_was_parked(storage, stor
     assert storage.get_content(layout.blob_data("sha256", digest_of(data)[7:])) == data
 
 
-def test_collections_racing_pushes_never_break_an_acknowledged_manifest(storage, stores):
-    # Old orphan blobs that every pusher reuses: the blobs a collection wants to delete.
-    shared = [put_blob(storage, stores.blobs, f"seed{i}", f"base {i}".encode()) for i in range(6)]
-    config = put_blob(storage, stores.blobs, "seed", b"{}")
-    acknowledged: list[tuple[str, str, list[str]]] = []
+@pytest.mark.parametrize(
+    ("delete_untagged", "grace"),
+    # NOTE: with delete_untagged a revision is a root only through its tag, written last
+    # by a push: the grace period must outlast that gap (milliseconds). Without it,
+    # revisions are roots and the manifest store's re-check alone keeps pushes safe.
+    [(False, 0.0), (True, 0.5)],
+    ids=["revisions-are-roots-grace-0", "delete-untagged-grace-0.5s"],
+)
+def test_collections_racing_pushes_never_break_an_acknowledged_manifest(
+    storage, stores, delete_untagged, grace
+):
+    from docker_registry.core.v2.digests import parse_digest
+
+    # Blobs every pusher reuses; each pusher deletes its older images, so that these
+    # become garbage now and then, and are found by a mount and named again.
+    contents = [f"base {i}".encode() for i in range(6)] + [b"{}"]
+    shared = [put_blob(storage, stores.blobs, "seed", data) for data in contents[:6]]
+    config = put_blob(storage, stores.blobs, "seed", contents[6])
+    by_digest = dict(zip([*shared, config], contents, strict=True))
+    acknowledged: dict[tuple[str, str], bytes] = {}
     stop = threading.Event()
     errors: list[BaseException] = []
+    freed = []
 
     def pusher(index: int) -> None:
-        from docker_registry.core.v2.digests import parse_digest
-
+        name = f"repo{index}"
+        mine: list[tuple[str, bytes]] = []
         n = 0
         while not stop.is_set():
-            name = f"repo{index}"
-            layers = [shared[(index + n) % len(shared)], shared[(index + n + 1) % len(shared)]]
+            n += 1
+            layers = [shared[(index + n) % 6], shared[(index * 2 + n + 1) % 6]]
+            data = image_manifest(config, layers) + b" " * (index * 1000 + n)
             try:
                 for digest in [config, *layers]:
                     if not stores.blobs.mount(name, parse_digest(digest), None):
-                        put_blob(storage, stores.blobs, name, _content_of(digest))
-                data = image_manifest(config, layers) + b" " * n
+                        put_blob(storage, stores.blobs, name, by_digest[digest])
                 stores.manifests.put(name, f"t{n}", data, OCI_MANIFEST)
-                acknowledged.append((name, f"t{n}", [config, *layers]))
+                acknowledged[(name, f"t{n}")] = data
+                mine.append((f"t{n}", data))
             except ManifestBlobUnknown:
                 pass  # refused, not acknowledged: the client pushes again
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)
                 return
-            n += 1
-
-    contents = {d: f"base {i}".encode() for i, d in enumerate(shared)} | {config: b"{}"}
-
-    def _content_of(digest):
-        return contents[digest]
+            if len(mine) > 2:
+                tag, old = mine.pop(0)
+                del acknowledged[(name, tag)]
+                stores.manifests.delete(name, digest_of(old))
 
     threads = [threading.Thread(target=pusher, args=(i,)) for i in range(4)]
     for thread in threads:
         thread.start()
     try:
         for _ in range(15):
-            collect_garbage(storage, GcOptions(grace=0, delete_untagged=True), now=time.time())
+            options = GcOptions(grace=grace, delete_untagged=delete_untagged)
+            freed.append(collect_garbage(storage, options, now=time.time()).blobs)
+            time.sleep(0.1)
     finally:
         stop.set()
         for thread in threads:
             thread.join()
     assert not errors
-    assert acknowledged
-    for name, tag, blobs in acknowledged:
-        data, _, _ = stores.manifests.get(name, tag)
-        for digest in [digest_of(data), *blobs]:
+    assert len(acknowledged) >= 4 and sum(freed) > 0
+    for (name, tag), data in acknowledged.items():
+        got, _, _ = stores.manifests.get(name, tag)
+        assert got == data
+        doc = json.loads(data)
+        for digest in [
+            digest_of(data),
+            doc["config"]["digest"],
+            *(d["digest"] for d in doc["layers"]),
+        ]:
             assert blob_exists(storage, digest), (name, tag, digest)
 
 

@@ -126,6 +126,13 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
         "(default 1h)",
     )
     gc.add_argument(
+        "--jobs",
+        type=int,
+        default=8,
+        metavar="N",
+        help="storage changes made at once (default 8; each waits on fsync or a round trip)",
+    )
+    gc.add_argument(
         "--wait",
         type=_duration,
         default=0.0,
@@ -287,6 +294,7 @@ def _gc(args: argparse.Namespace) -> int:
         delete_untagged=args.delete_untagged,
         grace=DEFAULT_GRACE if args.grace is None else args.grace,
         upload_max_age=7 * 24 * 3600.0 if max_age is None else float(max_age),
+        jobs=max(1, args.jobs),
     )
     display = ProgressDisplay()
     try:

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -52,12 +54,15 @@ class GcOptions:
     :param grace: seconds; anything written since ``now - grace`` is kept.
     :param upload_max_age: seconds after which an untouched upload session is expired
         (the ``upload_purge_age`` setting; 0 keeps every session).
+    :param jobs: storage changes made at once (each waits on the disk's fsync or on a
+        round trip to the object store; the scan itself is sequential).
     """
 
     dry_run: bool = False
     delete_untagged: bool = False
     grace: float = DEFAULT_GRACE
     upload_max_age: float = 7 * 24 * 3600.0
+    jobs: int = 8
 
 
 @dataclass
@@ -144,6 +149,7 @@ class Collection:
         self.options = options
         self.progress = progress
         self.report = GcReport(dry_run=options.dry_run)
+        self._report_lock = threading.Lock()
 
     def run(self, now: float | None = None) -> GcReport:
         started = time.monotonic()
@@ -170,8 +176,8 @@ class Collection:
             repositories, marks = self._mark(cutoff)
             blobs_now = set(blobs)
             mark_bridged(self.storage, marks, blobs_now)
-            for digest in [d for d in parked if d in marks.blobs]:
-                gc_sweep.restore(self.storage, digest)
+            back = [d for d in parked if d in marks.blobs]
+            for digest, _ in self._each(lambda d: gc_sweep.restore(self.storage, d), back):
                 del parked[digest]
                 self.report.restored += 1
             self._sweep(repositories, marks, parked, blobs_now, now, cutoff)
@@ -202,9 +208,10 @@ class Collection:
 
     def _quarantine(self, candidates: dict[str, Stored]) -> dict[str, Stored]:
         parked = {}
-        for done, (digest, stored) in enumerate(sorted(candidates.items()), 1):
-            if gc_sweep.quarantine(self.storage, digest):
-                parked[digest] = stored
+        moved = self._each(lambda d: gc_sweep.quarantine(self.storage, d), sorted(candidates))
+        for done, (digest, found) in enumerate(moved, 1):
+            if found:
+                parked[digest] = candidates[digest]
             self.progress("quarantine", done, len(candidates))
         return parked
 
@@ -217,14 +224,20 @@ class Collection:
         now: float,
         cutoff: float,
     ) -> None:
-        for done, (digest, stored) in enumerate(sorted(doomed.items()), 1):
+        def drop(digest: str) -> None:
             if not self.options.dry_run:
                 gc_sweep.drop_quarantined(self.storage, digest)
-            self._removed("blob", digest, stored.size)
+
+        for done, (digest, _) in enumerate(self._each(drop, sorted(doomed)), 1):
+            self._removed("blob", digest, doomed[digest].size)
             self.progress("blobs removed", done, len(doomed))
         remaining = blobs - set(doomed)
-        for links in repositories:
+
+        def sweep(links: RepositoryLinks) -> None:
             self._sweep_repository(links, marks, remaining, now, cutoff)
+
+        for done, _ in enumerate(self._each(sweep, repositories), 1):
+            self.progress("repositories swept", done, len(repositories))
         self._sweep_v1(marks, cutoff)
 
     def _sweep_repository(
@@ -287,6 +300,16 @@ class Collection:
 
     # -- helpers -------------------------------------------------------------------------
 
+    def _each(self, work: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
+        """``(item, work(item))`` for each item, ``jobs`` at a time (in order when dry)."""
+        items = list(items)
+        if self.options.dry_run or self.options.jobs <= 1 or len(items) <= 1:
+            for item in items:
+                yield item, work(item)
+            return
+        with ThreadPoolExecutor(self.options.jobs, thread_name_prefix="gc") as pool:
+            yield from zip(items, pool.map(work, items), strict=True)
+
     def _remove_bridge_entry(self, kind: str, key: str, path: str) -> bool:
         if self.options.dry_run:
             return True
@@ -302,11 +325,12 @@ class Collection:
         return True if self.options.dry_run else gc_sweep.delete_folder(self.storage, folder)
 
     def _removed(self, what: str, name: str, size: int, kind: str = "blobs") -> None:
-        setattr(self.report, kind, getattr(self.report, kind) + 1)
-        self.report.bytes_freed += size
-        if self.options.dry_run:
-            self.report.lines.append(f"would remove {what} {name} ({size} bytes)")
-        else:
+        with self._report_lock:
+            setattr(self.report, kind, getattr(self.report, kind) + 1)
+            self.report.bytes_freed += size
+            if self.options.dry_run:
+                self.report.lines.append(f"would remove {what} {name} ({size} bytes)")
+        if not self.options.dry_run:
             log.info("gc: removed %s %s (%d bytes)", what, name, size)
 
 
