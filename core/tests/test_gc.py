@@ -471,6 +471,23 @@ def test_one_collection_at_a_time(storage, tmp_path):
     assert run_gc(registry, GcOptions()).blobs == 0
 
 
+def test_progress_off_a_terminal_is_plain_lines(storage, stores):
+    import io
+
+    from docker_registry.core.ops.gc import ProgressDisplay
+
+    push_image(stores, storage, "app", "v1", b"layer")
+    put_blob(storage, stores.blobs, "app", b"orphan")
+    stream = io.StringIO()
+    display = ProgressDisplay(stream)
+    collect_garbage(storage, GcOptions(), display, now=time.time() + LATER)
+    display.close()
+
+    lines = stream.getvalue().splitlines()
+    assert "gc: blobs: 4 items" in lines and "gc: repositories: 1 items" in lines
+    assert "gc: blobs removed: 1 items" in lines and "\r" not in stream.getvalue()
+
+
 def test_du_counts_shared_blobs_once(storage, stores):
     push_image(stores, storage, "a", "v1", b"shared layer", b"only a")
     push_image(stores, storage, "b", "v1", b"shared layer")

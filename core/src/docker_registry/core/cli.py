@@ -285,6 +285,7 @@ def _gc(args: argparse.Namespace) -> int:
     from .coordination import LockTimeout
     from .logs import configure_logging
     from .ops.gc import DEFAULT_GRACE, GcOptions, ProgressDisplay, run_gc
+    from .storage import StorageError
 
     registry = _open_registry(args)
     configure_logging(registry.settings.loglevel)
@@ -303,6 +304,13 @@ def _gc(args: argparse.Namespace) -> int:
         print(
             "docker-registry: gc: another garbage collection is running on this storage "
             "(lock 'gc' is taken); try again when it ends, or pass --wait",
+            file=sys.stderr,
+        )
+        return 1
+    except StorageError as exc:
+        print(
+            f"docker-registry: gc stopped, storage '{registry.storage.name}' failed: {exc}; "
+            "nothing is lost: blobs left in quarantine go back at the next run",
             file=sys.stderr,
         )
         return 1

@@ -36,6 +36,7 @@ from ..storage import Storage
 from . import gc_scan, gc_sweep
 from .gc_mark import ManifestReader, Marks, mark_bridged, mark_repository, mark_v1
 from .gc_scan import RepositoryLinks, Stored
+from .progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -101,38 +102,26 @@ Progress = Callable[[str, int, int | None], None]
 
 
 class ProgressDisplay:
-    """A tqdm bar per phase on a terminal; otherwise one plain line every ``every`` s."""
+    """A bar per phase on a terminal, plain periodic lines otherwise (:mod:`.progress`)."""
 
-    def __init__(self, stream: TextIO | None = None, every: float = 10.0) -> None:
-        self.stream = stream or sys.stderr
-        self.every = every
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._bar: Any = None
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
         self._phase = ""
-        self._last = 0.0
+        self._done = 0
+        self._current: Any = None
 
     def __call__(self, phase: str, done: int, total: int | None) -> None:
-        if self.tty:
-            if phase != self._phase:
-                self.close()
-                from tqdm import tqdm
-
-                self._bar = tqdm(total=total, desc=phase, file=self.stream, unit="")
-                self._phase = phase
-            if total is not None and self._bar.total != total:
-                self._bar.total = total
-            self._bar.update(done - self._bar.n)
-            return
-        now = time.monotonic()
-        if phase != self._phase or now - self._last >= self.every or done == total:
-            self._phase, self._last = phase, now
-            of = f"/{total}" if total is not None else ""
-            print(f"gc: {phase}: {done}{of}", file=self.stream, flush=True)
+        if phase != self._phase or done < self._done:
+            self.close()
+            self._current = progress(f"gc: {phase}", "items", self.stream)
+            self._phase, self._done = phase, 0
+        self._current.update(done - self._done)
+        self._done = done
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        if self._current is not None:
+            self._current.close()
+            self._current = None
 
 
 def _no_progress(phase: str, done: int, total: int | None) -> None:
