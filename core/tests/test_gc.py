@@ -503,6 +503,21 @@ def test_du_counts_shared_blobs_once(storage, stores):
     assert [r.name for r in disk_usage(storage, "b").repositories] == ["b"]
 
 
+def test_du_counts_v1_images_reached_by_tags_with_their_ancestry(storage):
+    base, top, orphan = ("a" * 64, "b" * 64, "d" * 64)
+    put_v1_image(storage, base, layer=b"b" * 100)
+    put_v1_image(storage, top, parent=base, layer=b"t" * 10)
+    put_v1_image(storage, orphan, layer=b"o" * 1000)
+    storage.put_content(v1_layout.tag_path("library", "ubuntu", "latest"), top.encode())
+
+    usage = disk_usage(storage, "library/ubuntu")
+
+    files = [info for image in (base, top) for info in storage.walk(v1_layout.image_path(image))]
+    assert [row.name for row in usage.repositories] == ["library/ubuntu"]
+    assert usage.repositories[0].total == sum(info.size for info in files)
+    assert usage.total == usage.repositories[0].total  # the orphan is garbage, not usage
+
+
 def test_cli_gc_dry_run_and_du(run_cli, write_config, tmp_path, storage, stores):
     orphan = put_blob(storage, stores.blobs, "app", b"orphan")
     config = write_config(
