@@ -103,6 +103,48 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
         "and delete an object under /_registry_probe",
     )
 
+    gc = commands.add_parser(
+        "gc",
+        help="delete blobs, links, upload sessions and v1 images nothing references "
+        "(safe while the registry serves)",
+    )
+    add_config_options(gc)
+    gc.add_argument(
+        "--dry-run", action="store_true", help="print what would be removed; change nothing"
+    )
+    gc.add_argument(
+        "--delete-untagged",
+        action="store_true",
+        help="also delete manifests no tag reaches (and the blobs only they use)",
+    )
+    gc.add_argument(
+        "--grace",
+        type=_duration,
+        default=None,
+        metavar="DURATION",
+        help="keep anything written less than this long ago: seconds, or 90s, 30m, 1h, 2d "
+        "(default 1h)",
+    )
+    gc.add_argument(
+        "--jobs",
+        type=int,
+        default=8,
+        metavar="N",
+        help="storage changes made at once (default 8; each waits on fsync or a round trip)",
+    )
+    gc.add_argument(
+        "--wait",
+        type=_duration,
+        default=0.0,
+        metavar="DURATION",
+        help="how long to wait for a collection already running elsewhere (default: fail at once)",
+    )
+    du = commands.add_parser(
+        "du", help="bytes per repository; shared blobs counted once in the total"
+    )
+    add_config_options(du)
+    du.add_argument("repository", nargs="?", help="only this repository (default: all)")
+
     commands.add_parser("plugins", help="list installed storage drivers and plugins")
     verify = commands.add_parser(
         "verify",
@@ -158,6 +200,10 @@ def main(argv: Sequence[str] | None = None, plugins: pluggy.PluginManager | None
             if args.config_command == "show":
                 return _config_show(settings)
             return _config_check(settings, connect=args.connect)
+        if args.command == "gc":
+            return _gc(args)
+        if args.command == "du":
+            return _du(args)
         return _plugins()
     except StartupError as exc:
         print(f"docker-registry: start-up error: {exc}", file=sys.stderr)
@@ -199,6 +245,98 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"docker-registry: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration(text: str) -> float:
+    """Seconds of ``90``, ``90s``, ``30m``, ``1h`` or ``2d`` (an argparse type)."""
+    value = text.strip().lower()
+    factor = _UNITS.get(value[-1:])
+    number = value[:-1] if factor is not None else value
+    try:
+        seconds = float(number) * (factor or 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: use seconds or a number with s, m, h or d (1h)"
+        ) from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be 0 or more")
+    return seconds
+
+
+def _open_registry(args: argparse.Namespace):
+    """The registry of the configuration (storage and coordination), without the app."""
+    from .coordination import create_coordinator
+    from .plugins import create_plugin_manager
+    from .registry import Registry
+    from .startup import build_storage
+
+    settings = load_settings(args.config, args.flavor)
+    storage = build_storage(settings)
+    registry = Registry(settings=settings, storage=storage, plugins=create_plugin_manager())
+    registry.coordinator = create_coordinator(registry)
+    return registry
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from .coordination import LockTimeout
+    from .logs import configure_logging
+    from .ops.gc import DEFAULT_GRACE, GcOptions, ProgressDisplay, run_gc
+    from .storage import StorageError
+
+    registry = _open_registry(args)
+    configure_logging(registry.settings.loglevel)
+    max_age = registry.settings.get("upload_purge_age")
+    options = GcOptions(
+        dry_run=args.dry_run,
+        delete_untagged=args.delete_untagged,
+        grace=DEFAULT_GRACE if args.grace is None else args.grace,
+        upload_max_age=7 * 24 * 3600.0 if max_age is None else float(max_age),
+        jobs=max(1, args.jobs),
+    )
+    display = ProgressDisplay()
+    try:
+        report = run_gc(registry, options, display, wait=args.wait)
+    except LockTimeout:
+        print(
+            "docker-registry: gc: another garbage collection is running on this storage "
+            "(lock 'gc' is taken); try again when it ends, or pass --wait",
+            file=sys.stderr,
+        )
+        return 1
+    except StorageError as exc:
+        print(
+            f"docker-registry: gc stopped, storage '{registry.storage.name}' failed: {exc}; "
+            "nothing is lost: blobs left in quarantine go back at the next run",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        display.close()
+        registry.coordinator.close()
+        registry.storage.close()
+    for line in report.lines:
+        print(line)
+    print(report.summary())
+    return 0
+
+
+def _du(args: argparse.Namespace) -> int:
+    from .ops.du import disk_usage, format_usage
+
+    registry = _open_registry(args)
+    try:
+        usage = disk_usage(registry.storage, args.repository)
+    finally:
+        registry.coordinator.close()
+        registry.storage.close()
+    if args.repository and not usage.repositories:
+        print(f"docker-registry: du: no repository named {args.repository!r}", file=sys.stderr)
+        return 1
+    print(format_usage(usage))
     return 0
 
 

@@ -289,3 +289,13 @@ def tags_from_listing(entries: list[str]) -> list[str]:
             continue
         tags.append(rest)
     return tags
+
+
+def images_path() -> str:
+    """``/images``: the directory of every image."""
+    return f"/{IMAGES}"
+
+
+def image_id_of(image_dir: str) -> str:
+    """The image id of an ``/images/<id>`` path found by listing :func:`images_path`."""
+    return decode_component(image_dir.rstrip("/").rsplit("/", 1)[-1])

@@ -192,6 +192,12 @@ def is_repository(child_names: Iterable[str]) -> bool:
     return "_manifests" in child_names
 
 
+def holds_repository_data(child_names: Iterable[str]) -> bool:
+    """A folder holds a repository's data when it has any of the registry's own folders
+    (a push in progress has ``_layers`` or ``_uploads`` before its first ``_manifests``)."""
+    return bool({"_manifests", "_layers", "_uploads", "_referrers"} & set(child_names))
+
+
 def is_name_component(child_name: str) -> bool:
     """A child of a repository folder that may start a longer repository name (the
     registry's own ``_layers``, ``_manifests``, ``_uploads``... never do)."""
@@ -252,3 +258,119 @@ def bridge_image(image_id: str) -> str:
 def bridge_layer(algorithm: str, hex_digest: str) -> str:
     """The v1 image id whose ``layer`` file has this digest (served without copying)."""
     return f"{BRIDGE}/layers/{algorithm}/{hex_digest}/image"
+
+
+# -- garbage collection (ours; see ops/gc.py) ----------------------------------------------
+
+#: Where a garbage collection parks blobs it is about to delete, until it has checked
+#: that no manifest pushed meanwhile names them (then they go back, else they are deleted).
+QUARANTINE = f"{ROOT}/_gc_quarantine"
+
+
+def quarantined_blob(algorithm: str, hex_digest: str) -> str:
+    """Where a blob's data waits while a garbage collection settles."""
+    return f"{QUARANTINE}/{algorithm}/{hex_digest}/data"
+
+
+def quarantined_blob_dir(algorithm: str, hex_digest: str) -> str:
+    """Directory of a quarantined blob (deleted as a whole)."""
+    return f"{QUARANTINE}/{algorithm}/{hex_digest}"
+
+
+def parse_blob_data(path: str) -> tuple[str, str] | None:
+    """``(algorithm, hex)`` of a blob data path (in ``blobs/`` or in the quarantine)."""
+    for root in (BLOBS, QUARANTINE):
+        if path.startswith(root + "/"):
+            parts = path[len(root) + 1 :].split("/")
+            if parts[-1:] != ["data"]:
+                return None
+            if root == BLOBS and len(parts) == 4 and parts[2].startswith(parts[1]):
+                return parts[0], parts[2]
+            if root == QUARANTINE and len(parts) == 3:
+                return parts[0], parts[1]
+    return None
+
+
+@dataclass(frozen=True)
+class RepositoryFile:
+    """What one file inside a repository folder is (a walk of ``repositories/``).
+
+    :param repository: the repository's name.
+    :param kind: ``layer``, ``revision``, ``tag``, ``tag_index``, ``upload`` or
+        ``referrer`` (see the tree at the top of this module).
+    :param digest: ``"<alg>:<hex>"`` the link's path names (a referrer's own digest);
+        for ``upload``, the session id.
+    :param tag: the tag of ``tag`` and ``tag_index`` files.
+    :param subject: the subject digest of a ``referrer`` link.
+    :param folder: what to delete to remove this entry as a whole.
+    """
+
+    repository: str
+    kind: str
+    digest: str = ""
+    tag: str = ""
+    subject: str = ""
+    folder: str = ""
+
+
+def parse_repository_file(path: str) -> RepositoryFile | None:
+    """Classify a file path under ``repositories/``; ``None`` for anything unknown."""
+    if not path.startswith(REPOSITORIES + "/"):
+        return None
+    parts = path[len(REPOSITORIES) + 1 :].split("/")
+    split = next((i for i, part in enumerate(parts) if not is_name_component(part)), None)
+    if split is None or split == 0:
+        return None
+    name, rest = "/".join(parts[:split]), parts[split:]
+    base = f"{REPOSITORIES}/{name}"
+    if rest[0] == "_layers" and len(rest) == 4 and rest[3] == "link":
+        return RepositoryFile(
+            name, "layer", f"{rest[1]}:{rest[2]}", folder=layer_link_dir(name, rest[1], rest[2])
+        )
+    if rest[:2] == ["_manifests", "revisions"] and len(rest) == 5 and rest[4] == "link":
+        return RepositoryFile(
+            name, "revision", f"{rest[2]}:{rest[3]}", folder=revision_dir(name, rest[2], rest[3])
+        )
+    if rest[:2] == ["_manifests", "tags"] and len(rest) == 5 and rest[3:] == ["current", "link"]:
+        return RepositoryFile(name, "tag", tag=rest[2], folder=tag_dir(name, rest[2]))
+    if rest[:2] == ["_manifests", "tags"] and len(rest) == 7 and rest[3] == "index":
+        return RepositoryFile(
+            name,
+            "tag_index",
+            f"{rest[4]}:{rest[5]}",
+            tag=rest[2],
+            folder=f"{tag_dir(name, rest[2])}/index/{rest[4]}/{rest[5]}",
+        )
+    if rest[0] == "_uploads" and len(rest) >= 3:
+        return RepositoryFile(name, "upload", rest[1], folder=upload_dir(name, rest[1]))
+    if rest[0] == "_referrers" and len(rest) == 6 and rest[5] == "link":
+        return RepositoryFile(
+            name,
+            "referrer",
+            f"{rest[3]}:{rest[4]}",
+            subject=f"{rest[1]}:{rest[2]}",
+            folder=f"{base}/_referrers/{rest[1]}/{rest[2]}/{rest[3]}/{rest[4]}",
+        )
+    return None
+
+
+def parse_bridge_file(path: str) -> tuple[str, str] | None:
+    """``("image", <v1 id>)`` or ``("layer", "<alg>:<hex>")`` of a file under the bridge."""
+    if not path.startswith(BRIDGE + "/"):
+        return None
+    parts = path[len(BRIDGE) + 1 :].split("/")
+    if parts[0] == "images" and len(parts) == 3:
+        return "image", parts[1]
+    if parts[0] == "layers" and len(parts) == 4:
+        return "layer", f"{parts[1]}:{parts[2]}"
+    return None
+
+
+def bridge_image_dir(image_id: str) -> str:
+    """Folder of a v1 image's bridge facts (deleted as a whole)."""
+    return f"{BRIDGE}/images/{image_id}"
+
+
+def bridge_layer_dir(algorithm: str, hex_digest: str) -> str:
+    """Folder of a bridged layer's entry (deleted as a whole)."""
+    return f"{BRIDGE}/layers/{algorithm}/{hex_digest}"

@@ -241,10 +241,41 @@ class ManifestStore:
         self.storage.put_content(
             layout.revision_link(name, digest.algorithm, digest.hex), str(digest).encode()
         )
+        if require_blobs:
+            self._check_still_stored(name, manifest)
         for tag in tag_names:
             self.tag(name, tag, digest)
         self._remember(str(digest), data, manifest.media_type)
         return manifest
+
+    def _check_still_stored(self, name: str, manifest: Manifest) -> None:
+        """Check again, once the revision link is written, that what the manifest names
+        is stored.
+
+        NOTE: a garbage collection running meanwhile (ops/gc.py) may have quarantined a
+        blob after the first check; it sees every revision link written before its
+        quarantine and puts those blobs back, and this check refuses the push otherwise,
+        so that an acknowledged manifest never names a deleted blob. The manifest's own
+        blob, found stored before its revision link was written, is written again when
+        a collection took it meanwhile (its bytes are at hand).
+        """
+        own = layout.blob_data(manifest.digest.algorithm, manifest.digest.hex)
+        if not self.storage.exists(own):
+            self.storage.put_content(own, manifest.data)
+        for blob in manifest.blobs:
+            if not self.blobs.exists(blob):
+                raise ManifestBlobUnknown(
+                    f"blob {blob} of repository {name} was removed by garbage collection "
+                    "while the manifest was pushed; push the blob again",
+                    detail={"digest": str(blob)},
+                )
+        for child in manifest.children:
+            if not self.storage.exists(layout.blob_data(child.algorithm, child.hex)):
+                raise ManifestBlobUnknown(
+                    f"manifest {child} of repository {name} was removed by garbage collection "
+                    "while the index was pushed; push it again",
+                    detail={"digest": str(child)},
+                )
 
     def tag(self, name: str, tag: str, digest: Digest) -> None:
         """Point ``tag`` at ``digest`` (history entry first, then the current link)."""
