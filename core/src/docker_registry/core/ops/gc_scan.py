@@ -12,10 +12,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..repository_scan import list_children, v1_repositories
-from ..storage import PathNotFoundError, Storage
+from ..storage import PathNotFoundError, Storage, list_children
 from ..v1 import layout as v1_layout
+from ..v1.tags import repository_names as v1_repositories
 from ..v2 import layout
+from ..v2.tags import repository_names as v2_repository_names
 
 #: Called with (phase, done, total or None) while a scan runs.
 Progress = Callable[[str, int, int | None], None]
@@ -89,21 +90,7 @@ def scan_quarantine(storage: Storage) -> dict[str, Stored]:
 def repository_names(storage: Storage) -> list[str]:
     """Every v2 repository folder's name, sorted; one without manifests yet counts too
     (its links and uploads belong to a push in progress)."""
-    root = layout.REPOSITORIES
-    names = []
-    pending = [root]
-    while pending:
-        directory = pending.pop()
-        children = list_children(storage, directory)
-        basenames = [layout.basename(child) for child in children]
-        if directory != root and layout.holds_repository_data(basenames):
-            names.append(directory[len(root) + 1 :])
-        pending.extend(
-            child
-            for child, base in zip(children, basenames, strict=True)
-            if layout.is_name_component(base)
-        )
-    return sorted(names)
+    return sorted(v2_repository_names(storage, holds=layout.holds_repository_data))
 
 
 def scan_repository(storage: Storage, name: str) -> RepositoryLinks:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from ..storage import Storage, list_children
@@ -46,15 +46,18 @@ class Catalog:
         return sorted(names)
 
 
-def repository_names(storage: Storage) -> Iterator[str]:
-    """The name of every v2 repository (see :func:`.layout.is_repository`)."""
+def repository_names(
+    storage: Storage, holds: Callable[[Iterable[str]], bool] = layout.is_repository
+) -> Iterator[str]:
+    """The name of every v2 repository folder whose children's names ``holds`` accepts
+    (default :func:`.layout.is_repository`: it has manifests)."""
     root = layout.REPOSITORIES
     pending = [root]
     while pending:
         directory = pending.pop()
         children = list_children(storage, directory)
         names = {layout.basename(child) for child in children}
-        if directory != root and layout.is_repository(names):
+        if directory != root and holds(names):
             yield directory[len(root) + 1 :]
         subdirectories = [c for c in children if layout.is_name_component(layout.basename(c))]
         pending.extend(sorted(subdirectories, reverse=True))
