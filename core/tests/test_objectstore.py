@@ -1,21 +1,32 @@
-"""The object-store helpers, driven by fake probes and an in-memory part sink."""
+"""The object-store base, over a dict of objects: the conformance suite and the writer template."""
 
 from __future__ import annotations
 
+import io
 import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import BinaryIO
 
 import pytest
 
-from docker_registry.core.storage import StorageError
+from docker_registry.core.storage import (
+    Capability,
+    InvalidPathError,
+    PathNotFoundError,
+    StorageError,
+)
 from docker_registry.core.storage.objectstore import (
-    BROKEN,
-    CANCELLED,
-    COMMITTED,
+    BodyReader,
+    ObjectInfo,
     ObjectReader,
-    PartWriter,
+    ObjectStoreDriver,
+    ObjectWriter,
+    OfferedCapabilities,
     WritableCheck,
     ancestors,
 )
+from docker_registry.testing.conformance import BaseDriverTests
 
 
 def test_ancestors() -> None:
@@ -113,79 +124,262 @@ def test_object_reader() -> None:
     assert reader.readinto(bytearray(3)) == 0
 
 
-class _Writer(PartWriter):
-    """Parts go to a list; ``fail`` breaks the next part."""
+class _MemoryStore(ObjectStoreDriver):
+    """An object store in a dict: the primitives only, everything else from the base."""
 
-    def __init__(self, part_size: int) -> None:
-        super().__init__("fake", "/f", part_size)
+    name = "memory-objects"
+    capabilities = OfferedCapabilities(Capability.REDIRECT, Capability.SNAPSHOT_READS)
+
+    def __init__(self, part_size: int = 4, can_sign: bool = True) -> None:
+        super().__init__(prefix="registry/", part_size=part_size)
+        self.objects: dict[str, tuple[bytes, float]] = {}
+        self.can_sign = can_sign
+        self.lock = threading.Lock()
+        self.requests: list[str] = []
+        self.fail_parts = False
+
+    def error(self, exc: BaseException, operation: str, path: str) -> StorageError:
+        context = {"driver": self.name, "operation": operation, "path": path}
+        if isinstance(exc, StorageError):
+            return exc.with_context(**context)
+        if isinstance(exc, KeyError):
+            return PathNotFoundError(**context)
+        return StorageError(f"store failed: {exc}", **context)
+
+    def offers(self, capability: str) -> bool:
+        return capability != Capability.REDIRECT or self.can_sign
+
+    def reserved(self, key: str) -> bool:
+        return key.startswith("registry/.staging/")
+
+    def head_object(self, key: str) -> ObjectInfo | None:
+        with self.lock:
+            found = self.objects.get(key)
+        return None if found is None else ObjectInfo(key, len(found[0]), found[1])
+
+    def list_objects(
+        self, prefix: str, *, recursive: bool, page_size: int | None = None
+    ) -> Iterator[ObjectInfo | str]:
+        with self.lock:
+            keys = sorted(key for key in self.objects if key.startswith(prefix))
+        prefixes = set()
+        for key in keys:
+            rest = key[len(prefix) :]
+            if not recursive and "/" in rest:
+                prefixes.add(prefix + rest.split("/")[0] + "/")
+            elif (info := self.head_object(key)) is not None:
+                yield info
+        yield from sorted(prefixes)
+
+    def open_object(self, path: str, key: str, offset: int) -> BinaryIO:
+        with self.lock:
+            data = self.objects[key][0]
+        stream = io.BytesIO(data[offset:])
+        return BodyReader(self, path, stream.read, stream.close).stream()
+
+    def put_object(self, key: str, data: bytes) -> None:
+        self.requests.append(f"put {key}")
+        with self.lock:
+            self.objects[key] = (bytes(data), time.time())
+
+    def copy_object(self, source: ObjectInfo, key: str) -> None:
+        with self.lock:
+            self.objects[key] = (self.objects[source.key][0], time.time())
+
+    def delete_objects(self, keys: Sequence[str]) -> None:
+        self.requests.append(f"delete {len(keys)}")
+        with self.lock:
+            for key in keys:
+                self.objects.pop(key, None)
+
+    def open_writer(self, path: str, append: bool) -> _PartsWriter:
+        return _PartsWriter(self, path, append)
+
+    def signed_url(self, key: str, method: str) -> str:
+        return f"memory://{key}?method={method}"
+
+
+class _PartsWriter(ObjectWriter):
+    """Parts go to a list, published on complete; records the primitives called."""
+
+    def __init__(self, driver: _MemoryStore, path: str, append: bool) -> None:
+        super().__init__(driver, path)
+        self.store = driver
         self.parts: list[bytes] = []
-        self.finished: list[str] = []
-        self.fail = False
+        self.calls: list[str] = []
+        if append and (info := driver.head_object(self._key)) is not None:
+            self.parts.append(driver.objects[info.key][0])
+            self._size = info.size
 
-    def _send_part(self, part: bytes) -> None:
-        if self.fail:
-            self._finish(BROKEN)
-            raise StorageError("part refused")
+    @property
+    def multipart(self) -> bool:
+        return bool(self.parts)
+
+    def upload_part(self, part: bytes) -> None:
+        self.calls.append("upload_part")
+        if self.store.fail_parts:
+            raise ConnectionError("part refused")
         self.parts.append(part)
 
-    def _finish(self, state: str) -> None:
-        self._state = state
-        self._buffer = bytearray()
-        self.finished.append(state)
+    def complete(self, rest: bytes) -> None:
+        self.calls.append("complete")
+        self.store.put_object(self._key, b"".join(self.parts) + rest)
 
-    def commit(self) -> None:
-        self._check_open("commit")
-        self._finish(COMMITTED)
+    def put_whole(self, data: bytes) -> None:
+        self.calls.append("put_whole")
+        self.store.put_object(self._key, data)
+
+    def discard(self) -> None:
+        self.calls.append("discard")
+        self.parts = []
 
 
-def test_part_writer_sends_full_parts_and_keeps_the_rest() -> None:
-    writer = _Writer(4)
+@pytest.fixture
+def driver() -> Iterator[_MemoryStore]:
+    # NOTE: the suite fetches redirect URLs over HTTP: this store serves none.
+    store = _MemoryStore(part_size=1024, can_sign=False)
+    yield store
+    store.close()
+
+
+class TestObjectStoreBase(BaseDriverTests):
+    """The base alone passes the whole conformance suite over a dict of objects."""
+
+
+def test_writer_sends_full_parts_and_keeps_the_rest() -> None:
+    writer = _MemoryStore().writer("/f")
     assert writer.write(b"abc") == 3
     assert writer.parts == []
     assert writer.write(b"defghijkl") == 9
     assert writer.parts == [b"abcd", b"efgh", b"ijkl"]
-    assert bytes(writer._buffer) == b""
     assert writer.size == 12
+    writer.write(b"mn")
+    writer.commit()
+    assert writer.calls == ["upload_part"] * 3 + ["complete"]
+    assert writer.store.get_content("/f") == b"abcdefghijklmn"
 
 
-def test_part_writer_buffer_holds_less_than_a_part() -> None:
-    writer = _Writer(4)
-    writer.write(b"abcdefghij")
-    assert writer.parts == [b"abcd", b"efgh"]
-    assert bytes(writer._buffer) == b"ij"
+def test_a_small_write_is_one_request() -> None:
+    store = _MemoryStore()
+    with store.writer("/small") as writer:
+        writer.write(b"abc")
+        writer.commit()
+    assert writer.calls == ["put_whole"]
+    store.put_content("/tiny", b"xy")
+    assert store.requests == ["put registry/small", "put registry/tiny"]
 
 
-def test_part_writer_states() -> None:
-    writer = _Writer(4)
+def test_writer_states() -> None:
+    writer = _MemoryStore().writer("/f")
     writer.commit()
     with pytest.raises(StorageError, match="the writer is committed") as caught:
         writer.write(b"x")
     assert (caught.value.driver, caught.value.operation, caught.value.path) == (
-        "fake",
+        "memory-objects",
         "write",
         "/f",
     )
     writer.cancel()
     writer.close()
-    assert writer.finished == [COMMITTED]
+    assert writer.calls == ["put_whole"]
 
 
-def test_part_writer_close_cancels_an_open_writer_once() -> None:
-    writer = _Writer(4)
-    writer.write(b"ab")
+def test_close_cancels_an_open_writer_once() -> None:
+    store = _MemoryStore()
+    writer = store.writer("/f")
+    writer.write(b"abcdef")
     with writer:
         pass
     writer.close()
-    assert writer.finished == [CANCELLED]
+    assert writer.calls == ["upload_part", "discard"]
     with pytest.raises(StorageError, match="the writer is cancelled"):
         writer.commit()
+    assert store.objects == {}
 
 
-def test_part_writer_failed_part_breaks_the_writer() -> None:
-    writer = _Writer(2)
-    writer.fail = True
-    with pytest.raises(StorageError, match="part refused"):
+def test_a_failed_part_breaks_the_writer_and_discards() -> None:
+    store = _MemoryStore(part_size=2)
+    store.fail_parts = True
+    writer = store.writer("/f")
+    with pytest.raises(StorageError, match="store failed: part refused") as caught:
         writer.write(b"abcd")
-    assert writer.finished == [BROKEN]
+    assert (caught.value.operation, caught.value.path) == ("write", "/f")
+    assert writer.calls == ["upload_part", "discard"]
     with pytest.raises(StorageError, match="the writer is broken"):
-        writer.write(b"x")
+        writer.commit()
+    writer.close()
+    assert writer.calls == ["upload_part", "discard"], "a successful discard is not repeated"
+    assert store.objects == {}
+
+
+def test_close_retries_a_failed_discard() -> None:
+    store = _MemoryStore()
+    writer = store.writer("/f")
+    writer.write(b"abcdef")
+    writer.discard = _refuse  # type: ignore[method-assign]
+    writer.cancel()
+    assert writer.parts == [b"abcd"]
+    del writer.discard
+    writer.close()
+    assert writer.parts == [], "close discarded what the cancel could not"
+
+
+def _refuse() -> None:
+    raise ConnectionError("store unreachable")
+
+
+def test_a_refused_commit_breaks_the_writer() -> None:
+    store = _MemoryStore()
+    store.put_content("/file", b"x")
+    writer = store.writer("/file/below")
+    writer.write(b"abcdef")
+    with pytest.raises(StorageError, match="a parent of the path is a file: /file"):
+        writer.commit()
+    assert writer.calls == ["upload_part", "discard"]
+    assert store.list("/") == ["/file"]
+
+
+def test_capabilities_per_class_and_per_instance() -> None:
+    assert Capability.REDIRECT in _MemoryStore.capabilities
+    unsigned = _MemoryStore(can_sign=False)
+    assert unsigned.capabilities == frozenset({Capability.SNAPSHOT_READS})
+    unsigned.put_content("/f", b"x")
+    assert unsigned.redirect_url("/f") is None
+    signed = _MemoryStore()
+    assert signed.capabilities == _MemoryStore.capabilities
+    signed.put_content("/f", b"x")
+    assert signed.redirect_url("/f", "HEAD") == "memory://registry/f?method=HEAD"
+    with pytest.raises(PathNotFoundError):
+        signed.redirect_url("/missing")
+
+
+def test_reserved_keys_are_neither_listed_nor_addressable() -> None:
+    store = _MemoryStore()
+    store.objects["registry/.staging/upload"] = (b"x", 0.0)
+    store.put_content("/a", b"y")
+    assert store.list("/") == ["/a"]
+    assert [info.path for info in store.walk("/")] == ["/a"]
+    with pytest.raises(InvalidPathError, match="reserved"):
+        store.put_content("/.staging/x", b"z")
+
+
+def test_folder_markers_are_no_files() -> None:
+    store = _MemoryStore()
+    store.objects["registry/dir/"] = (b"", 0.0)
+    store.put_content("/dir/file", b"x")
+    assert store.list("/dir") == ["/dir/file"]
+    assert [info.path for info in store.walk("/")] == ["/dir/file"]
+
+
+def test_delete_goes_in_batches() -> None:
+    store = _MemoryStore()
+    type(store).delete_batch = 3
+    try:
+        for index in range(7):
+            store.put_content(f"/dir/{index}", b"x")
+        store.requests.clear()
+        store.delete("/dir")
+    finally:
+        del type(store).delete_batch
+    assert store.requests == ["delete 3", "delete 3", "delete 1"]
+    assert store.objects == {}

@@ -136,7 +136,7 @@ def test_listing_and_walking_follow_continuation_pages(
     driver.page_size = 100
     names = [f"/many/{index:04d}" for index in range(250)]
     for name in names:
-        driver.blob(name, "test").upload_blob(b"x")
+        driver.blob(driver.key(name)).upload_blob(b"x")
     driver.put_content("/many-sibling", b"kept")
     assert driver.list("/many") == names
     assert sorted(info.path for info in driver.walk("/many")) == names
@@ -152,7 +152,7 @@ def test_blocks_are_staged_as_the_buffer_fills(make_driver: Callable[..., AzureD
     try:
         for start in range(0, len(data), 300_000):
             writer.write(data[start : start + 300_000])
-        _, uncommitted = driver.blob("/big", "test").get_block_list("uncommitted")
+        _, uncommitted = driver.blob(driver.key("/big")).get_block_list("uncommitted")
         assert [block.size for block in uncommitted] == [MIB, MIB]
         with pytest.raises(PathNotFoundError):
             driver.stat("/big")
@@ -160,14 +160,14 @@ def test_blocks_are_staged_as_the_buffer_fills(make_driver: Callable[..., AzureD
         writer.commit()
     finally:
         writer.close()
-    committed, _ = driver.blob("/big", "test").get_block_list("committed")
+    committed, _ = driver.blob(driver.key("/big")).get_block_list("committed")
     assert [block.size for block in committed] == [MIB, MIB, 5]
     assert all(len(block.id) == BLOCK_ID_LENGTH for block in committed)
     assert driver.get_content("/big") == data
     with driver.writer("/big", append=True) as appender:
         appender.write(b"tail")
         appender.commit()
-    appended, _ = driver.blob("/big", "test").get_block_list("committed")
+    appended, _ = driver.blob(driver.key("/big")).get_block_list("committed")
     assert [block.id for block in appended[:3]] == [block.id for block in committed]
     assert driver.get_content("/big") == data + b"tail"
     driver.delete("/big")

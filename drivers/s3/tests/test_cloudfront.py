@@ -53,8 +53,11 @@ def verify(url: str, public_key: rsa.RSAPublicKey) -> str:
     if expires < time.time():
         raise ValueError("expired")
     policy = json.dumps(
-        {"Statement": [{"Resource": resource, "Condition": {"DateLessThan": {
-            "AWS:EpochTime": expires}}}]},
+        {
+            "Statement": [
+                {"Resource": resource, "Condition": {"DateLessThan": {"AWS:EpochTime": expires}}}
+            ]
+        },
         separators=(",", ":"),
     ).encode()
     public_key.verify(_unsafe_b64(query["Signature"]), policy, padding.PKCS1v15(), hashes.SHA1())
@@ -67,8 +70,11 @@ def test_redirect_url_is_a_signed_cloudfront_url(make_driver, tmp_path: Path) ->
     for secret in (PEM, str(key_file)):
         driver = make_driver(
             storage_path="/cf",
-            cloudfront={"base": "https://d111.cloudfront.net/", "keyid": "K2JCJMDEHXQW5F",
-                        "keysecret": secret},
+            cloudfront={
+                "base": "https://d111.cloudfront.net/",
+                "keyid": "K2JCJMDEHXQW5F",
+                "keysecret": secret,
+            },
         )
         driver.put_content("/images/abc/layer", b"layer bytes")
         url = driver.redirect_url("/images/abc/layer")
@@ -88,10 +94,14 @@ def test_redirect_url_is_a_signed_cloudfront_url(make_driver, tmp_path: Path) ->
     [
         ({"base": "d111.cloudfront.net", "keyid": "K", "keysecret": PEM}, "cloudfront.base"),
         ({"base": "https://d.net", "keysecret": PEM}, "cloudfront.keyid"),
-        ({"base": "https://d.net", "keyid": "K", "keysecret": "/no/such.pem"},
-         "cloudfront.keysecret"),
-        ({"base": "https://d.net", "keyid": "K", "keysecret": "-----BEGIN nonsense"},
-         "cloudfront.keysecret"),
+        (
+            {"base": "https://d.net", "keyid": "K", "keysecret": "/no/such.pem"},
+            "cloudfront.keysecret",
+        ),
+        (
+            {"base": "https://d.net", "keyid": "K", "keysecret": "-----BEGIN nonsense"},
+            "cloudfront.keysecret",
+        ),
         ({"base": "https://d.net", "keyid": "K", "keysecret": PEM, "ttl": 5}, "cloudfront"),
     ],
 )
@@ -137,18 +147,20 @@ def distribution(s3_admin: Any, bucket: str) -> Iterator[tuple[str, list[str]]]:
 
 @pytest.fixture
 def registry(s3_url: str, bucket: str, distribution: tuple[str, list[str]]) -> Iterator[str]:
-    settings = Settings.from_mapping({
-        "storage": "s3",
-        "storage_path": "/cfe2e",
-        "s3_endpoint_url": s3_url,
-        "s3_bucket": bucket,
-        "s3_access_key": ACCESS_KEY,
-        "s3_secret_key": SECRET_KEY,
-        "s3_region": "us-east-1",
-        "storage_redirect": True,
-        "auth_backend": "open",
-        "cloudfront": {"base": distribution[0], "keyid": "KTEST", "keysecret": PEM},
-    })
+    settings = Settings.from_mapping(
+        {
+            "storage": "s3",
+            "storage_path": "/cfe2e",
+            "s3_endpoint_url": s3_url,
+            "s3_bucket": bucket,
+            "s3_access_key": ACCESS_KEY,
+            "s3_secret_key": SECRET_KEY,
+            "s3_region": "us-east-1",
+            "storage_redirect": True,
+            "auth_backend": "open",
+            "cloudfront": {"base": distribution[0], "keyid": "KTEST", "keysecret": PEM},
+        }
+    )
     server = waitress.create_server(create_app(settings), host="127.0.0.1", port=0)
     threading.Thread(target=server.run, daemon=True).start()
     yield f"http://127.0.0.1:{server.socket.getsockname()[1]}"  # type: ignore[union-attr]
@@ -166,8 +178,9 @@ def test_blob_download_is_redirected_to_the_distribution(
     put = requests.put(location, params={"digest": digest}, data=blob, timeout=30)
     assert put.status_code == 201, put.text
 
-    answer = requests.get(f"{registry}/v2/lib/cdn/blobs/{digest}", allow_redirects=False,
-                          timeout=30)
+    answer = requests.get(
+        f"{registry}/v2/lib/cdn/blobs/{digest}", allow_redirects=False, timeout=30
+    )
     assert answer.status_code in (302, 307), answer.text
     assert answer.headers["Location"].startswith(distribution[0] + "/cfe2e/")
     followed = requests.get(f"{registry}/v2/lib/cdn/blobs/{digest}", timeout=30)
@@ -175,5 +188,3 @@ def test_blob_download_is_redirected_to_the_distribution(
     assert followed.url.startswith(distribution[0]), "served by the distribution"
     tampered = answer.headers["Location"].replace("Expires=", "Expires=9")
     assert requests.get(tampered, timeout=30).status_code == 403
-
-

@@ -32,7 +32,7 @@ Segments = Callable[[SwiftDriver], list[str]]
 def _headers(swift: SwiftService, driver: SwiftDriver, path: str) -> dict[str, str]:
     conn = swift.connection()
     try:
-        return dict(conn.head_object(driver.settings.container, driver.object_name(path)))
+        return dict(conn.head_object(driver.settings.container, driver.key(path)))
     finally:
         conn.close()
 
@@ -314,7 +314,7 @@ def test_a_proxy_dying_mid_write_fails_cleanly_and_cancel_cleans_up_later(
         assert (failure.value.driver, failure.value.operation) == ("swift", "write")
         assert failure.value.path == "/crash"
         assert "cannot reach Swift" in str(failure.value)
-        with pytest.raises(StorageError, match="already failed"):
+        with pytest.raises(StorageError, match="the writer is broken"):
             writer.commit()  # a lost segment must never become a short object
         writer.cancel()
         # NOTE: the second segment never arrived, but the writer cannot know that.

@@ -1,25 +1,47 @@
-"""Helpers for drivers over flat key-value object stores (S3, GCS, Azure Blob, Swift...).
+"""The base of drivers over flat key-value object stores (S3, GCS, Azure Blob, Swift...).
 
 Such stores have no directories: a directory is any key below a prefix, and nothing stops
-a key from sitting below another key. These pieces are what the drivers share.
+a key from sitting below another key. In the spirit of fsspec's ``AbstractFileSystem``,
+:class:`ObjectStoreDriver` derives the whole :class:`~.driver.StorageDriver` contract
+(key mapping, ``stat``, ``list``, ``walk``, batched ``delete``, ``move``, the refusal of a
+file below a file, error context) from a few primitives a driver writes with its SDK::
+
+    head_object(key)                  -> ObjectInfo | None
+    list_objects(prefix, recursive)   -> ObjectInfo (an object) | str (a common prefix)...
+    open_object(path, key, offset)    -> a stream (an offset past the end: empty)
+    put_object(key, data)             one request, atomic
+    copy_object(source, key)          server-side
+    delete_objects(keys)              missing keys are no error
+    open_writer(path, append)         -> an ObjectWriter
+    error(exc, operation, path)       -> the StorageError an operator can act on
+
+and :class:`ObjectWriter` is the one writer state machine, over four primitives of a
+multipart upload (``upload_part``, ``complete``, ``put_whole``, ``discard``).
 """
 
 from __future__ import annotations
 
 import abc
 import concurrent.futures
+import functools
 import io
+import logging
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO, ClassVar, TypeVar, cast
 
-from .driver import FileWriter
-from .errors import StorageError
+from .driver import Capability, FileInfo, FileWriter, StorageDriver
+from .errors import InvalidOffsetError, InvalidPathError, PathNotFoundError, StorageError
+from .paths import ROOT, validate_path
+
+_Result = TypeVar("_Result")
+log = logging.getLogger(__name__)
 
 #: Threads that check a write's ancestors concurrently (shared by all requests).
 CHECK_THREADS = 16
 
-#: States of a :class:`PartWriter`.
+#: States of an :class:`ObjectWriter`: OPEN, then exactly one of the others, for good.
 OPEN, COMMITTED, CANCELLED, BROKEN = "open", "committed", "cancelled", "broken"
 
 
@@ -91,6 +113,282 @@ class WritableCheck:
             return self._pool
 
 
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What the store says of one object.
+
+    :param key: the object's full key (prefix included).
+    :param size: bytes of content.
+    :param mtime: last modification, seconds since the epoch (``None`` if unknown).
+    :param native: the SDK's own metadata (an ETag, a generation, an SLO header...), for
+        the driver's primitives that need more than the size.
+    """
+
+    key: str
+    size: int
+    mtime: float | None
+    native: Any = None
+
+
+class OfferedCapabilities:
+    """``capabilities`` of an object-store driver class: a frozenset either way.
+
+    Read on the class, every capability the driver can have (what the documentation and
+    the tests of the class ask); read on an instance, those its configuration allows, as
+    :meth:`ObjectStoreDriver.offers` decides (no signing key, no redirect).
+    """
+
+    def __init__(self, *names: str) -> None:
+        self.names = frozenset(names)
+
+    def __get__(self, driver: ObjectStoreDriver | None, owner: type[Any]) -> frozenset[str]:
+        if driver is None:
+            return self.names
+        return frozenset(name for name in self.names if driver.offers(name))
+
+
+class ObjectStoreDriver(StorageDriver):
+    """A :class:`StorageDriver` derived from a handful of object-store primitives.
+
+    A subclass calls ``super().__init__(prefix=..., part_size=...)``, sets ``name``,
+    ``options`` and ``capabilities = OfferedCapabilities(...)``, and implements the
+    abstract primitives. Paths come validated by the core's wrapper; keys are
+    ``prefix + path`` without its leading slash (:meth:`key` guards the namespace). Every
+    primitive runs inside
+    :meth:`call`, so an SDK exception becomes the driver's :meth:`error` with the
+    operation and path attached.
+    """
+
+    capabilities = OfferedCapabilities()
+    #: Keys handed to one :meth:`delete_objects` call (S3's maximum is 1,000).
+    delete_batch: ClassVar[int] = 1000
+
+    def __init__(self, *, prefix: str, part_size: int) -> None:
+        #: the key prefix (``registry/``, or ``""`` for the whole bucket).
+        self.prefix = prefix
+        #: bytes per part of a multipart write; smaller contents are one request.
+        self.part_size = part_size
+        self._writable = WritableCheck(self.name)
+
+    # -- primitives (one or two SDK calls each) ----------------------------------------
+
+    @abc.abstractmethod
+    def error(self, exc: BaseException, operation: str, path: str) -> StorageError:
+        """The typed error for ``exc`` (a missing key: :class:`PathNotFoundError`)."""
+
+    @abc.abstractmethod
+    def head_object(self, key: str) -> ObjectInfo | None:
+        """The object at ``key``, or ``None`` when there is none."""
+
+    @abc.abstractmethod
+    def list_objects(
+        self, prefix: str, *, recursive: bool, page_size: int | None = None
+    ) -> Iterator[ObjectInfo | str]:
+        """Every key starting with ``prefix``, lazily, page by page.
+
+        With ``recursive=False`` the listing stops at the next ``/``: keys one level down
+        come as :class:`ObjectInfo`, deeper ones as their common prefix (a ``str``
+        ending in ``/``). ``page_size`` is a hint (1: only the first key is wanted).
+        """
+
+    @abc.abstractmethod
+    def open_object(self, path: str, key: str, offset: int) -> BinaryIO:
+        """A stream of the object from ``offset``; empty at or past its end.
+
+        :raises: the SDK's not-found error (or :class:`PathNotFoundError`) when missing.
+        """
+
+    @abc.abstractmethod
+    def put_object(self, key: str, data: bytes) -> None:
+        """Store ``data`` at ``key`` in one atomic request."""
+
+    @abc.abstractmethod
+    def copy_object(self, source: ObjectInfo, key: str) -> None:
+        """Copy ``source`` to ``key`` inside the store (any size)."""
+
+    @abc.abstractmethod
+    def delete_objects(self, keys: Sequence[str]) -> None:
+        """Delete ``keys`` (at most :attr:`delete_batch`); a missing key is no error."""
+
+    @abc.abstractmethod
+    def open_writer(self, path: str, append: bool) -> ObjectWriter:
+        """The :class:`ObjectWriter` of this store for ``path``."""
+
+    def signed_url(self, key: str, method: str) -> str:
+        """A signed, expiring URL of ``key`` (only asked when REDIRECT is offered)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no redirects")
+
+    # -- hooks with defaults -----------------------------------------------------------
+
+    def offers(self, capability: str) -> bool:
+        """Whether this instance's configuration allows ``capability`` (it is declared)."""
+        return True
+
+    def prepare(self, operation: str, path: str) -> None:
+        """Run before every store call (a once-per-process bucket check, say)."""
+
+    def reserved(self, key: str) -> bool:
+        """Keys that are the driver's own (staging objects): never listed nor walked."""
+        return False
+
+    # -- keys --------------------------------------------------------------------------
+
+    def key(self, path: str) -> str:
+        """The object key of a file's storage path.
+
+        :raises InvalidPathError: ``path`` is invalid or the driver's own. The wrapper
+            validated it already; this is the driver's namespace guard when called
+            directly (HTTP clients would resolve a ``.`` or ``..`` component).
+        """
+        validate_path(path)
+        key = self.prefix + path.lstrip("/")
+        if self.reserved(key + "/"):
+            raise InvalidPathError(f"'{path}' is reserved for the driver's own objects", path=path)
+        return key
+
+    def dir_prefix(self, path: str) -> str:
+        """The key prefix of everything below directory ``path``."""
+        return self.prefix if path == ROOT else self.key(path) + "/"
+
+    def path_of(self, key: str) -> str:
+        """The storage path of a key (or of a common prefix)."""
+        return "/" + key[len(self.prefix) :].rstrip("/")
+
+    def _visible(self, key: str) -> bool:
+        # NOTE: "folder" marker keys ending in '/' (made by consoles) are no file.
+        return not key.endswith("/") and not self.reserved(key)
+
+    # -- derived helpers ---------------------------------------------------------------
+
+    def call(self, operation: str, path: str, call: Callable[[], _Result]) -> _Result:
+        """Run one store call; any failure becomes a typed :class:`StorageError`."""
+        self.prepare(operation, path)
+        try:
+            return call()
+        except Exception as exc:
+            raise self.error(exc, operation, path) from exc
+
+    def head(self, path: str, operation: str) -> ObjectInfo | None:
+        """The object at ``path``, or ``None``."""
+        return self.call(operation, path, functools.partial(self.head_object, self.key(path)))
+
+    def has_children(self, path: str, operation: str) -> bool:
+        """Whether any key lies below ``path`` (it is a directory)."""
+        listing = self.list_objects(self.dir_prefix(path), recursive=True, page_size=1)
+        return self.call(operation, path, lambda: next(listing, None)) is not None
+
+    def entries(self, path: str, operation: str, *, recursive: bool) -> Iterator[ObjectInfo | str]:
+        """:meth:`list_objects` below directory ``path``, each page fetch translated."""
+        listing = self.list_objects(self.dir_prefix(path), recursive=recursive)
+        while (entry := self.call(operation, path, lambda: next(listing, None))) is not None:
+            yield entry
+
+    def check_writable(self, path: str, operation: str) -> None:
+        """Refuse to write a file where a directory is, or below a file."""
+        self._writable.check(path, operation, self.has_children, self.head)
+
+    # -- the contract ------------------------------------------------------------------
+
+    def reader(self, path: str, offset: int = 0) -> BinaryIO:
+        return self._open(path, offset, "reader")
+
+    def get_content(self, path: str) -> bytes:
+        with self._open(path, 0, "get_content") as stream:
+            return stream.read()
+
+    def _open(self, path: str, offset: int, operation: str) -> BinaryIO:
+        if offset < 0:
+            raise InvalidOffsetError(
+                f"negative offset {offset}", driver=self.name, operation=operation, path=path
+            )
+        return self.call(
+            operation, path, functools.partial(self.open_object, path, self.key(path), offset)
+        )
+
+    def put_content(self, path: str, data: bytes) -> None:
+        if len(data) >= self.part_size:
+            super().put_content(path, data)
+            return
+        # PERF: below one part, a single PUT (atomic) needs no multipart round trips.
+        self.check_writable(path, "put_content")
+        self.call("put_content", path, functools.partial(self.put_object, self.key(path), data))
+
+    def writer(self, path: str, append: bool = False) -> ObjectWriter:
+        return self.open_writer(path, append)
+
+    def stat(self, path: str) -> FileInfo:
+        if path == ROOT:
+            return FileInfo(path=ROOT, size=0, mtime=None, is_dir=True)
+        info = self.head(path, "stat")
+        if info is not None:
+            return FileInfo(path=path, size=info.size, mtime=info.mtime, is_dir=False)
+        if self.has_children(path, "stat"):
+            return FileInfo(path=path, size=0, mtime=None, is_dir=True)
+        raise PathNotFoundError(driver=self.name, operation="stat", path=path)
+
+    def list(self, path: str) -> list[str]:
+        children: set[str] = set()
+        for entry in self.entries(path, "list", recursive=False):
+            if isinstance(entry, str):
+                if not self.reserved(entry):
+                    children.add(self.path_of(entry))
+            elif self._visible(entry.key):
+                children.add(self.path_of(entry.key))
+        if not children and path != ROOT:
+            raise PathNotFoundError(driver=self.name, operation="list", path=path)
+        return sorted(children)
+
+    def walk(self, path: str) -> Iterator[FileInfo]:
+        found = False
+        for entry in self.entries(path, "walk", recursive=True):
+            if isinstance(entry, ObjectInfo) and self._visible(entry.key):
+                found = True
+                yield FileInfo(self.path_of(entry.key), entry.size, entry.mtime, False)
+        if not found and path != ROOT:
+            raise PathNotFoundError(driver=self.name, operation="walk", path=path)
+
+    def move(self, source: str, destination: str) -> None:
+        info = self.head(source, "move")
+        if info is None:
+            raise PathNotFoundError(driver=self.name, operation="move", path=source)
+        self.check_writable(destination, "move")
+        self.call("move", source, functools.partial(self.copy_object, info, self.key(destination)))
+        self.call("move", source, functools.partial(self.delete_objects, [info.key]))
+
+    def delete(self, path: str) -> None:
+        batch: list[str] = []
+        if self.head(path, "delete") is not None:
+            batch.append(self.key(path))
+        found = bool(batch)
+        for entry in self.entries(path, "delete", recursive=True):
+            if isinstance(entry, ObjectInfo):
+                found = True
+                batch.append(entry.key)
+            if len(batch) >= self.delete_batch:
+                self.call("delete", path, functools.partial(self.delete_objects, batch))
+                batch = []
+        if batch:
+            self.call("delete", path, functools.partial(self.delete_objects, batch))
+        if not found:
+            raise PathNotFoundError(driver=self.name, operation="delete", path=path)
+
+    def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        """A signed URL of ``path``, or ``None`` when this configuration cannot sign.
+
+        :raises PathNotFoundError: no file at ``path`` (a URL to a 404 helps no client).
+        """
+        if Capability.REDIRECT not in self.capabilities:
+            return None
+        if self.head(path, "redirect_url") is None:
+            raise PathNotFoundError(driver=self.name, operation="redirect_url", path=path)
+        return self.call(
+            "redirect_url", path, functools.partial(self.signed_url, self.key(path), method)
+        )
+
+    def close(self) -> None:
+        self._writable.close()
+
+
 class ObjectReader(io.RawIOBase):
     """A readable raw stream over an object's body; subclasses implement :meth:`read`."""
 
@@ -110,16 +408,97 @@ class ObjectReader(io.RawIOBase):
         return len(data)
 
 
-class PartWriter(FileWriter):
-    """A writer that buffers bytes and hands the store one full part at a time."""
+class BodyReader(ObjectReader):
+    """A response body (``read(n)``, ``read(None)`` for the rest) with typed read errors.
 
-    def __init__(self, driver_name: str, path: str, part_size: int) -> None:
-        self._driver_name = driver_name
+    :param release: called once on close (the body's own ``close``, a pooled connection's
+        return...).
+    """
+
+    def __init__(
+        self,
+        driver: ObjectStoreDriver,
+        path: str,
+        read: Callable[[int | None], bytes],
+        release: Callable[[], object] | None = None,
+    ) -> None:
+        self._driver = driver
         self._path = path
-        self._part_size = part_size
+        self._read = read
+        self._release = release
+
+    def read(self, size: int | None = -1) -> bytes:
+        amount = None if size is None or size < 0 else size
+        return bytes(self._driver.call("read", self._path, lambda: self._read(amount)))
+
+    def close(self) -> None:
+        if not self.closed and self._release is not None:
+            self._release()
+        super().close()
+
+    def stream(self) -> BinaryIO:
+        """This reader as the binary stream the contract returns."""
+        return cast(BinaryIO, self)
+
+
+def empty_stream() -> BinaryIO:
+    """The stream of a read that starts at or past the end of an existing object."""
+    return io.BytesIO(b"")
+
+
+class ObjectWriter(FileWriter):
+    """The one writer state machine of object-store drivers.
+
+    ::
+
+        OPEN ──write()──> buffer ──(a full part)──> upload_part(part)
+          │ commit(): no part sent ──> put_whole(buffer)   (one atomic request)
+          │           otherwise ─────> complete(rest)      (the last part, then publish)
+          ├──> COMMITTED
+          ├──> CANCELLED  cancel() / close(): discard()
+          └──> BROKEN     a failed write or commit: discard(); only cancel/close remain
+
+    Nothing is visible at the path before ``put_whole`` or ``complete`` returns. A
+    subclass implements the four primitives with its SDK (each runs inside the driver's
+    :meth:`~ObjectStoreDriver.call`) and :attr:`multipart`; an append starts from the
+    current object in its constructor (by copying parts server-side where it can).
+    """
+
+    def __init__(self, driver: ObjectStoreDriver, path: str) -> None:
+        self._driver = driver
+        self._path = path
+        self._key = driver.key(path)
+        self._part_size = driver.part_size
         self._buffer = bytearray()
         self._size = 0
         self._state = OPEN
+        #: the last discard failed: what the store holds uncommitted may remain.
+        self._leftovers = False
+
+    # -- primitives ----------------------------------------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def multipart(self) -> bool:
+        """Whether parts exist (sent, copied or adopted), so commit must ``complete``."""
+
+    @abc.abstractmethod
+    def upload_part(self, part: bytes) -> None:
+        """Hand the store one full part (starting the multipart upload if needed)."""
+
+    @abc.abstractmethod
+    def complete(self, rest: bytes) -> None:
+        """Send ``rest`` (possibly empty) as the last part and publish the object."""
+
+    @abc.abstractmethod
+    def put_whole(self, data: bytes) -> None:
+        """Publish ``data`` as the whole object in one request (no part was sent)."""
+
+    @abc.abstractmethod
+    def discard(self) -> None:
+        """Drop what the store holds uncommitted; calling it again is harmless."""
+
+    # -- the template --------------------------------------------------------------------
 
     @property
     def size(self) -> int:
@@ -130,11 +509,27 @@ class PartWriter(FileWriter):
         self._buffer += data
         self._size += len(data)
         while len(self._buffer) >= self._part_size:
-            # NOTE: a memoryview slice is sent, then dropped: at most one part plus the
-            # last write is ever held in memory.
-            self._send_part(bytes(memoryview(self._buffer)[: self._part_size]))
+            # NOTE: a full part leaves the buffer before it is sent: at most one part
+            # plus the last write is ever held in memory.
+            part = bytes(memoryview(self._buffer)[: self._part_size])
             del self._buffer[: self._part_size]
+            self._step("write", functools.partial(self.upload_part, part))
         return len(data)
+
+    def commit(self) -> None:
+        self._check_open("commit")
+        rest = bytes(self._buffer)
+
+        def publish() -> None:
+            self._driver.check_writable(self._path, "commit")
+            if self.multipart:
+                self.complete(rest)
+            else:
+                self.put_whole(rest)
+
+        self._step("commit", publish)
+        self._buffer = bytearray()
+        self._state = COMMITTED
 
     def cancel(self) -> None:
         if self._state == OPEN:
@@ -143,20 +538,42 @@ class PartWriter(FileWriter):
     def close(self) -> None:
         if self._state == OPEN:
             self.cancel()
+        elif self._leftovers:
+            # NOTE: the earlier discard found the store unreachable: once more.
+            self._discard_quietly()
+
+    def _step(self, operation: str, step: Callable[[], object]) -> None:
+        """Run one store step; a failure leaves the writer BROKEN (the data is gone)."""
+        try:
+            self._driver.call(operation, self._path, step)
+        except BaseException:
+            self._finish(BROKEN)
+            raise
 
     def _check_open(self, operation: str) -> None:
         if self._state != OPEN:
             raise StorageError(
                 f"the writer is {self._state}",
-                driver=self._driver_name,
+                driver=self._driver.name,
                 operation=operation,
                 path=self._path,
             )
 
-    @abc.abstractmethod
-    def _send_part(self, part: bytes) -> None:
-        """Hand one part to the store (a failure must leave the writer broken)."""
-
-    @abc.abstractmethod
     def _finish(self, state: str) -> None:
-        """Enter ``state`` and drop the buffer and whatever the store holds uncommitted."""
+        self._state = state
+        self._buffer = bytearray()
+        self._discard_quietly()
+
+    def _discard_quietly(self) -> None:
+        # NOTE: best effort: lifecycle rules (or the store's own expiry) reap leftovers.
+        try:
+            self.discard()
+            self._leftovers = False
+        except Exception:
+            self._leftovers = True
+            log.warning(
+                "%s: could not discard the uncommitted parts of %s",
+                self._driver.name,
+                self._path,
+                exc_info=True,
+            )

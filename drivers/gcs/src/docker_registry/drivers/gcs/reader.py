@@ -73,8 +73,8 @@ class GCSReader(ObjectReader):
             raise api.from_http_response(response)
         served = response.headers.get("x-goog-generation")
         if served is None:
-            current = self._driver.get_blob(self._path)
-            served = None if current is None else str(current.generation)
+            current = self._driver.head_object(self._blob.name)
+            served = None if current is None else str(current.native.generation)
         if served != self._generation:
             raise self._changed()
         return response.content

@@ -104,7 +104,5 @@ def cloudfront(value: Any) -> CloudFront | None:
         raise ConfigError("expected the key pair (or public key) id", key="cloudfront.keyid")
     secret = value.get("keysecret")
     if not isinstance(secret, str) or not secret.strip():
-        raise ConfigError(
-            "expected the PEM private key or its path", key="cloudfront.keysecret"
-        )
+        raise ConfigError("expected the PEM private key or its path", key="cloudfront.keysecret")
     return CloudFront(base=base.rstrip("/"), keyid=keyid.strip(), key=_load_key(secret))

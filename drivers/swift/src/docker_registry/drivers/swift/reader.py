@@ -1,4 +1,4 @@
-"""Reading objects: a (ranged) GET body as a binary stream, and header/listing helpers."""
+"""Reading Swift's answers: SLO headers, dates, and a second look at a 404."""
 
 from __future__ import annotations
 
@@ -6,46 +6,11 @@ import calendar
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from swiftclient.client import Connection
-
-from docker_registry.core.storage.objectstore import ObjectReader
+from typing import Any, TypeVar
 
 from .connection import status_of
 
-if TYPE_CHECKING:
-    from .driver import SwiftDriver
-
 _Result = TypeVar("_Result")
-
-
-class SwiftReader(ObjectReader):
-    """A (ranged) GET's body as a binary stream holding its borrowed connection."""
-
-    def __init__(self, driver: SwiftDriver, path: str, conn: Connection | None, body: Any) -> None:
-        self._driver = driver
-        self._path = path
-        self._conn = conn
-        self._body = body
-
-    def read(self, size: int | None = -1) -> bytes:
-        if self._body is None:
-            return b""
-        amount = None if size is None or size < 0 else size
-        try:
-            return bytes(self._body.read(amount))
-        except Exception as exc:
-            raise self._driver.error(exc, "read", self._path) from exc
-
-    def close(self) -> None:
-        if not self.closed:
-            if self._body is not None:
-                self._body.close()
-            if self._conn is not None:
-                self._driver.pool.release(self._conn)
-                self._conn = None
-        super().close()
 
 
 def is_slo(headers: Mapping[str, str]) -> bool:
