@@ -20,7 +20,7 @@ import yaml
 from docker_registry.core import hookimpl
 from docker_registry.core.app import create_app
 from docker_registry.core.config import Settings
-from docker_registry.core.config.settings import KNOWN_KEYS
+from docker_registry.core.config.settings import CORE_OPTIONS as KNOWN_KEYS
 from docker_registry.core.storage import Storage
 from docker_registry.core.storage.inmemory import InMemoryDriver
 

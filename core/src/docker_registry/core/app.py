@@ -81,12 +81,7 @@ def _build(
     if cache_name:
         spec = registry.cache_backends().get(cache_name)
         if spec is None:
-            raise ConfigError(
-                f"no cache backend named '{cache_name}' is installed "
-                f"(installed: {', '.join(sorted(registry.cache_backends())) or 'none'}); "
-                f"for Redis, 'pip install registry-plugin-redis'",
-                key="cache_backend",
-            )
+            raise missing_cache_backend(settings, cache_name, registry.cache_backends())
         storage.use_cache(spec.factory(registry))
 
     registry.coordinator = create_coordinator(registry)
@@ -122,6 +117,24 @@ class RegistryApp(falcon.App):
     refuse bodies before they are spooled (:attr:`access`)."""
 
     access: AccessControl | None = None
+
+
+def missing_cache_backend(settings: Settings, name: str, offered: Iterable[str]) -> ConfigError:
+    """The error for a cache backend no installed plugin offers, naming the key the user
+    wrote: ``cache_backend``, or the ``cache_lru`` section that implied ``redis``."""
+    installed = ", ".join(sorted(offered)) or "none"
+    if settings.get("cache_backend"):
+        return ConfigError(
+            f"no cache backend named '{name}' is installed (installed: {installed}); "
+            f"for Redis, 'pip install registry-plugin-redis'",
+            key="cache_backend",
+        )
+    return ConfigError(
+        f"the Redis cache of small files is configured, and no installed plugin offers it "
+        f"(cache backends installed: {installed}): pip install registry-plugin-redis, or "
+        f"remove the section",
+        key="cache_lru",
+    )
 
 
 def configured_cache_backend(settings: Settings) -> str | None:
