@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 import yaml
@@ -22,6 +22,7 @@ from .config import ConfigError, Settings, StartupError, load_settings
 
 if TYPE_CHECKING:
     from .app import ServedApp
+    from .config.options import Option
 
 EXIT_CONFIG_ERROR = 2
 
@@ -42,14 +43,21 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
+def _server_value(option: Option, given: str | None) -> Any:
+    """The value of a ``serve`` option: from the command line, else its environment
+    variable, else its default; checked like a configuration key.
+
+    :raises ConfigError: one line naming the flag or the variable, and what it accepts.
+    """
+    raw: str | None = given
+    source = f"--{option.name} {given}"
+    if given is None:
+        raw = os.environ.get(str(option.env))
+        source = f"{option.env}={raw}"
     try:
-        return int(value) if value.strip() else default
-    except ValueError:
-        raise ConfigError(
-            f"environment variable {name} must be an integer, not {value!r}"
-        ) from None
+        return option.value_of(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc.detail}") from None
 
 
 class _VersionAction(argparse.Action):
@@ -80,16 +88,15 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
     serve = commands.add_parser("serve", help="run the registry on waitress")
     add_config_options(serve)
     serve.add_argument("--host", help="interface to bind (default: $REGISTRY_HOST, else 0.0.0.0)")
-    serve.add_argument("--port", type=int, help="TCP port (default: $REGISTRY_PORT, else 5000)")
+    # NOTE: numbers are read as text and checked by the declarations of config/keys/server.py,
+    # so that a bad one is one line naming the flag, as a bad configuration key is.
+    serve.add_argument("--port", help="TCP port, 0 to 65535 (default: $REGISTRY_PORT, else 5000)")
     serve.add_argument(
         "--workers",
-        type=int,
         help="processes sharing the port, each with its threads (default: $REGISTRY_WORKERS, "
         "else 1; the number of CPU cores serves small requests fastest)",
     )
-    serve.add_argument(
-        "--threads", type=int, help="threads per process (default: $REGISTRY_THREADS, else 8)"
-    )
+    serve.add_argument("--threads", help="threads per process (default: $REGISTRY_THREADS, else 8)")
 
     config = commands.add_parser("config", help="show or check the effective configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -168,15 +175,16 @@ def main(argv: Sequence[str] | None = None, plugins: pluggy.PluginManager | None
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .config.keys import server
     from .logs import configure_logging
     from .server import serve
 
+    host = _server_value(server.HOST, args.host)
+    port = _server_value(server.PORT, args.port)
+    threads = _server_value(server.THREADS, args.threads)
+    workers = _server_value(server.WORKERS, args.workers)
     settings = load_settings(args.config, args.flavor)
-    host = args.host or os.environ.get("REGISTRY_HOST") or "0.0.0.0"
-    port = args.port if args.port is not None else _env_int("REGISTRY_PORT", 5000)
-    threads = args.threads or _env_int("REGISTRY_THREADS", 8)
     configure_logging(settings.loglevel, settings.log_format)
-    workers = args.workers or _env_int("REGISTRY_WORKERS", 1)
 
     def make_app() -> ServedApp:
         # NOTE: imported in each worker, after the fork (see server.py).

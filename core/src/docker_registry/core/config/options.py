@@ -158,7 +158,9 @@ class Option:
 
 def lookup(config: Any, name: str) -> Any:
     """The raw value at the dotted ``name`` of ``config``, ``None`` when absent."""
-    node: Any = getattr(config, "values", config)
+    # NOTE: Settings keeps its mapping in `.values`; a plain mapping's `.values` is a method.
+    values = getattr(config, "values", None)
+    node: Any = values if isinstance(values, Mapping) else config
     for part in name.split("."):
         if not isinstance(node, Mapping):
             return None
