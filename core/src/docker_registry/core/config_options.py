@@ -71,7 +71,8 @@ def plugin_options(plugins: pluggy.PluginManager) -> list[DeclaredOption]:
     owners: dict[str, str] = {}
     # NOTE: pluggy calls the last registered first; reversed, the core comes first.
     for impl in reversed(plugins.hook.registry_options.get_hookimpls()):
-        for option in impl.function() or ():
+        offered: Iterable[Any] = impl.function() or ()  # type: ignore[assignment]
+        for option in offered:
             if not isinstance(option, Option):
                 raise ConfigError(
                     f"plugin '{impl.plugin_name}' declared {option!r} through registry_options, "

@@ -88,7 +88,7 @@ class Option:
     def type_name(self) -> str:
         """What the docs call its type: ``int``, ``seconds``... (a parser's name)."""
         if self.type in PLAIN_TYPES:
-            return self.type.__name__  # type: ignore[union-attr]
+            return self.type.__name__
         name = getattr(self.type, "__name__", "value")
         return str(name).removeprefix("_").removeprefix("to_").replace("_", " ")
 
