@@ -10,6 +10,7 @@ names the key, flavor and file; never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -224,19 +225,17 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _config_show(settings: Settings) -> int:
-    from .storage.factory import load_driver_class, secret_options
-
     from .config_options import plugin_options, secret_names
     from .plugins import create_plugin_manager
+    from .storage.factory import load_driver_class, secret_options
 
     try:
         secrets = secret_options(load_driver_class(settings.storage))
     except ConfigError:
         secrets = frozenset()  # NOTE: `config check` names the problem; show what we can.
-    try:
+    # NOTE: a broken plugin is named by `config check`; key names still mask by rule.
+    with contextlib.suppress(ConfigError):
         secrets |= secret_names(plugin_options(create_plugin_manager()))
-    except ConfigError:
-        pass  # NOTE: a broken plugin is named by `config check`; names still mask by rule.
     print(f"# flavor: {settings.flavor}\n# source: {settings.source or '(packaged defaults)'}")
     masked = settings.masked(secrets)
     print(yaml.safe_dump(masked, sort_keys=True, default_flow_style=False), end="")
