@@ -185,6 +185,28 @@ CACHE_LRU = Option(
     "on when `host` (or `url`) is set",
 )
 
+HTPASSWD_CACHE_SECONDS = Option(
+    "htpasswd.cache_seconds",
+    float,
+    60.0,
+    min=0,
+    help="seconds a verified password is reused without a bcrypt check; `0`: never",
+)
+HTPASSWD_FAILED_LOGIN_WINDOW = Option(
+    "htpasswd.failed_login_window",
+    float,
+    60.0,
+    min=0,
+    help="seconds a failed login counts",
+)
+HTPASSWD_MAX_FAILED_LOGINS = Option(
+    "htpasswd.max_failed_logins",
+    int,
+    10,
+    min=0,
+    help="failed logins per client address within the window before it is answered "
+    "429; `0`: no limit",
+)
 HTPASSWD: tuple[Option, ...] = (
     Option(
         "htpasswd.path",
@@ -207,30 +229,18 @@ HTPASSWD: tuple[Option, ...] = (
         help="rules `{accounts, groups, repositories, actions}`; see "
         "[auth.md](auth.md#htpasswd-http-basic-and-an-access-list)",
     ),
-    Option(
-        "htpasswd.max_failed_logins",
-        int,
-        10,
-        min=0,
-        help="failed logins per client address within the window before it is answered "
-        "429; `0`: no limit",
-    ),
-    Option(
-        "htpasswd.failed_login_window",
-        float,
-        60.0,
-        min=0,
-        help="seconds a failed login counts",
-    ),
-    Option(
-        "htpasswd.cache_seconds",
-        float,
-        60.0,
-        min=0,
-        help="seconds a verified password is reused without a bcrypt check; `0`: never",
-    ),
+    HTPASSWD_MAX_FAILED_LOGINS,
+    HTPASSWD_FAILED_LOGIN_WINDOW,
+    HTPASSWD_CACHE_SECONDS,
 )
 
+BEARER_LEEWAY = Option(
+    "bearer.leeway",
+    float,
+    60.0,
+    min=0,
+    help="seconds of clock skew allowed on `exp`, `nbf`, `iat`",
+)
 BEARER: tuple[Option, ...] = (
     Option(
         "bearer.realm",
@@ -273,13 +283,7 @@ BEARER: tuple[Option, ...] = (
         default_doc="`RS256`, `RS384`, `RS512`, `ES256`, `ES384`, `ES512`, `EdDSA`",
         help="JWS algorithms accepted",
     ),
-    Option(
-        "bearer.leeway",
-        float,
-        60.0,
-        min=0,
-        help="seconds of clock skew allowed on `exp`, `nbf`, `iat`",
-    ),
+    BEARER_LEEWAY,
 )
 
 COORDINATION: tuple[Option, ...] = (
