@@ -12,6 +12,7 @@ from ..parsers import (
     boolean,
     checked_by_section,
     count,
+    integer,
     loglevel,
     lowercase,
     mapping,
@@ -385,6 +386,8 @@ CORS: tuple[Option, ...] = (
     ),
 )
 
+SMTP_PORT = Option("email_exceptions.smtp_port", integer, 25, min=1, max=65535, help="its port")
+
 EMAIL_EXCEPTIONS: tuple[Option, ...] = (
     Option(
         "email_exceptions",
@@ -400,7 +403,7 @@ EMAIL_EXCEPTIONS: tuple[Option, ...] = (
         default_doc="(none: off)",
         help="SMTP server",
     ),
-    Option("email_exceptions.smtp_port", checked_by_section, 25, help="its port"),
+    SMTP_PORT,
     Option(
         "email_exceptions.smtp_login",
         checked_by_section,
