@@ -81,7 +81,8 @@ def describe_plugins(manager: pluggy.PluginManager) -> list[InstalledPlugin]:
     for name, plugin in sorted(manager.list_name_plugin(), key=lambda item: item[0]):
         if plugin is None:
             continue
-        dist = origins.get(name)
+        # NOTE: the built-in mirroring declarations come with the core's distribution.
+        dist = origins.get("core" if name == BUILT_IN_MIRRORING else name)
         hooks = tuple(sorted(caller.name for caller in manager.get_hookcallers(plugin) or ()))
         described.append(
             InstalledPlugin(
