@@ -182,7 +182,7 @@ class Settings:
         for name in CORE_OPTIONS:
             setattr(self, name, self.values[name])
         # NOTE: `log_level` is the new spelling; the seed's `loglevel` still works.
-        self.loglevel = self.values.get("log_level") or self.values["loglevel"]
+        self.loglevel = self.values["log_level"] or self.values["loglevel"]
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], flavor: str = "test") -> Settings:

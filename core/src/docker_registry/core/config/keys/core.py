@@ -13,6 +13,7 @@ from ..parsers import (
     checked_by_section,
     count,
     integer,
+    log_format,
     loglevel,
     lowercase,
     mapping,
@@ -44,6 +45,20 @@ LOGLEVEL = Option(
     env="LOGLEVEL",
     help="Python logging level name (`debug`, `info`, `warn`/`warning`, `error`, "
     "`critical`), any case",
+)
+LOG_LEVEL = Option(
+    "log_level",
+    loglevel,
+    default_doc="(`loglevel`)",
+    help="the same, under the name the issue uses; wins over `loglevel` when set",
+)
+LOG_FORMAT = Option(
+    "log_format",
+    log_format,
+    "text",
+    env="LOG_FORMAT",
+    help="`text` (the seed's lines) or `json` (one JSON object per line, for log shippers); "
+    "see [operations.md](operations.md#logs)",
 )
 DEBUG = Option("debug", boolean, False, env="DEBUG", help="more detail in the `_ping` body")
 STANDALONE = Option(
@@ -106,8 +121,8 @@ TRUSTED_PROXY = Option(
     env="TRUSTED_PROXY",
     default_doc="(none: no proxy header believed)",
     help="address of the TLS proxy in front (or `*`); only from it are "
-    "`trusted_proxy_headers` believed, from anyone else they are removed "
-    "([deploy.md](deploy.md))",
+    "`trusted_proxy_headers` and `X-Request-Id` believed, from anyone else they are removed "
+    "or replaced ([deploy.md](deploy.md), [operations.md](operations.md#logs))",
 )
 TRUSTED_PROXY_HEADERS = Option(
     "trusted_proxy_headers",
@@ -458,6 +473,42 @@ BUGSNAG: tuple[Option, ...] = (
     ),
 )
 
+NOTIFICATIONS: tuple[Option, ...] = (
+    Option(
+        "notifications",
+        mapping,
+        default_doc="(none: off)",
+        help="send registry events to webhooks in CNCF distribution's envelope; see "
+        "[operations.md](operations.md#notifications)",
+    ),
+    Option(
+        "notifications.endpoints",
+        checked_by_section,
+        default_doc="`[]`",
+        help="list of endpoints, each a mapping of the keys in the table below (`name` and "
+        "`url` required)",
+    ),
+    Option(
+        "notifications.queue_path",
+        checked_by_section,
+        default_doc="`<file storage>/.registry-staging/notifications`, else "
+        "`$XDG_STATE_HOME/docker-registry/notifications`",
+        help="local folder where events wait until delivered (survives restarts)",
+    ),
+    Option(
+        "notifications.queue_max_events",
+        checked_by_section,
+        10000,
+        help="events kept per endpoint; when full the oldest are dropped and the count is logged",
+    ),
+    Option(
+        "notifications.source_addr",
+        checked_by_section,
+        default_doc="(the host name)",
+        help="`source.addr` of every event (e.g. `registry-1.example.com:5000`)",
+    ),
+)
+
 EXTENSIONS = Option(
     "extensions",
     checked_by_section,
@@ -469,6 +520,8 @@ OPTIONS: tuple[Option, ...] = (
     STORAGE,
     STORAGE_PATH,
     LOGLEVEL,
+    LOG_LEVEL,
+    LOG_FORMAT,
     DEBUG,
     STANDALONE,
     ISSUE,
@@ -495,5 +548,6 @@ OPTIONS: tuple[Option, ...] = (
     *CORS,
     *EMAIL_EXCEPTIONS,
     *BUGSNAG,
+    *NOTIFICATIONS,
     EXTENSIONS,
 )
