@@ -10,7 +10,7 @@ import pluggy
 import pytest
 
 from docker_registry.core import defaults, hookspecs
-from docker_registry.core.config import ConfigError, Settings
+from docker_registry.core.config import ConfigError, ConfigErrors, Settings
 from docker_registry.core.config.keys import CORE_DISTRIBUTION_OPTIONS
 from docker_registry.core.config.options import DriverOption, Option
 from docker_registry.core.config.parsers import seconds
@@ -50,6 +50,19 @@ def test_config_check_refuses_a_bad_value_in_one_line_naming_the_key(
     assert len(lines) == 1, result.stderr
     assert f"key '{key}'" in lines[0] and words in lines[0] and str(path) in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_config_check_reports_every_bad_core_key_one_line_each(run_cli, write_config):
+    text = "  upload_purge_age: abc\n  debug: maybe\n  max_manifest_size: -1\n"
+    path, result = _check(run_cli, write_config, text)
+    assert result.returncode == 2
+    lines = _error_lines(result)
+    keys = sorted(line.split("key '")[1].split("'")[0] for line in lines)
+    assert keys == ["debug", "max_manifest_size", "upload_purge_age"], result.stderr
+    assert all(str(path) in line for line in lines)
+    with pytest.raises(ConfigErrors) as error:
+        Settings.from_mapping({"debug": "maybe", "upload_purge_age": "abc"})
+    assert [problem.key for problem in error.value.problems] == ["debug", "upload_purge_age"]
 
 
 def test_config_check_reports_plugin_keys_and_sections_together(run_cli, write_config):

@@ -20,6 +20,7 @@ import pluggy
 import yaml
 
 from .config import ConfigError, Settings, StartupError, load_settings
+from .config.errors import problem_lines
 
 if TYPE_CHECKING:
     from .app import ServedApp
@@ -184,7 +185,8 @@ def main(argv: Sequence[str] | None = None, plugins: pluggy.PluginManager | None
         print(f"docker-registry: start-up error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     except ConfigError as exc:
-        print(f"docker-registry: configuration error: {exc}", file=sys.stderr)
+        for line in problem_lines(exc):
+            print(f"docker-registry: configuration error: {line}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
 
 

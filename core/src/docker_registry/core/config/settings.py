@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, ConfigErrors
 from .keys import CORE_DISTRIBUTION_OPTIONS
 from .options import Option
 from .parsers import CHANNEL_TIMEOUT, MIN_SPOOL_SWEEP_AGE, GiB, KiB, MiB
@@ -87,11 +87,21 @@ def _validate(values: dict[str, Any]) -> None:
     A value that is absent, null or blank takes the default, and so does one that
     normalises to nothing (`search_backend: "  "`, `index_endpoint: "/"`).
 
-    :raises ConfigError: naming the key whose value has the wrong type.
+    :raises ConfigError: naming the key whose value has the wrong type;
+        :class:`~.errors.ConfigErrors` when several are wrong.
     """
+    problems: list[ConfigError] = []
     for name, option in CORE_OPTIONS.items():
-        converted = option.value_of(values.get(name))
+        try:
+            converted = option.value_of(values.get(name))
+        except ConfigError as exc:
+            problems.append(exc)
+            continue
         values[name] = option.default if converted == "" else converted
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigErrors(problems)
 
 
 def _mask(node: Any, secret_names: frozenset[str], *, secret: bool = False) -> Any:
