@@ -167,3 +167,41 @@ def test_every_core_key_is_declared_once():
     names = [option.name for option in CORE_DISTRIBUTION_OPTIONS]
     assert len(names) == len(set(names))
     assert all(option.help for option in CORE_DISTRIBUTION_OPTIONS)
+
+
+def test_serve_logs_a_typo_once_logging_is_set_up(tmp_path, write_config):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = write_config(
+        f"dev:\n  storage: file\n  storage_path: {tmp_path / 'data'}\n  storage_pth: x\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "docker_registry.core", "serve", "--config", str(path)],
+        env={"REGISTRY_HOST": "127.0.0.1", "REGISTRY_PORT": str(port), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_ping", timeout=2):
+                    break
+            except OSError:
+                assert process.poll() is None, process.stdout.read().decode()
+                assert time.monotonic() < deadline, "registry did not answer /_ping in 20 s"
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=10)[0].decode()
+    warnings = [line for line in output.splitlines() if "storage_pth" in line]
+    assert len(warnings) == 1, output
+    assert "WARNING" in warnings[0] and "did you mean 'storage_path'?" in warnings[0]

@@ -246,18 +246,10 @@ def _config_show(settings: Settings) -> int:
 
 def _config_check(settings: Settings, *, connect: bool = False) -> int:
     """Validate every declared key; one line per problem on stderr, exit 2 if any."""
-    from .config_options import (
-        driver_options,
-        installed_driver_options,
-        invalid_values,
-        mapping_sections,
-        plugin_options,
-        unknown_key_warning,
-        unknown_keys,
-    )
+    from .config_options import invalid_values, plugin_options, unknown_key_warnings
     from .config_sections import section_problems
     from .plugins import create_plugin_manager
-    from .storage.factory import canonical_name, load_driver_class, resolve_options
+    from .storage.factory import load_driver_class, resolve_options
 
     source = settings.source or "packaged defaults"
     where = f"{source}, flavor '{settings.flavor}'"
@@ -274,27 +266,7 @@ def _config_check(settings: Settings, *, connect: bool = False) -> int:
     except ConfigError as exc:
         problems.append(exc)
     problems += section_problems(settings, plugins)
-    known = {item.option.name for item in declared}
-    driver_warnings: dict[str, str] = {}
-    if driver_class is not None:
-        from .storage.factory import unknown_options
-
-        options = driver_options(canonical_name(settings.storage), driver_class)
-        known |= {item.option.name for item in options}
-        names = ", ".join(option.name for option in driver_class.options)
-        for key in unknown_options(driver_class, settings.values):
-            driver_warnings[key] = (
-                f"not an option of the '{driver_class.name}' storage driver (its options: {names})"
-            )
-    sections = mapping_sections(declared)
-    unknown = [key for key in unknown_keys(settings, known, sections) if key not in driver_warnings]
-    if unknown:
-        # NOTE: other drivers are imported only now: a `common` flavor may hold their keys.
-        known |= {item.option.name for item in installed_driver_options()}
-        unknown = [
-            key for key in unknown_keys(settings, known, sections) if key not in driver_warnings
-        ]
-    warnings = {**driver_warnings, **{key: unknown_key_warning(key, known) for key in unknown}}
+    warnings = unknown_key_warnings(settings, declared, driver_class)
     for key in sorted(warnings):
         print(f"warning: {where}, key '{key}': {warnings[key]}", file=sys.stderr)
     # NOTE: a section's own parser may find what its declarations already found.

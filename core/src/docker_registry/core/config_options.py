@@ -202,6 +202,39 @@ def unknown_key_warning(key: str, known: Iterable[str]) -> str:
     return "no installed plugin or driver declares it; it is ignored"
 
 
+def unknown_key_warnings(
+    settings: Settings,
+    declared: Iterable[DeclaredOption],
+    driver_class: type[StorageDriver] | None,
+) -> dict[str, str]:
+    """``key -> warning`` for every configured key nobody declares.
+
+    The plugins' and the configured driver's declarations are read first; the other
+    installed drivers are imported only when keys remain unknown (a ``common`` flavor may
+    hold their keys). A key with the configured driver's prefix is named as a misspelt
+    option of that driver, with its options.
+    """
+    from .storage.factory import installed_drivers, unknown_options
+
+    items = list(declared)
+    known = {item.option.name for item in items}
+    warnings: dict[str, str] = {}
+    if driver_class is not None:
+        known |= {option.name for option in driver_class.options}
+        names = ", ".join(option.name for option in driver_class.options)
+        for key in unknown_options(driver_class, settings.values):
+            warnings[key] = (
+                f"not an option of the '{driver_class.name}' storage driver (its options: {names})"
+            )
+    sections = mapping_sections(items)
+    unknown = [key for key in unknown_keys(settings, known, sections) if key not in warnings]
+    if unknown and installed_drivers():
+        known |= {item.option.name for item in installed_driver_options()}
+        unknown = [key for key in unknown_keys(settings, known, sections) if key not in warnings]
+    warnings.update({key: unknown_key_warning(key, known) for key in unknown})
+    return dict(sorted(warnings.items()))
+
+
 def secret_names(declared: Iterable[DeclaredOption]) -> frozenset[str]:
     """The last part of every key declared ``secret``, for :meth:`Settings.masked`."""
     return frozenset(item.option.name.rsplit(".", 1)[-1] for item in declared if item.option.secret)
