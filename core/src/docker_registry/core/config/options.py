@@ -114,7 +114,8 @@ class Option:
         return value
 
     def _check_range(self, value: Any) -> None:
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
+        bounded = self.min is not None or self.max is not None
+        if not bounded or not isinstance(value, (int, float)) or isinstance(value, bool):
             return
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"expected a finite number, got {self.shown(value)}")

@@ -6,7 +6,7 @@ Declared by the ``v1`` plugin (:mod:`docker_registry.core.v1.plugin`).
 from __future__ import annotations
 
 from ..options import Option
-from ..parsers import endpoint, lowercase, mapping, text
+from ..parsers import endpoint, lowercase, mapping, positive_seconds, text
 
 INDEX_ENDPOINT = Option(
     "index_endpoint",
@@ -17,9 +17,8 @@ INDEX_ENDPOINT = Option(
 )
 INDEX_TIMEOUT = Option(
     "index_timeout",
-    float,
+    positive_seconds,
     10.0,
-    min=0.001,
     help="seconds per call to the index (`token` backend)",
 )
 SEARCH_BACKEND = Option(
