@@ -3,7 +3,9 @@
 * the v2 seconds keys are typed: a wrong value is one line from ``config check``; null
   and empty take the documented default; ``upload_purge_age: 0`` keeps upload URLs valid;
 * every key of the docs' tables and of config/config_sample.yml is read by some code;
-* every key the code reads from the settings is in the docs' tables.
+* every key the code reads from the settings is in the docs' tables: every key declared
+  through ``registry_options`` (the tables are generated from the declarations, see
+  ``test_config_docs.py``), checked here by reading the tables as a user does.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import yaml
 from docker_registry.core import hookimpl
 from docker_registry.core.app import create_app
 from docker_registry.core.config import Settings
-from docker_registry.core.config.settings import KNOWN_KEYS
+from docker_registry.core.config.settings import CORE_OPTIONS
 from docker_registry.core.storage import Storage
 from docker_registry.core.storage.inmemory import InMemoryDriver
 
@@ -54,7 +56,12 @@ def test_null_and_empty_take_the_documented_default(key, value):
 
 def test_empty_variable_of_the_sample_is_the_default(run_cli):
     result = run_cli(
-        "config", "show", "--config", str(SAMPLE), "--flavor", "local",
+        "config",
+        "show",
+        "--config",
+        str(SAMPLE),
+        "--flavor",
+        "local",
         env={"UPLOAD_PURGE_INTERVAL": "", "UPLOAD_PURGE_AGE": "", "V2_TAG_CACHE_TTL": ""},
     )
     assert result.returncode == 0, result.stderr
@@ -159,8 +166,8 @@ def _literals() -> dict[Path, set[str]]:
 
 
 #: Sections parsed by another section's code: registry-plugin-redis's create_client
-#: reads `cache` (the diff queue) and `cache_lru` (the file cache) alike.
-SAME_PARSER = {"cache": "cache_lru"}
+#: reads `cache` (the diff queue), `coordination` (redis) and `cache_lru` (the file cache) alike.
+SAME_PARSER = {"cache": "cache_lru", "coordination": "cache_lru"}
 
 
 def _read(key: str, literals: dict[Path, set[str]]) -> bool:
@@ -183,7 +190,8 @@ def test_every_key_of_the_docs_and_the_sample_is_read_by_some_code():
     literals = _literals()
     keys = (_documented_keys() | _sample_keys()) - {""}
     unread = sorted(
-        key for key in keys
+        key
+        for key in keys
         if not any(key.startswith(exempt) for exempt in READ_BY_NOTHING)
         and not _read(key, literals)
     )
@@ -192,19 +200,28 @@ def test_every_key_of_the_docs_and_the_sample_is_read_by_some_code():
 
 def test_the_walk_finds_what_the_issue_named():
     keys = _documented_keys() | _sample_keys()
-    for key in ("cors.always_send", "email_exceptions.smtp_secure", "bugsnag",
-                "cloudfront.keysecret", "upload_purge_age", "cache.host", "gs_secure"):
+    for key in (
+        "cors.always_send",
+        "email_exceptions.smtp_secure",
+        "bugsnag",
+        "cloudfront.keysecret",
+        "upload_purge_age",
+        "cache.host",
+        "gs_secure",
+    ):
         assert key in keys, key
     assert not _read("cors.no_such_option", _literals())
 
 
+def _declared_keys() -> list[str]:
+    from docker_registry.core.config_options import plugin_options
+    from docker_registry.core.plugins import create_plugin_manager
+
+    return sorted(item.option.name for item in plugin_options(create_plugin_manager()))
+
+
 @pytest.mark.parametrize(
-    "key",
-    sorted(
-        set(KNOWN_KEYS)
-        | {"nginx_x_accel_redirect", "auth_backend", "index_timeout", "cache_backend",
-           "cache_lru.url", "cache_lru.timeout", "cors", "email_exceptions", "bugsnag"}
-    ),
+    "key", sorted({*_declared_keys(), *CORE_OPTIONS, "cache_lru.url", "cache_lru.timeout"})
 )
 def test_keys_the_code_reads_are_documented(key):
     assert key in _documented_keys(), f"{key} is read by the code but not in {DOCS.name}'s tables"

@@ -16,6 +16,7 @@ import pytest
 from docker_registry.core import cli
 from docker_registry.core.app import create_app
 from docker_registry.core.config import ConfigError, Settings
+from docker_registry.core.config.options import Option
 from docker_registry.core.hookspecs import (
     AuthBackendSpec,
     CacheBackendSpec,
@@ -278,3 +279,49 @@ def test_hook_registry_diff_queue(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("WARNING"):
         create_app(settings, storage=Storage(InMemoryDriver()), plugins=manager)
     assert "no installed plugin queues v1 diffs" in caplog.text
+
+
+class WebhookOptions:
+    """A plugin declaring a section of two keys, one required, one ranged."""
+
+    URL = Option("webhook.url", str, required=True, help="where events are posted")
+    TIMEOUT = Option("webhook.timeout", float, 5.0, min=0.1, help="seconds per post")
+
+    @hookimpl
+    def registry_options(self):
+        return [self.URL, self.TIMEOUT]
+
+
+def test_hook_registry_options() -> None:
+    from docker_registry.core.config_options import (
+        invalid_values,
+        plugin_options,
+        unknown_key_warning,
+        unknown_keys,
+    )
+
+    plugin = WebhookOptions()
+    declared = plugin_options(create_plugin_manager([plugin]))
+    owners = {item.option.name: item.owner for item in declared}
+    assert owners["upload_purge_age"] == "v2"
+    assert owners["mirroring.timeout"] == "mirroring"
+    assert owners["storage"] == "core"
+    assert owners["webhook.url"] not in ("core", "v1", "v2")
+
+    good = Settings.from_mapping({"webhook": {"url": "http://hooks", "timeout": 2.5}})
+    assert invalid_values(good, declared) == []
+    assert plugin.TIMEOUT.read(good) == 2.5
+    assert plugin.TIMEOUT.read(Settings.from_mapping({"webhook": {"url": "u"}})) == 5.0
+
+    bad = Settings.from_mapping({"webhook": {"timeout": 0, "tiemout": 1}})
+    problems = {error.key: str(error) for error in invalid_values(bad, declared)}
+    assert set(problems) == {"webhook.url", "webhook.timeout"}
+    assert "required (where events are posted)" in problems["webhook.url"]
+    assert "at least 0.1" in problems["webhook.timeout"]
+    known = set(owners)
+    assert unknown_keys(bad, known) == ["webhook.tiemout"]
+    assert "did you mean 'webhook.timeout'" in unknown_key_warning("webhook.tiemout", known)
+
+    # NOTE: the same key declared by two plugins is refused, naming both.
+    with pytest.raises(ConfigError, match="declared by two plugins"):
+        plugin_options(create_plugin_manager([plugin, WebhookOptions()]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +23,10 @@ from .plugins import create_plugin_manager
 from .proxies import TrustedProxies
 from .registry import Registry
 from .spool import BodyGate, TapFinder
-from .storage import Storage, StorageError, create_driver
+from .storage import Storage, StorageDriver, StorageError, create_driver
 from .unreceived import UnreceivedBodyMiddleware
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,26 @@ class ServedApp:
 
 
 def create_served_app(settings: Settings, storage: Storage) -> ServedApp:
-    """Build the application for ``serve`` (or a WSGI server) on ``storage``."""
+    """Build the application for ``serve`` (or a WSGI server) on ``storage``.
+
+    Keys no plugin or driver declares are logged as warnings (logging is set up by then;
+    ``config check`` prints the same lines).
+    """
     app, registry = _build(settings, storage, None, ())
+    _warn_unknown_keys(settings, registry, storage)
     return ServedApp(app, storage.spool_directory, registry.find_tap)
+
+
+def _warn_unknown_keys(settings: Settings, registry: Registry, storage: Storage) -> None:
+    from .config_options import plugin_options, unknown_key_warnings
+
+    driver = storage.driver if isinstance(storage.driver, StorageDriver) else None
+    where = f"{settings.source or 'packaged defaults'}, flavor '{settings.flavor}'"
+    warnings = unknown_key_warnings(
+        settings, plugin_options(registry.plugins), type(driver) if driver else None
+    )
+    for key, warning in warnings.items():
+        log.warning("configuration %s, key '%s': %s", where, key, warning)
 
 
 def create_app(
@@ -81,12 +101,7 @@ def _build(
     if cache_name:
         spec = registry.cache_backends().get(cache_name)
         if spec is None:
-            raise ConfigError(
-                f"no cache backend named '{cache_name}' is installed "
-                f"(installed: {', '.join(sorted(registry.cache_backends())) or 'none'}); "
-                f"for Redis, 'pip install registry-plugin-redis'",
-                key="cache_backend",
-            )
+            raise missing_cache_backend(settings, cache_name, registry.cache_backends())
         storage.use_cache(spec.factory(registry))
 
     registry.coordinator = create_coordinator(registry)
@@ -122,6 +137,24 @@ class RegistryApp(falcon.App):
     refuse bodies before they are spooled (:attr:`access`)."""
 
     access: AccessControl | None = None
+
+
+def missing_cache_backend(settings: Settings, name: str, offered: Iterable[str]) -> ConfigError:
+    """The error for a cache backend no installed plugin offers, naming the key the user
+    wrote: ``cache_backend``, or the ``cache_lru`` section that implied ``redis``."""
+    installed = ", ".join(sorted(offered)) or "none"
+    if settings.get("cache_backend"):
+        return ConfigError(
+            f"no cache backend named '{name}' is installed (installed: {installed}); "
+            f"for Redis, 'pip install registry-plugin-redis'",
+            key="cache_backend",
+        )
+    return ConfigError(
+        f"the Redis cache of small files is configured, and no installed plugin offers it "
+        f"(cache backends installed: {installed}): pip install registry-plugin-redis, or "
+        f"remove the section",
+        key="cache_lru",
+    )
 
 
 def configured_cache_backend(settings: Settings) -> str | None:

@@ -10,18 +10,22 @@ names the key, flavor and file; never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 import yaml
 
 from .config import ConfigError, Settings, StartupError, load_settings
+from .config.errors import problem_lines
 
 if TYPE_CHECKING:
     from .app import ServedApp
+    from .config.options import Option
 
 EXIT_CONFIG_ERROR = 2
 
@@ -42,14 +46,21 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
+def _server_value(option: Option, given: str | None) -> Any:
+    """The value of a ``serve`` option: from the command line, else its environment
+    variable, else its default; checked like a configuration key.
+
+    :raises ConfigError: one line naming the flag or the variable, and what it accepts.
+    """
+    raw: str | None = given
+    source = f"--{option.name} {given}"
+    if given is None:
+        raw = os.environ.get(str(option.env))
+        source = f"{option.env}={raw}"
     try:
-        return int(value) if value.strip() else default
-    except ValueError:
-        raise ConfigError(
-            f"environment variable {name} must be an integer, not {value!r}"
-        ) from None
+        return option.value_of(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc.detail}") from None
 
 
 class _VersionAction(argparse.Action):
@@ -80,16 +91,15 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
     serve = commands.add_parser("serve", help="run the registry on waitress")
     add_config_options(serve)
     serve.add_argument("--host", help="interface to bind (default: $REGISTRY_HOST, else 0.0.0.0)")
-    serve.add_argument("--port", type=int, help="TCP port (default: $REGISTRY_PORT, else 5000)")
+    # NOTE: numbers are read as text and checked by the declarations of config/keys/server.py,
+    # so that a bad one is one line naming the flag, as a bad configuration key is.
+    serve.add_argument("--port", help="TCP port, 0 to 65535 (default: $REGISTRY_PORT, else 5000)")
     serve.add_argument(
         "--workers",
-        type=int,
         help="processes sharing the port, each with its threads (default: $REGISTRY_WORKERS, "
         "else 1; the number of CPU cores serves small requests fastest)",
     )
-    serve.add_argument(
-        "--threads", type=int, help="threads per process (default: $REGISTRY_THREADS, else 8)"
-    )
+    serve.add_argument("--threads", help="threads per process (default: $REGISTRY_THREADS, else 8)")
 
     config = commands.add_parser("config", help="show or check the effective configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -101,6 +111,17 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
         action="store_true",
         help="also start the storage driver and probe the backend: write, read back, list "
         "and delete an object under /_registry_probe",
+    )
+
+    docs = config_commands.add_parser(
+        "docs", help="write or check the key tables of docs/configuration.md"
+    )
+    docs_action = docs.add_mutually_exclusive_group(required=True)
+    docs_action.add_argument(
+        "--write", metavar="FILE", help="rewrite the tables between <!-- options: NAME --> markers"
+    )
+    docs_action.add_argument(
+        "--check", metavar="FILE", help="exit 1 when a table differs from the declarations"
     )
 
     gc = commands.add_parser(
@@ -195,6 +216,8 @@ def main(argv: Sequence[str] | None = None, plugins: pluggy.PluginManager | None
             return int(run(args))
         if args.command == "serve":
             return _serve(args)
+        if args.command == "config" and args.config_command == "docs":
+            return _config_docs(args.write or args.check, write=bool(args.write))
         if args.command == "config":
             settings = load_settings(args.config, args.flavor)
             if args.config_command == "show":
@@ -209,20 +232,22 @@ def main(argv: Sequence[str] | None = None, plugins: pluggy.PluginManager | None
         print(f"docker-registry: start-up error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     except ConfigError as exc:
-        print(f"docker-registry: configuration error: {exc}", file=sys.stderr)
+        for line in problem_lines(exc):
+            print(f"docker-registry: configuration error: {line}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .config.keys import server
     from .logs import configure_logging
     from .server import serve
 
+    host = _server_value(server.HOST, args.host)
+    port = _server_value(server.PORT, args.port)
+    threads = _server_value(server.THREADS, args.threads)
+    workers = _server_value(server.WORKERS, args.workers)
     settings = load_settings(args.config, args.flavor)
-    host = args.host or os.environ.get("REGISTRY_HOST") or "0.0.0.0"
-    port = args.port if args.port is not None else _env_int("REGISTRY_PORT", 5000)
-    threads = args.threads or _env_int("REGISTRY_THREADS", 8)
     configure_logging(settings.loglevel, settings.log_format)
-    workers = args.workers or _env_int("REGISTRY_WORKERS", 1)
 
     def make_app() -> ServedApp:
         # NOTE: imported in each worker, after the fork (see server.py).
@@ -282,19 +307,21 @@ def _open_registry(args: argparse.Namespace):
 
 
 def _gc(args: argparse.Namespace) -> int:
+    from .config.keys.v2 import UPLOAD_PURGE_AGE
     from .coordination import LockTimeout
     from .logs import configure_logging
     from .ops.gc import DEFAULT_GRACE, GcOptions, ProgressDisplay, run_gc
     from .storage import StorageError
 
     registry = _open_registry(args)
-    configure_logging(registry.settings.loglevel)
-    max_age = registry.settings.get("upload_purge_age")
+    configure_logging(registry.settings.loglevel, registry.settings.log_format)
+    # NOTE: upload_purge_age 0 keeps unfinished uploads forever: gc keeps them too.
+    max_age = UPLOAD_PURGE_AGE.read(registry.settings) or math.inf
     options = GcOptions(
         dry_run=args.dry_run,
         delete_untagged=args.delete_untagged,
         grace=DEFAULT_GRACE if args.grace is None else args.grace,
-        upload_max_age=7 * 24 * 3600.0 if max_age is None else float(max_age),
+        upload_max_age=max_age,
         jobs=max(1, args.jobs),
     )
     display = ProgressDisplay()
@@ -341,12 +368,17 @@ def _du(args: argparse.Namespace) -> int:
 
 
 def _config_show(settings: Settings) -> int:
+    from .config_options import plugin_options, secret_names
+    from .plugins import create_plugin_manager
     from .storage.factory import load_driver_class, secret_options
 
     try:
         secrets = secret_options(load_driver_class(settings.storage))
     except ConfigError:
         secrets = frozenset()  # NOTE: `config check` names the problem; show what we can.
+    # NOTE: a broken plugin is named by `config check`; key names still mask by rule.
+    with contextlib.suppress(ConfigError):
+        secrets |= secret_names(plugin_options(create_plugin_manager()))
     print(f"# flavor: {settings.flavor}\n# source: {settings.source or '(packaged defaults)'}")
     masked = settings.masked(secrets)
     print(yaml.safe_dump(masked, sort_keys=True, default_flow_style=False), end="")
@@ -354,24 +386,38 @@ def _config_show(settings: Settings) -> int:
 
 
 def _config_check(settings: Settings, *, connect: bool = False) -> int:
-    from .config_sections import check_sections
+    """Validate every declared key; one line per problem on stderr, exit 2 if any."""
+    from .config_options import invalid_values, plugin_options, unknown_key_warnings
+    from .config_sections import section_problems
     from .plugins import create_plugin_manager
-    from .storage.factory import load_driver_class, resolve_options, unknown_options
+    from .storage.factory import load_driver_class, resolve_options
 
+    source = settings.source or "packaged defaults"
+    where = f"{source}, flavor '{settings.flavor}'"
+    try:
+        plugins = create_plugin_manager()
+        declared = plugin_options(plugins)
+    except ConfigError as exc:
+        raise exc.located(flavor=settings.flavor, file=settings.source) from None
+    problems = invalid_values(settings, declared)
+    driver_class = None
     try:
         driver_class = load_driver_class(settings.storage)
         resolve_options(driver_class, settings.values)
-        check_sections(settings, create_plugin_manager())
     except ConfigError as exc:
-        raise exc.located(flavor=settings.flavor, file=settings.source) from None
-    source = settings.source or "packaged defaults"
-    known = ", ".join(option.name for option in driver_class.options)
-    for key in unknown_options(driver_class, settings.values):
-        print(
-            f"warning: {source}, flavor '{settings.flavor}', key '{key}': not an option of the "
-            f"'{driver_class.name}' storage driver (its options: {known})",
-            file=sys.stderr,
-        )
+        problems.append(exc)
+    problems += section_problems(settings, plugins)
+    warnings = unknown_key_warnings(settings, declared, driver_class)
+    for key in sorted(warnings):
+        print(f"warning: {where}, key '{key}': {warnings[key]}", file=sys.stderr)
+    # NOTE: a section's own parser may find what its declarations already found.
+    lines = dict.fromkeys(
+        str(problem.located(flavor=settings.flavor, file=settings.source)) for problem in problems
+    )
+    for line in lines:
+        print(f"docker-registry: configuration error: {line}", file=sys.stderr)
+    if problems or driver_class is None:
+        return EXIT_CONFIG_ERROR
     if connect:
         return _connect(settings, source)
     print(
@@ -430,6 +476,42 @@ def _verify(args: argparse.Namespace) -> int:
     bar.close()
     print(f"verified {report.summary()}")
     return 1 if report.damage else 0
+
+
+def _config_docs(path: str, *, write: bool) -> int:
+    """``config docs``: the key tables of ``path`` from every installed declaration."""
+    from pathlib import Path
+
+    from .config.keys import server
+    from .config_docs import SERVER, write_tables
+    from .config_options import DeclaredOption, installed_driver_options, plugin_options
+    from .plugins import create_plugin_manager
+
+    declared = [
+        *plugin_options(create_plugin_manager()),
+        *installed_driver_options(),
+        *(DeclaredOption(option, SERVER) for option in server.OPTIONS),
+    ]
+    try:
+        document = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    updated, problems = write_tables(document, declared)
+    for problem in problems:
+        print(f"docker-registry: {path}: {problem}", file=sys.stderr)
+    if write:
+        if updated != document:
+            Path(path).write_text(updated, encoding="utf-8")
+        print(f"{path}: key tables written from the declarations")
+        return 1 if problems else 0
+    if updated != document:
+        print(
+            f"docker-registry: {path}: the key tables differ from the declarations; run "
+            f"'docker-registry config docs --write {path}'",
+            file=sys.stderr,
+        )
+        return 1
+    return 1 if problems else 0
 
 
 def _plugins() -> int:

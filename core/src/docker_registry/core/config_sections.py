@@ -12,7 +12,7 @@ from typing import Any
 
 import pluggy
 
-from .config import Settings
+from .config import ConfigError, Settings
 
 
 def _privileged_key(settings: Settings) -> None:
@@ -74,11 +74,43 @@ def _search_backend(settings: Settings, plugins: pluggy.PluginManager) -> None:
     ModuleIndexSearch.load(name)
 
 
+def _cache_backend(settings: Settings, plugins: pluggy.PluginManager) -> None:
+    from .app import configured_cache_backend, missing_cache_backend
+
+    name = configured_cache_backend(settings)
+    if not name:
+        return
+    offered: set[str] = set()
+    for specs in plugins.hook.registry_cache_backends():
+        offered.update(str(spec.name).lower() for spec in specs or ())
+    if name not in offered:
+        raise missing_cache_backend(settings, name, offered)
+
+
+def section_problems(settings: Settings, plugins: pluggy.PluginManager) -> list[ConfigError]:
+    """Parse each section as ``serve`` will; one error per section at fault.
+
+    Each error names the key at fault (never quoting a secret).
+    """
+    problems: list[ConfigError] = []
+    for check in CHECKS:
+        try:
+            check(settings)
+        except ConfigError as exc:
+            problems.append(exc)
+    for plugin_check in (_search_backend, _cache_backend):
+        try:
+            plugin_check(settings, plugins)
+        except ConfigError as exc:
+            problems.append(exc)
+    return problems
+
+
 def check_sections(settings: Settings, plugins: pluggy.PluginManager) -> None:
     """Parse each section as ``serve`` will.
 
-    :raises ConfigError: naming the key at fault (never quoting a secret).
+    :raises ConfigError: the first problem :func:`section_problems` finds.
     """
-    for check in CHECKS:
-        check(settings)
-    _search_backend(settings, plugins)
+    problems = section_problems(settings, plugins)
+    if problems:
+        raise problems[0]

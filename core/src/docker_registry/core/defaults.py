@@ -10,9 +10,16 @@ from collections.abc import Iterable
 
 import falcon
 
+from .config.keys import core as keys
+from .config.options import Option
 from .hookspecs import AuthBackendSpec, CoordinationBackendSpec, hookimpl
 from .meta import PingResource, RootResource
 from .registry import Registry
+
+
+@hookimpl
+def registry_options() -> Iterable[Option]:
+    return keys.OPTIONS
 
 
 @hookimpl

@@ -23,6 +23,7 @@ from typing import Any
 import falcon
 
 from .config import ConfigError, Settings
+from .config.keys.core import SMTP_PORT
 from .http_errors import handle_unexpected
 
 log = logging.getLogger(__name__)
@@ -92,14 +93,7 @@ def mail_settings(settings: Settings) -> MailSettings | None:
     host = _text(section, "smtp_host")
     if host is None:
         return None
-    port = section.get("smtp_port")
-    if port in (None, ""):
-        port = 25
-    if isinstance(port, str) and port.strip().isdigit():
-        port = int(port)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise ConfigError(f"expected a TCP port (1-65535), got {port!r}",
-                          key="email_exceptions.smtp_port")
+    port: int = SMTP_PORT.value_of(section.get("smtp_port"))
     secure = section.get("smtp_secure")
     starttls: tuple[str | None, str | None] | None
     if secure in (None, "", False):

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     import falcon
 
+    from .config.options import Option
     from .registry import Registry
 
 PROJECT_NAME = "docker_registry"
@@ -163,6 +164,41 @@ class Event:
     tag: str | None = None
     reference: str | None = None
     details: EventDetails = field(default_factory=lambda: EventDetails())
+
+
+@hookspec
+def registry_options() -> Iterable[Option]:  # type: ignore[empty-body]
+    """Declare the configuration keys your plugin reads (as pytest's ``pytest_addoption``).
+
+    Each key is an :class:`~docker_registry.core.config.options.Option`: its type or
+    parser, default, range, whether it is required or secret, one line of help. Keys of
+    a section are dotted (``my_plugin.url``). The declarations are all the core needs:
+    ``docker-registry config check`` validates every declared key (one line per
+    problem, exit 2) and warns about keys nobody declares; ``config show`` masks the
+    secret ones; ``docker-registry config docs`` writes their table into
+    ``docs/configuration.md``. Read a value with ``OPTION.read(registry.settings)``:
+    typed, defaulted, and a bad value raises a ``ConfigError`` naming the key. The core
+    declares its own keys the same way (plugins ``core``, ``v1``, ``v2``,
+    ``mirroring``); storage drivers declare theirs in their class's ``options``.
+
+    :returns: an iterable of :class:`~docker_registry.core.config.options.Option`. A key
+        declared by two plugins fails ``config check``.
+
+    Example::
+
+        from docker_registry.core.config.options import Option
+
+        URL = Option("my_plugin.url", str, required=True, help="where to send events")
+        TIMEOUT = Option("my_plugin.timeout", float, 5.0, min=0.1, help="seconds per call")
+
+        @hookimpl
+        def registry_options():
+            return [URL, TIMEOUT]
+
+        @hookimpl
+        def registry_startup(app, registry):
+            client = Client(URL.read(registry.settings), TIMEOUT.read(registry.settings))
+    """
 
 
 @hookspec

@@ -38,9 +38,9 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from .config import ConfigError
+from .config.keys import mirroring as keys
 from .inputs import parse_number
 from .storage import FileWriter
 
@@ -50,9 +50,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Default ``mirroring.tags_cache_ttl``: two days, as the seed's ``config_mirror.yml``.
-DEFAULT_TAGS_CACHE_TTL = 172800.0
+DEFAULT_TAGS_CACHE_TTL: float = keys.TAGS_CACHE_TTL.default
 #: Default ``mirroring.timeout`` in seconds.
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT: float = keys.TIMEOUT.default
 #: Largest upstream JSON answer accepted (index image lists of big repositories).
 MAX_JSON_BYTES = 16 * 1024 * 1024
 #: Bytes per read of an upstream layer.
@@ -110,47 +110,18 @@ class MirrorConfig:
     def from_settings(cls, settings: Any) -> MirrorConfig | None:
         """The section of ``settings``, ``None`` when ``mirroring.source`` is empty.
 
-        :raises ConfigError: a URL that is not http(s), a negative TTL, a timeout <= 0.
+        :raises ConfigError: a URL that is not http(s), a negative TTL, a timeout <= 0
+            (the declarations of :mod:`.config.keys.mirroring`).
         """
-        section = settings.get("mirroring") or {}
-        source = section.get("source")
+        source = keys.SOURCE.read(settings)
         if not source:
             return None
         return cls(
-            source=_url(source, "mirroring.source"),
-            source_index=(
-                _url(section["source_index"], "mirroring.source_index")
-                if section.get("source_index")
-                else None
-            ),
-            tags_cache_ttl=_seconds(
-                section.get("tags_cache_ttl"), DEFAULT_TAGS_CACHE_TTL, "tags_cache_ttl", 0.0
-            ),
-            timeout=_seconds(section.get("timeout"), DEFAULT_TIMEOUT, "timeout", None),
+            source=source,
+            source_index=keys.SOURCE_INDEX.read(settings),
+            tags_cache_ttl=keys.TAGS_CACHE_TTL.read(settings),
+            timeout=keys.TIMEOUT.read(settings),
         )
-
-
-def _url(value: Any, key: str) -> str:
-    text = str(value).strip().rstrip("/")
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"expected an http(s) URL, got {value!r}", key=key)
-    return text
-
-
-def _seconds(value: Any, default: float, name: str, minimum: float | None) -> float:
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"expected a number of seconds, got {value!r}", key=f"mirroring.{name}"
-        ) from None
-    if (minimum is None and number <= 0) or (minimum is not None and number < minimum):
-        bound = "positive" if minimum is None else f">= {minimum:g}"
-        raise ConfigError(f"expected {bound} seconds, got {value!r}", key=f"mirroring.{name}")
-    return number
 
 
 class UpstreamMiss(Exception):

@@ -19,6 +19,8 @@ from . import hookspecs
 from .config.errors import ConfigError
 
 ENTRY_POINT_GROUP = "docker_registry.plugins"
+#: The plugin name of the mirroring keys' declarations (:mod:`.config.keys.mirroring`).
+BUILT_IN_MIRRORING = "mirroring"
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,12 @@ def create_plugin_manager(extra_plugins: Iterable[Any] = ()) -> pluggy.PluginMan
                 f"import: {type(exc).__name__}: {exc}; fix or uninstall that distribution"
             ) from exc
         manager.register(plugin, name=entry.name)
+    if manager.get_plugin(BUILT_IN_MIRRORING) is None:
+        # NOTE: the pull-through cache serves both APIs, so neither declares its keys; it
+        # is part of the core distribution, registered in code like an entry point.
+        from .config.keys import mirroring
+
+        manager.register(mirroring, name=BUILT_IN_MIRRORING)
     for plugin in extra_plugins:
         manager.register(plugin)
     return manager
@@ -73,7 +81,8 @@ def describe_plugins(manager: pluggy.PluginManager) -> list[InstalledPlugin]:
     for name, plugin in sorted(manager.list_name_plugin(), key=lambda item: item[0]):
         if plugin is None:
             continue
-        dist = origins.get(name)
+        # NOTE: the built-in mirroring declarations come with the core's distribution.
+        dist = origins.get("core" if name == BUILT_IN_MIRRORING else name)
         hooks = tuple(sorted(caller.name for caller in manager.get_hookcallers(plugin) or ()))
         described.append(
             InstalledPlugin(

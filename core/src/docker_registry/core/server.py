@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .config import ConfigError, Settings, StartupError
+from .config.keys.core import SHUTDOWN_TIMEOUT
 from .config.settings import CHANNEL_TIMEOUT
 from .proxies import TrustedProxies
 
@@ -150,7 +151,8 @@ def _announce(settings: Settings, host: str, port: int, threads: int, workers: i
 
 
 def _stop_timeout(settings: Settings) -> float:
-    return float(settings.get("shutdown_timeout") or 0.0)
+    timeout: float = SHUTDOWN_TIMEOUT.read(settings)
+    return timeout
 
 
 def _run(server: waitress.server.BaseWSGIServer, settings: Settings) -> None:

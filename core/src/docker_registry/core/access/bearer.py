@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ..config import ConfigError
+from ..config.keys.core import BEARER_LEEWAY
 from .model import (
     ANONYMOUS,
     CATALOG,
@@ -224,9 +225,7 @@ class BearerAuth:
                 f"unsupported algorithm(s) {', '.join(bad)} (use {', '.join(DEFAULT_ALGORITHMS)})",
                 key="bearer.algorithms",
             )
-        leeway = section.get("leeway", 60)
-        if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or leeway < 0:
-            raise ConfigError(f"expected seconds >= 0, got {leeway!r}", key="bearer.leeway")
+        leeway: float = BEARER_LEEWAY.value_of(section.get("leeway"))
         realm = section.get("realm")
         return cls(
             service=str(section["service"]),
@@ -234,7 +233,7 @@ class BearerAuth:
             keys=keys,
             realm=str(realm).replace('"', "") if realm else None,
             algorithms=[str(a) for a in algorithms],
-            leeway=float(leeway),
+            leeway=leeway,
         )
 
     def use_issuer(self, realm_path: str, keys: KeySource) -> None:

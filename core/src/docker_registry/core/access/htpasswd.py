@@ -27,6 +27,7 @@ from typing import Any
 import bcrypt
 
 from ..config import ConfigError
+from ..config.keys import core as keys
 from ..v1 import layout as v1_layout
 from . import acl
 from .model import LISTING, LOGIN, AccessRequest, Grant, Refused
@@ -170,11 +171,11 @@ class HtpasswdAuth:
             acl.AccessList.from_config(section.get("access"), section.get("groups")),
             realm=realm,
             throttle=FailedLogins(
-                _number(section, "max_failed_logins", 10),
-                float(_number(section, "failed_login_window", 60)),
+                keys.HTPASSWD_MAX_FAILED_LOGINS.value_of(section.get("max_failed_logins")),
+                keys.HTPASSWD_FAILED_LOGIN_WINDOW.value_of(section.get("failed_login_window")),
             ),
             storage=registry.storage,
-            cache_seconds=float(_number(section, "cache_seconds", 60)),
+            cache_seconds=keys.HTPASSWD_CACHE_SECONDS.value_of(section.get("cache_seconds")),
         )
 
     # -- the backend protocol ---------------------------------------------------------
@@ -308,10 +309,3 @@ class HtpasswdAuth:
             return bool(self.storage.exists(v1_layout.private_flag_path(namespace, quoted)))
         except Exception:  # noqa: BLE001 - an invalid name has no flag
             return False
-
-
-def _number(section: dict[str, Any], key: str, default: int) -> int:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"expected a number >= 0, got {value!r}", key=f"htpasswd.{key}")
-    return int(value)

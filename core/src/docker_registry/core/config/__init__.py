@@ -10,13 +10,14 @@
 See ``docs/configuration.md`` for the keys and the order in which sources win.
 """
 
-from .errors import ConfigError, StartupError
+from .errors import ConfigError, ConfigErrors, StartupError
 from .loader import default_config_path, expand_env_value, load_settings
 from .settings import SECRET_KEYS, Settings, is_secret_key
 
 __all__ = [
     "SECRET_KEYS",
     "ConfigError",
+    "ConfigErrors",
     "Settings",
     "StartupError",
     "default_config_path",

@@ -47,6 +47,32 @@ class ConfigError(Exception):
         return self
 
 
+class ConfigErrors(ConfigError):
+    """Several keys are wrong at once; each is one :class:`ConfigError` of
+    :attr:`problems`, and the CLI prints one line for each. ``str()`` is the first.
+
+    :param problems: at least one error.
+    """
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        first = problems[0]
+        super().__init__(first.detail, key=first.key, flavor=first.flavor, file=first.file)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return str(self.problems[0])
+
+    def located(self, *, flavor: str | None = None, file: str | None = None) -> ConfigError:
+        for problem in self.problems:
+            problem.located(flavor=flavor, file=file)
+        return super().located(flavor=flavor, file=file)
+
+
+def problem_lines(error: ConfigError) -> list[str]:
+    """One line per problem of ``error`` (several for :class:`ConfigErrors`)."""
+    return [str(problem) for problem in getattr(error, "problems", [error])]
+
+
 class StartupError(ConfigError):
     """The configuration is valid but what it points at cannot be used: the storage
     driver failed to start (a storage root it cannot write, no credentials, a database

@@ -1,28 +1,34 @@
 """Typed, validated settings built from the effective configuration mapping.
 
 The loader (:mod:`.loader`) turns a YAML file into one flat-ish mapping; :class:`Settings`
-checks the keys the core itself reads, gives them their types and defaults, and keeps
-every other key untouched for drivers and plugins, which validate their own options.
+types the top-level keys the core distribution declares (:mod:`.keys`), applies their
+defaults, and keeps every other key untouched for drivers and plugins; their values are
+typed by their own :class:`~.options.Option` declarations (``OPTION.read(settings)``),
+and ``docker-registry config check`` validates them all (:mod:`.check`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import logging
-import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..inputs import parse_number
-from .errors import ConfigError
+from .errors import ConfigError, ConfigErrors
+from .keys import CORE_DISTRIBUTION_OPTIONS
+from .options import Option
+from .parsers import CHANNEL_TIMEOUT, MIN_SPOOL_SWEEP_AGE, GiB, KiB, MiB
 
-logger = logging.getLogger(__name__)
-
-KiB = 1024
-MiB = 1024 * KiB
-GiB = 1024 * MiB
+__all__ = [
+    "CHANNEL_TIMEOUT",
+    "CORE_OPTIONS",
+    "MIN_SPOOL_SWEEP_AGE",
+    "GiB",
+    "KiB",
+    "MiB",
+    "Settings",
+    "is_secret_key",
+]
 
 #: Substrings of a key name (lower-cased) whose value :meth:`Settings.masked` hides.
 SECRET_KEYS: tuple[str, ...] = (
@@ -52,17 +58,6 @@ MASK = "***"
 # ``sqlalchemy_index_database`` or a Redis URL, under keys that do not look secret.
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/:@\s]*:)[^/@\s]+@")
 
-_BOOL_WORDS = {
-    "true": True,
-    "yes": True,
-    "on": True,
-    "1": True,
-    "false": False,
-    "no": False,
-    "off": False,
-    "0": False,
-}
-
 
 def is_secret_key(name: str) -> bool:
     """Tell whether the value of the key called ``name`` must never be shown.
@@ -80,211 +75,33 @@ def is_secret_key(name: str) -> bool:
     )
 
 
-def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
-
-
-def _to_str(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    # NOTE: YAML reads `storage_path: 2024` as an int; a number is a fine string.
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise ValueError(f"expected a string, got {_describe(value)}")
-
-
-def _to_lower_str(value: Any) -> str:
-    return _to_str(value).strip().lower()
-
-
-def _to_endpoint(value: Any) -> str:
-    return _to_str(value).strip().rstrip("/")
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
-        return _BOOL_WORDS[value.strip().lower()]
-    raise ValueError(f"expected a boolean (true or false), got {_describe(value)}")
-
-
-def _to_size(value: Any) -> int:
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str):
-        try:
-            number = int(value.strip())
-        except ValueError:
-            number = None
-    if number is None:
-        raise ValueError(f"expected a whole number of bytes, got {_describe(value)}")
-    if number <= 0:
-        raise ValueError(f"expected a positive number of bytes, got {number}")
-    return number
-
-
-def _to_seconds(value: Any) -> float:
-    number: float | None = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            number = float(value.strip())
-    if number is None or not math.isfinite(number) or number < 0:
-        raise ValueError(f"expected a number of seconds, 0 or more, got {_describe(value)}")
-    return number
-
-
-#: Waitress closes a connection that sent nothing for this long (server.py), and the
-#: spool file of its body goes with it.
-CHANNEL_TIMEOUT = 300
-#: The smallest ``spool_sweep_age``: a file a live connection is still writing is always
-#: younger than this, so no sweep can take it.
-MIN_SPOOL_SWEEP_AGE = 2 * CHANNEL_TIMEOUT
-
-
-def _to_sweep_age(value: Any) -> float:
-    age = _to_seconds(value)
-    if 0 < age < MIN_SPOOL_SWEEP_AGE:
-        raise ValueError(
-            f"expected 0 (never sweep) or at least {MIN_SPOOL_SWEEP_AGE} seconds (twice the "
-            f"{CHANNEL_TIMEOUT} s after which an idle upload is dropped), got {value!r}"
-        )
-    return age
-
-
-def _to_count(value: Any) -> int:
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str):
-        number = parse_number(value.strip())
-    if number is None or number <= 0:
-        raise ValueError(f"expected a positive whole number, got {_describe(value)}")
-    return number
-
-
-def _to_loglevel(value: Any) -> str:
-    name = _to_str(value).strip()
-    levels = logging.getLevelNamesMapping()
-    if name.upper() not in levels:
-        raise ValueError(
-            f"unknown log level {name!r} (use debug, info, warning, error or critical)"
-        )
-    return name.lower()
-
-
-#: Values of ``log_format`` (see :mod:`..logs`).
-LOG_FORMATS = ("text", "json")
-
-
-def _to_log_format(value: Any) -> str:
-    name = _to_lower_str(value)
-    if name not in LOG_FORMATS:
-        raise ValueError(f"unknown log format {value!r} (use {' or '.join(LOG_FORMATS)})")
-    return name
-
-
-#: Proxy headers waitress can trust (``trusted_proxy_headers``).
-PROXY_HEADERS = (
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-for",
-    "x-forwarded-by",
-    "forwarded",
-)
-
-
-def _to_proxy_headers(value: Any) -> list[str]:
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-        raise ValueError(f"expected a list of header names, got {_describe(value)}")
-    names = [item.strip().lower() for item in items if item.strip()]
-    bad = sorted(set(names) - set(PROXY_HEADERS))
-    if bad:
-        raise ValueError(
-            f"unknown proxy header(s) {', '.join(bad)} (use {', '.join(PROXY_HEADERS)})"
-        )
-    if "forwarded" in names and len(names) > 1:
-        raise ValueError("'forwarded' cannot be trusted together with x-forwarded-* headers")
-    return names
-
-
-def _to_mapping(value: Any) -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise ValueError(f"expected a mapping of keys, got {_describe(value)}")
-
-
-#: ``key -> (converter, default)`` for every key the core itself reads. A value that is
-#: absent, null or the empty string takes the default.
-KNOWN_KEYS: dict[str, tuple[Callable[[Any], Any], Any]] = {
-    "storage": (_to_lower_str, "file"),
-    "storage_path": (_to_str, None),
-    "loglevel": (_to_loglevel, "info"),
-    "log_level": (_to_loglevel, None),
-    "log_format": (_to_log_format, "text"),
-    "debug": (_to_bool, False),
-    "standalone": (_to_bool, True),
-    "issue": (_to_str, '"docker-registry server"'),
-    "index_endpoint": (_to_endpoint, "https://index.docker.io"),
-    "disable_token_auth": (_to_bool, False),
-    "storage_redirect": (_to_bool, False),
-    "privileged_key": (_to_str, None),
-    "search_backend": (_to_lower_str, None),
-    "delete_enabled": (_to_bool, False),
-    "max_json_body_size": (_to_size, 1 * MiB),
-    "max_manifest_size": (_to_size, 4 * MiB),
-    "max_request_body_size": (_to_size, 64 * GiB),
-    "trusted_proxy": (_to_str, None),
-    # NOTE: x-forwarded-for by default: failed logins are rate-limited per client address,
-    # which behind a proxy only X-Forwarded-For carries (believed from trusted_proxy only).
-    "trusted_proxy_headers": (_to_proxy_headers, ["x-forwarded-proto", "x-forwarded-for"]),
-    "trusted_proxy_count": (_to_count, 1),
-    "spool_sweep_age": (_to_sweep_age, 3600.0),
-    "spool_sweep_interval": (_to_seconds, 600.0),
-    "v2_max_tags_per_push": (_to_count, 100),
-    "upload_purge_age": (_to_seconds, 7 * 24 * 3600.0),
-    "upload_purge_interval": (_to_seconds, 3600.0),
-    "v2_tag_cache_ttl": (_to_seconds, 1.0),
-    "registry_endpoints": (_to_str, None),
-    "mirroring": (_to_mapping, None),
-    "cache": (_to_mapping, None),
-    "cache_lru": (_to_mapping, None),
-    # NOTE: operations (docs/operations.md); checked further in ops/.
-    "metrics": (_to_mapping, None),
-    "readonly": (_to_bool, False),
-    "shutdown_timeout": (_to_seconds, 30.0),
-    "notifications": (_to_mapping, None),
+#: The keys :class:`Settings` types: every top-level key the core distribution declares.
+CORE_OPTIONS: dict[str, Option] = {
+    option.name: option for option in CORE_DISTRIBUTION_OPTIONS if "." not in option.name
 }
 
 
 def _validate(values: dict[str, Any]) -> None:
-    """Replace each known key of ``values`` by its typed value or default, in place.
+    """Replace each core key of ``values`` by its typed value or default, in place.
 
-    :raises ConfigError: naming the key whose value has the wrong type.
+    A value that is absent, null or blank takes the default, and so does one that
+    normalises to nothing (`search_backend: "  "`, `index_endpoint: "/"`).
+
+    :raises ConfigError: naming the key whose value has the wrong type;
+        :class:`~.errors.ConfigErrors` when several are wrong.
     """
-    for name, (convert, default) in KNOWN_KEYS.items():
-        raw = values.get(name)
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            values[name] = default
-            continue
+    problems: list[ConfigError] = []
+    for name, option in CORE_OPTIONS.items():
         try:
-            converted = convert(raw)
-        except ValueError as exc:
-            raise ConfigError(str(exc), key=name) from None
-        # NOTE: `search_backend: "  "` or `index_endpoint: "/"` normalise to nothing.
-        values[name] = default if converted == "" else converted
-    unknown = sorted(str(key) for key in values if key not in KNOWN_KEYS)
-    if unknown:
-        logger.debug("configuration keys left to drivers and plugins: %s", ", ".join(unknown))
+            converted = option.value_of(values.get(name))
+        except ConfigError as exc:
+            problems.append(exc)
+            continue
+        values[name] = option.default if converted == "" else converted
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigErrors(problems)
 
 
 def _mask(node: Any, secret_names: frozenset[str], *, secret: bool = False) -> Any:
@@ -313,7 +130,7 @@ def _mask(node: Any, secret_names: frozenset[str], *, secret: bool = False) -> A
 class Settings:
     """The effective configuration: typed core keys plus every key of the file.
 
-    Known keys are attributes (``settings.storage``, ``settings.max_json_body_size``);
+    Top-level core keys are attributes (``settings.storage``, ``settings.max_json_body_size``);
     any key, known or not, is readable by item or dotted name
     (``settings["cache_lru"]``, ``settings.get("cache_lru.host")``).
 
@@ -330,6 +147,7 @@ class Settings:
     source: str | None
     values: dict[str, Any]
 
+    # NOTE: the types of the attributes set from CORE_OPTIONS, for the type checker.
     storage: str
     storage_path: str | None
     loglevel: str
@@ -371,34 +189,10 @@ class Settings:
             _validate(self.values)
         except ConfigError as exc:
             raise exc.located(flavor=flavor or None, file=source) from None
-        v = self.values
-        self.storage = v["storage"]
-        self.storage_path = v["storage_path"]
+        for name in CORE_OPTIONS:
+            setattr(self, name, self.values[name])
         # NOTE: `log_level` is the new spelling; the seed's `loglevel` still works.
-        self.loglevel = v["log_level"] or v["loglevel"]
-        self.log_format = v["log_format"]
-        self.debug = v["debug"]
-        self.standalone = v["standalone"]
-        self.issue = v["issue"]
-        self.index_endpoint = v["index_endpoint"]
-        self.disable_token_auth = v["disable_token_auth"]
-        self.storage_redirect = v["storage_redirect"]
-        self.privileged_key = v["privileged_key"]
-        self.search_backend = v["search_backend"]
-        self.delete_enabled = v["delete_enabled"]
-        self.max_json_body_size = v["max_json_body_size"]
-        self.max_manifest_size = v["max_manifest_size"]
-        self.max_request_body_size = v["max_request_body_size"]
-        self.trusted_proxy = v["trusted_proxy"]
-        self.trusted_proxy_headers = v["trusted_proxy_headers"]
-        self.trusted_proxy_count = v["trusted_proxy_count"]
-        self.spool_sweep_age = v["spool_sweep_age"]
-        self.spool_sweep_interval = v["spool_sweep_interval"]
-        self.v2_max_tags_per_push = v["v2_max_tags_per_push"]
-        self.registry_endpoints = v["registry_endpoints"]
-        self.mirroring = v["mirroring"]
-        self.cache = v["cache"]
-        self.cache_lru = v["cache_lru"]
+        self.loglevel = self.values["log_level"] or self.values["loglevel"]
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], flavor: str = "test") -> Settings:

@@ -17,7 +17,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar
 
+from ..config.options import DriverOption
 from .errors import PathNotFoundError, UnsupportedMethodError
+
+__all__ = [
+    "CHUNK_SIZE",
+    "Capability",
+    "DriverOption",
+    "FileInfo",
+    "FileWriter",
+    "StorageDriver",
+]
 
 #: Bytes per chunk when a driver or the core streams data.
 CHUNK_SIZE = 1024 * 1024
@@ -37,31 +47,6 @@ class FileInfo:
     size: int
     mtime: float | None
     is_dir: bool
-
-
-@dataclass(frozen=True)
-class DriverOption:
-    """One configuration key a driver reads, declared on the driver class.
-
-    The core reads the value from the effective configuration, applies the default,
-    checks the type and passes it to the driver's constructor as a keyword argument of
-    the same name. ``docker-registry config check`` reports a missing required option;
-    ``config show`` masks a secret one.
-
-    :param name: the configuration key (``storage_path``, ``s3_bucket``...).
-    :param type: ``str``, ``int``, ``float``, ``bool``, ``list`` or ``dict``.
-    :param default: the value when the key is absent or null.
-    :param required: the driver cannot start without it.
-    :param secret: mask the value in ``config show`` and logs.
-    :param help: one line for the documentation and for error messages.
-    """
-
-    name: str
-    type: type = str
-    default: Any = None
-    required: bool = False
-    secret: bool = False
-    help: str = ""
 
 
 class Capability:
@@ -151,7 +136,8 @@ class StorageDriver(abc.ABC):
     name: ClassVar[str] = ""
     #: version of this contract the driver implements.
     api_version: ClassVar[int] = 1
-    #: :class:`DriverOption` declarations, read from the configuration.
+    #: :class:`~docker_registry.core.config.options.Option` (alias ``DriverOption``)
+    #: declarations, read from the configuration: type, default, range, required, secret.
     options: ClassVar[tuple[DriverOption, ...]] = ()
     #: :class:`Capability` names.
     capabilities: ClassVar[frozenset[str]] = frozenset()

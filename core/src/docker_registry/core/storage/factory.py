@@ -174,22 +174,11 @@ def unknown_options(driver_class: type[StorageDriver], config: Mapping[str, Any]
 
 
 def _coerce(option: DriverOption, value: Any, driver: str) -> Any:
-    expected = option.type
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if expected is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    if expected is bool and isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
-        return value
-    # NOTE: a secret option's value never appears in an error message (it ends up in logs).
-    shown = "(value hidden: secret option)" if option.secret else repr(value)
-    raise ConfigError(
-        f"the '{driver}' storage driver expects {expected.__name__}, got "
-        f"{type(value).__name__} {shown}",
-        key=option.name,
-    )
+    try:
+        return option.convert(value)
+    except ValueError as exc:
+        # NOTE: a secret option's value never appears in an error message (convert hides it).
+        raise ConfigError(f"the '{driver}' storage driver {exc.args[0]}", key=option.name) from None
 
 
 def create_driver(name: str, config: Mapping[str, Any]) -> StorageDriver:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from ..access.model import AccessRequest, Grant
 from ..config import ConfigError
+from ..config.keys.v1 import INDEX_TIMEOUT
 from ..storage import Storage
 from . import layout
 
@@ -132,7 +133,7 @@ class TokenAuth:
         endpoint = registry.settings.index_endpoint
         if not endpoint:
             raise ConfigError("auth_backend 'token' needs index_endpoint", key="index_endpoint")
-        timeout = float(registry.settings.get("index_timeout") or 10.0)
+        timeout = INDEX_TIMEOUT.read(registry.settings)
         return cls(registry.storage, endpoint, timeout)
 
     def _get_json(self, path: str, authorization: str) -> Any:

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 
 import falcon
 
+from ..config.keys import v1 as keys
+from ..config.options import Option
 from ..hookspecs import AuthBackendSpec, SearchBackendSpec, hookimpl
 from ..registry import Registry
 from .auth import OpenAuth, TokenAuth
@@ -44,6 +46,11 @@ from .search import StorageSearch, create_search_backend
 from .tags import TagStore, repository_names
 
 log = logging.getLogger(__name__)
+
+
+@hookimpl
+def registry_options() -> Iterable[Option]:
+    return keys.OPTIONS
 
 
 @hookimpl

@@ -1,18 +1,10 @@
 """The v2 API as a plugin: mounts its routes through ``registry_routes``.
 
-Configuration keys read here:
-
-- ``upload_purge_age``: seconds after which an unfinished upload is deleted (default one
-  week; ``0`` disables purging).
-- ``upload_purge_interval``: seconds between purges (default one hour); the first runs
-  at start-up.
-- ``upload_secret``: key signing upload URLs, the same on every process (default: a
-  random key kept in storage at ``docker/registry/v2/_upload_secret``).
-- ``v2_tag_cache_ttl``: seconds a process reuses a tag listing and a tag's target (default
-  1; 0 disables).
-- ``mirroring``: with ``source`` set, proxy mode (a pull-through cache of an upstream v2
-  registry, :mod:`.proxy`): the resources get the pull-through decorators of the blob and
-  manifest stores, which fetch from upstream what is missing here.
+Its configuration keys are declared in :mod:`..config.keys.v2` (uploads, tags, deletes)
+and offered through ``registry_options``. With ``mirroring.source`` set, proxy mode (a
+pull-through cache of an upstream v2 registry, :mod:`.proxy`): the resources get the
+pull-through decorators of the blob and manifest stores, which fetch from upstream what
+is missing here.
 """
 
 from __future__ import annotations
@@ -22,9 +14,12 @@ import math
 import re
 import threading
 import time
+from collections.abc import Iterable
 
 import falcon
 
+from ..config.keys import v2 as keys
+from ..config.options import Option
 from ..hookspecs import hookimpl
 from ..mirroring import MirrorConfig
 from ..registry import Registry
@@ -49,15 +44,10 @@ from .uploads import UploadStore, upload_secret
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PURGE_AGE = 7 * 24 * 3600
-DEFAULT_PURGE_INTERVAL = 3600
-DEFAULT_TAGS_TTL = 1.0
 
-
-def _seconds(registry: Registry, key: str, default: float) -> float:
-    """A typed seconds key (Settings applied its default to null and empty values)."""
-    value = registry.settings.get(key)
-    return default if value is None else float(value)
+@hookimpl
+def registry_options() -> Iterable[Option]:
+    return keys.OPTIONS
 
 
 @hookimpl
@@ -66,12 +56,12 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     storage = registry.storage
     bridge = V1Bridge(storage)
     blobs = BlobStore(storage, bridge)
-    age = _seconds(registry, "upload_purge_age", DEFAULT_PURGE_AGE)
+    age = keys.UPLOAD_PURGE_AGE.read(registry.settings)
     # NOTE: age 0 purges nothing, so an upload's URL never expires either.
-    secret = upload_secret(storage, registry.settings.get("upload_secret"))
+    secret = upload_secret(storage, keys.UPLOAD_SECRET.read(registry.settings))
     uploads = UploadStore(storage, blobs, secret, age or math.inf)
     registry.body_taps.append(uploads.tap_for)
-    tags_ttl = _seconds(registry, "v2_tag_cache_ttl", DEFAULT_TAGS_TTL)
+    tags_ttl = keys.V2_TAG_CACHE_TTL.read(registry.settings)
     manifests = ManifestStore(storage, blobs, bridge, tags_ttl, registry.coordinator)
     referrers = ReferrerStore(storage, manifests)
     mirroring = MirrorConfig.from_settings(registry.settings)
@@ -109,10 +99,10 @@ class _BareV2:
 @hookimpl
 def registry_startup(app: falcon.App, registry: Registry) -> None:
     """Start the purge of stale uploads in a daemon thread (first run right away)."""
-    age = _seconds(registry, "upload_purge_age", DEFAULT_PURGE_AGE)
+    age = keys.UPLOAD_PURGE_AGE.read(registry.settings)
     if age <= 0 or "v2" not in registry.services:
         return
-    interval = _seconds(registry, "upload_purge_interval", DEFAULT_PURGE_INTERVAL)
+    interval = keys.UPLOAD_PURGE_INTERVAL.read(registry.settings)
     uploads = registry.services["v2"].uploads
 
     def purge_forever() -> None:

@@ -7,6 +7,7 @@ import falcon
 from ...access.middleware import decision_of
 from ...access.model import PULL, PUSH
 from ...bodies import request_body
+from ...config.keys.v1 import NGINX_X_ACCEL_REDIRECT
 from ...download import bounded_body
 from ...meta import set_json
 from ...storage import Capability
@@ -99,7 +100,7 @@ class ImageLayerResource(_Base):
             return
         private_gate(self.services, request, grant, image_id)
         settings = self.services.registry.settings
-        accel = settings.get("nginx_x_accel_redirect")
+        accel = NGINX_X_ACCEL_REDIRECT.read(settings)
         # NOTE: nginx reads the layer from the same local file: only drivers whose files are
         # local (Capability.LOCAL_FILES) can be served that way; the others stream below.
         if accel and Capability.LOCAL_FILES in self.services.registry.storage.capabilities:

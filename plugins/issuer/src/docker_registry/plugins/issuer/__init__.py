@@ -23,6 +23,7 @@ from docker_registry.core.hookspecs import hookimpl
 from docker_registry.core.registry import Registry
 
 from .issuer import CertificateResource, JwksResource, TokenIssuer, TokenResource
+from .options import registry_options as registry_options  # the hook, re-exported
 
 __all__ = ["TokenIssuer", "registry_routes"]
 

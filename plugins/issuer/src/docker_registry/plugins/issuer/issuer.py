@@ -48,6 +48,7 @@ from docker_registry.core.access.model import (
 from docker_registry.core.config import ConfigError
 
 from .keys import KeyRing
+from .options import EXPIRATION, REFRESH_EXPIRATION
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,8 @@ class TokenIssuer:
             issuer=str(issuer),
             service=str(service),
             path=path.rstrip("/") or "/token",
-            expiration=_seconds(section, "expiration", 300),
-            refresh_expiration=_seconds(section, "refresh_expiration", 7 * 86400),
+            expiration=EXPIRATION.value_of(section.get("expiration")),
+            refresh_expiration=REFRESH_EXPIRATION.value_of(section.get("refresh_expiration")),
         )
 
     # -- scopes -----------------------------------------------------------------------
@@ -280,13 +281,6 @@ def parse_scope(scope: str) -> tuple[str, str, list[str]] | None:
 
 def _basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-
-
-def _seconds(section: Mapping[str, Any], key: str, default: int) -> int:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"expected whole seconds > 0, got {value!r}", key=f"token_issuer.{key}")
-    return value
 
 
 def _issued_at(now: float) -> str:

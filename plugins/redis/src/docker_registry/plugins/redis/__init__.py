@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 
 from docker_registry.core.hookspecs import CacheBackendSpec, CoordinationBackendSpec, hookimpl
 
+from .options import registry_options as registry_options  # the hook, re-exported
+
 if TYPE_CHECKING:
     from docker_registry.core.registry import Registry
 

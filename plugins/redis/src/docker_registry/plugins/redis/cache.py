@@ -25,10 +25,12 @@ from redis.retry import Retry
 
 from docker_registry.core.config import ConfigError
 
+from .options import DEFAULT_TIMEOUT, section_value
+
+__all__ = ["DEFAULT_TIMEOUT", "RedisCache", "create_client", "glob_escape", "namespace_for"]
+
 log = logging.getLogger(__name__)
 
-#: Seconds to wait for a connection or an answer: a cache must never slow requests down.
-DEFAULT_TIMEOUT = 0.5
 #: Keys unlinked per round trip when a directory is invalidated.
 BATCH = 500
 
@@ -82,33 +84,6 @@ class RedisCache:
         self.client.close()
 
 
-def _int(section: Mapping[str, Any], name: str, default: int, prefix: str = "cache_lru") -> int:
-    value = section.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"expected an integer, got {value!r}", key=f"{prefix}.{name}") from None
-
-
-def _float(
-    section: Mapping[str, Any], name: str, default: float, prefix: str = "cache_lru"
-) -> float:
-    value = section.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if number <= 0:
-        raise ConfigError(
-            f"expected a positive number of seconds, got {value!r}", key=f"{prefix}.{name}"
-        )
-    return number
-
-
 def create_client(
     section: Mapping[str, Any] | None,
     *,
@@ -123,7 +98,7 @@ def create_client(
     :raises ConfigError: a malformed value (names the key).
     """
     section = section or {}
-    timeout = _float(section, "timeout", DEFAULT_TIMEOUT, name)
+    timeout = section_value(name, "timeout", section)
     options: dict[str, Any] = {
         "socket_timeout": timeout if socket_timeout is None else socket_timeout,
         "socket_connect_timeout": timeout,
@@ -135,14 +110,14 @@ def create_client(
             return redis.Redis.from_url(str(url), **options)
         except ValueError as exc:
             raise ConfigError(f"invalid Redis URL: {exc}", key=f"{name}.url") from None
-    if not section.get("host"):
+    host = section_value(name, "host", section)
+    if not host:
         raise ConfigError(f"set {name}.host or {name}.url", key=f"{name}.host")
-    password = section.get("password")
     return redis.Redis(
-        host=str(section["host"]),
-        port=_int(section, "port", 6379, name),
-        db=_int(section, "db", 0, name),
-        password=str(password) if password else None,
+        host=host,
+        port=section_value(name, "port", section),
+        db=section_value(name, "db", section),
+        password=section_value(name, "password", section) or None,
         **options,
     )
 

@@ -44,6 +44,7 @@ from docker_registry.core.coordination import (
 )
 
 from .cache import create_client
+from .options import LOCK_TTL
 
 if TYPE_CHECKING:
     from docker_registry.core.registry import Registry
@@ -247,15 +248,5 @@ def _text(value: Any) -> str:
 
 
 def _lock_ttl(section: Mapping[str, Any]) -> float:
-    value = section.get("lock_ttl")
-    if value is None or value == "":
-        return DEFAULT_LOCK_TTL
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = -1.0
-    if seconds < 1:
-        raise ConfigError(
-            f"expected seconds (1 or more), got {value!r}", key="coordination.lock_ttl"
-        )
-    return seconds
+    ttl: float = LOCK_TTL.value_of(section.get("lock_ttl"))
+    return ttl

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from docker_registry.core.hookspecs import Event, SearchBackendSpec, hookimpl
 
+from .options import registry_options as registry_options  # the hook, re-exported
+
 if TYPE_CHECKING:
     from docker_registry.core.registry import Registry
 

@@ -49,6 +49,8 @@ from docker_registry.core.config import ConfigError, Settings
 from docker_registry.core.http_errors import RegistryError
 from docker_registry.core.storage.factory import canonical_name
 
+from .options import INDEX_DATABASE
+
 log = logging.getLogger(__name__)
 
 
@@ -60,9 +62,9 @@ def database_url(settings: Settings) -> str:
     ``/tmp/docker-registry.db``, was one file for every registry on the machine: a second
     instance with another storage found the first one's repositories in its search.
     """
-    configured = settings.get("sqlalchemy_index_database")
+    configured: str | None = INDEX_DATABASE.read(settings)
     if configured:
-        return str(configured)
+        return configured
     if canonical_name(settings.storage) == "file" and settings.storage_path:
         folder = Path(settings.storage_path).resolve()
         folder.mkdir(parents=True, exist_ok=True)

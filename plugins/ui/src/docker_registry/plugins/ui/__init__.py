@@ -18,6 +18,7 @@ import falcon
 from docker_registry.core.hookspecs import hookimpl
 from docker_registry.core.registry import Registry
 
+from .keys import registry_options as registry_options  # the hook, re-exported
 from .options import UiOptions
 from .pages import UiSink
 

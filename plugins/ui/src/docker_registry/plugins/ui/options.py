@@ -17,9 +17,8 @@ from typing import Any
 
 from docker_registry.core.config import ConfigError
 
-DEFAULT_PREFIX = "/ui"
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 500
+from .keys import DEFAULT_PAGE_SIZE, DEFAULT_PREFIX, ENABLED, PAGE_SIZE
+
 #: One or more plain path segments: no dots, no percent signs, nothing to escape.
 _PREFIX = re.compile(r"(/[A-Za-z0-9_-]+)+")
 #: Prefixes that belong to the registry's own routes.
@@ -47,11 +46,7 @@ class UiOptions:
             return cls()
         if not isinstance(section, Mapping):
             raise ConfigError("expected a mapping (enabled, prefix, page_size)", key="ui")
-        enabled = section.get("enabled", True)
-        if isinstance(enabled, str) and enabled.strip().lower() in ("true", "false"):
-            enabled = enabled.strip().lower() == "true"
-        if not isinstance(enabled, bool):
-            raise ConfigError(f"expected true or false, got {enabled!r}", key="ui.enabled")
+        enabled = ENABLED.read(settings)
         prefix = section.get("prefix") or DEFAULT_PREFIX
         prefix = str(prefix).rstrip("/")
         if not _PREFIX.fullmatch(prefix):
@@ -64,16 +59,5 @@ class UiOptions:
                 f"{prefix} is a path of the registry itself; choose another (default /ui)",
                 key="ui.prefix",
             )
-        page_size = section.get("page_size", DEFAULT_PAGE_SIZE)
-        if isinstance(page_size, str) and page_size.strip().isdigit():
-            page_size = int(page_size)
-        if (
-            isinstance(page_size, bool)
-            or not isinstance(page_size, int)
-            or not 1 <= page_size <= MAX_PAGE_SIZE
-        ):
-            raise ConfigError(
-                f"expected a whole number from 1 to {MAX_PAGE_SIZE}, got {page_size!r}",
-                key="ui.page_size",
-            )
+        page_size = PAGE_SIZE.read(settings)
         return cls(enabled=enabled, prefix=prefix, page_size=page_size)

@@ -1,0 +1,14 @@
+"""`docker-registry config check` checks this plugin's keys: a bad value is one line naming
+the key, exit status 2 (issue 14 §3)."""
+
+from __future__ import annotations
+
+from docker_registry.testing.cli import config_check, error_lines
+
+
+def test_a_bad_value_is_one_line_naming_the_key(tmp_path):
+    path, result = config_check(tmp_path, "  token_issuer:\n    expiration: soon\n")
+    assert result.returncode == 2, result.stdout
+    (line,) = error_lines(result)
+    assert "key 'token_issuer.expiration'" in line and "soon" in line and str(path) in line
+    assert "Traceback" not in result.stderr
