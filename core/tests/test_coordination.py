@@ -18,7 +18,7 @@ from docker_registry.core.storage import Storage
 from docker_registry.core.storage.inmemory import InMemoryDriver
 from docker_registry.core.v1.errors import Busy
 from docker_registry.core.v1.images import ImageStore
-from docker_registry.testing.coordination import count_under_lock, take_turn
+from docker_registry.testing.coordination import count_under_lock, read_upload_secret, take_turn
 
 IMAGE = "a" * 64
 
@@ -171,3 +171,24 @@ def test_an_unknown_coordination_backend_names_the_key(tmp_path):
 def test_the_coordination_section_must_be_a_mapping(tmp_path):
     with pytest.raises(ConfigError, match="coordination"):
         _app(tmp_path, coordination="redis")
+
+
+def test_processes_starting_at_once_agree_on_the_upload_secret(tmp_path):
+    """``serve --workers`` on empty storage: each worker makes its v2 app at the same time;
+    all must sign upload URLs with one key (else an upload hopping between them fails)."""
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(6), context.Queue()
+    workers = [
+        context.Process(
+            target=read_upload_secret,
+            args=(LOCAL, ("test", str(tmp_path / "locks")), str(tmp_path / "data"), start, results),
+        )
+        for _ in range(6)
+    ]
+    for worker in workers:
+        worker.start()
+    secrets_seen = {results.get(timeout=60) for _ in workers}
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert len(secrets_seen) == 1

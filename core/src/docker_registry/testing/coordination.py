@@ -43,3 +43,24 @@ def count_under_lock(
 def take_turn(factory: str, factory_args: tuple[Any, ...], results: Any) -> None:
     """Put whether this process got the turn of the job ``purge`` (period 60 s) on ``results``."""
     results.put(build(factory, factory_args).take_turn("purge", 60))
+
+
+def read_upload_secret(
+    factory: str, factory_args: tuple[Any, ...], storage_path: str, start: Any, results: Any
+) -> None:
+    """Wait at ``start`` (a barrier), then put the upload secret this process would use
+    on an (empty) file storage at ``storage_path`` on ``results``. Writes take as long as
+    an object store's round trip, so that processes overlap as they do on S3."""
+    from docker_registry.core.storage import Storage
+    from docker_registry.core.v2.uploads import upload_secret
+    from docker_registry.drivers.file import FileDriver
+
+    class SlowWrites(FileDriver):
+        def put_private(self, path: str, data: bytes) -> None:
+            time.sleep(0.05)
+            super().put_private(path, data)
+
+    storage = Storage(SlowWrites(storage_path=storage_path))
+    coordinator = build(factory, factory_args)
+    start.wait()
+    results.put(upload_secret(storage, None, coordinator))

@@ -58,7 +58,9 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     blobs = BlobStore(storage, bridge)
     age = keys.UPLOAD_PURGE_AGE.read(registry.settings)
     # NOTE: age 0 purges nothing, so an upload's URL never expires either.
-    secret = upload_secret(storage, keys.UPLOAD_SECRET.read(registry.settings))
+    secret = upload_secret(
+        storage, keys.UPLOAD_SECRET.read(registry.settings), registry.coordinator
+    )
     uploads = UploadStore(storage, blobs, secret, age or math.inf)
     registry.body_taps.append(uploads.tap_for)
     tags_ttl = keys.V2_TAG_CACHE_TTL.read(registry.settings)

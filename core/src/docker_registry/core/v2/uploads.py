@@ -37,7 +37,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..bodies import COPIER, RequestBody
 from ..inputs import parse_number
@@ -48,24 +48,37 @@ from .blobs import BlobStore
 from .digests import Digest
 from .errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
 
+if TYPE_CHECKING:
+    from ..coordination import Coordinator
+
 log = logging.getLogger(__name__)
 
 
-def upload_secret(storage: Storage, configured: object = None) -> bytes:
+def upload_secret(
+    storage: Storage, configured: object = None, coordinator: Coordinator | None = None
+) -> bytes:
     """The key signing upload state tokens: ``configured``, else one kept in storage.
 
     Every process sharing the storage must use the same key; without ``upload_secret``
-    the first process writes a random one to storage and the others read it.
+    the first process writes a random one to storage and the others read it. The read and
+    the write happen under the coordinator's lock ``upload-secret``: processes starting at
+    once on empty storage (``serve --workers``; several hosts with ``coordination: redis``)
+    would otherwise each keep the key they wrote, and every upload hopping between them
+    would be refused.
     """
     if configured:
         return str(configured).encode()
     path = layout.upload_secret()
-    try:
-        return storage.get_content(path)
-    except PathNotFoundError:
-        storage.put_private(path, secrets.token_hex(32).encode())
-        # NOTE: two processes starting at once both write; re-read to agree on one.
-        return storage.get_content(path)
+    guard = (
+        coordinator.lock("upload-secret") if coordinator is not None else contextlib.nullcontext()
+    )
+    with guard:
+        try:
+            return storage.get_content(path)
+        except PathNotFoundError:
+            key = secrets.token_hex(32).encode()
+            storage.put_private(path, key)
+            return key
 
 
 _UPLOAD_ID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")

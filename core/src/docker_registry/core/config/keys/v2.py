@@ -48,8 +48,9 @@ UPLOAD_SECRET = Option(
     env="UPLOAD_SECRET",
     secret=True,
     default_doc="(random, kept in storage)",
-    help="key signing upload URLs; must be the same on every process sharing the storage "
-    "(masked by `config show`)",
+    help="key signing upload URLs, the same on every process sharing the storage (masked by "
+    "`config show`); unset, the first process keeps a random one in storage, made under the "
+    "coordination lock: set it when several hosts share storage without `coordination: redis`",
 )
 V2_TAG_CACHE_TTL = Option(
     "v2_tag_cache_ttl",
