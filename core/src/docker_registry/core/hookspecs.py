@@ -74,7 +74,7 @@ class AuthBackendSpec:
     :param factory: ``factory(registry) -> backend`` deciding who may read or write.
     :param description: one line for ``docker-registry plugins``.
 
-    The backend protocol (:class:`docker_registry.core.v1.auth.AuthBackend`; every
+    The backend protocol (:class:`docker_registry.core.access.authorizer.AuthBackend`; every
     method thread-safe), asked by the one authorize step for every route of both APIs
     (:mod:`docker_registry.core.access`, docs/auth.md)::
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config import ConfigError
+from .authorizer import Authorizer, read_privileged_key
 from .model import (
     ANONYMOUS,
     INVALID,
@@ -40,7 +41,7 @@ class AccessControl:
     """Decides every request with one backend.
 
     :param authorizer: the backend behind the privileged signature
-        (:class:`docker_registry.core.v1.auth.Authorizer`).
+        (:class:`docker_registry.core.access.authorizer.Authorizer`).
     :param standalone: the v1 index routes are mounted (the route table depends on it).
     """
 
@@ -83,8 +84,6 @@ class AccessControl:
     @classmethod
     def from_registry(cls, registry: Any) -> AccessControl:
         """The configured backend. :raises ConfigError: unknown backend, bad key file."""
-        from ..v1.auth import Authorizer, read_privileged_key
-
         settings = registry.settings
         name = (settings.get("auth_backend") or default_auth_backend(settings)).lower()
         offered = registry.auth_backends()

@@ -22,13 +22,14 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import bcrypt
 
+from .. import names
 from ..config import ConfigError
 from ..config.keys import core as keys
-from ..v1 import layout as v1_layout
 from . import acl
 from .model import LISTING, LOGIN, AccessRequest, Grant, Refused
 from .throttle import FailedLogins
@@ -130,7 +131,8 @@ class HtpasswdAuth:
     :param access: the access list.
     :param realm: the Basic realm clients show.
     :param throttle: failed logins per address.
-    :param storage: to read v1 ``_private`` flags (``None``: none are honoured).
+    :param private: ``private(namespace, quoted repository)``: the v1 ``_private`` flag
+        (``None``: none are honoured).
     :param cache_seconds: how long a successful password check is reused (0: never).
     """
 
@@ -143,14 +145,14 @@ class HtpasswdAuth:
         *,
         realm: str = "docker-registry",
         throttle: FailedLogins | None = None,
-        storage: Any = None,
+        private: Callable[[str, str], bool] | None = None,
         cache_seconds: float = 60.0,
     ) -> None:
         self.accounts = accounts
         self.access = access
         self.challenge = f'Basic realm="{realm}"'
         self.throttle = throttle or FailedLogins(10, 60.0)
-        self.storage = storage
+        self.private = private
         self.cache_seconds = cache_seconds
         self._verified: dict[bytes, float] = {}
         self._lock = threading.Lock()
@@ -174,7 +176,7 @@ class HtpasswdAuth:
                 keys.HTPASSWD_MAX_FAILED_LOGINS.value_of(section.get("max_failed_logins")),
                 keys.HTPASSWD_FAILED_LOGIN_WINDOW.value_of(section.get("failed_login_window")),
             ),
-            storage=registry.storage,
+            private=lambda namespace, repository: _v1_private(registry, namespace, repository),
             cache_seconds=keys.HTPASSWD_CACHE_SECONDS.value_of(section.get("cache_seconds")),
         )
 
@@ -302,10 +304,16 @@ class HtpasswdAuth:
         raise Refused(401, "invalid username or password")
 
     def _private(self, repository: str) -> bool:
-        if self.storage is None or "/" not in repository:
+        if self.private is None or "/" not in repository:
             return False
-        namespace, quoted = v1_layout.parse_repository_name(repository)
+        namespace, quoted = names.parse_repository_name(repository)
         try:
-            return bool(self.storage.exists(v1_layout.private_flag_path(namespace, quoted)))
+            return bool(self.private(namespace, quoted))
         except Exception:  # noqa: BLE001 - an invalid name has no flag
             return False
+
+
+def _v1_private(registry: Any, namespace: str, repository: str) -> bool:
+    """The v1 API's ``_private`` flag of a repository (asked when the v1 API is mounted)."""
+    v1 = registry.services.get("v1")
+    return v1 is not None and bool(v1.tags.is_private(namespace, repository))

@@ -21,8 +21,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from ..v1 import layout as v1_layout
-from ..v2.digests import is_valid_name
+from .. import names
+from ..names import is_valid_name
 from .model import (
     CATALOG,
     DELETE,
@@ -174,15 +174,15 @@ def v1_name(raw: str) -> tuple[str, str] | None:
         or any(ord(char) < 32 or ord(char) == 127 for char in name)
     ):
         return None
-    namespace, repository = v1_layout.parse_repository_name(name)
-    if not v1_layout.is_storable(namespace, repository):
+    namespace, repository = names.parse_repository_name(name)
+    if not names.is_storable(namespace, repository):
         return None
     return namespace, repository
 
 
 def canonical_v1(namespace: str, quoted: str) -> str:
     """The repository name access rules see for v1 ``(namespace, quoted repository)``."""
-    return v1_layout.display_name(namespace, quoted)
+    return names.display_name(namespace, quoted)
 
 
 def classify(method: str, path: str, *, standalone: bool) -> Target:
@@ -258,7 +258,7 @@ def _v2(method: str, tail: str) -> Target:
         if not is_valid_name(name):
             return _invalid("v2", label, method, action)
         repository = canonical_v2(name)
-        namespace, quoted = v1_layout.parse_repository_name(repository)
+        namespace, quoted = names.parse_repository_name(repository)
         return Target("v2", label, REPOSITORY, action, repository, namespace, quoted)
     return _unknown("v2", method)
 

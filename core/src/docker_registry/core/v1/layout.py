@@ -40,7 +40,14 @@ bridge may read them to find v1 data.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import unquote_plus
+
+# NOTE: re-exported: the v1 modules read names and storage paths from their layout.
+from ..names import MAX_COMPONENT as MAX_COMPONENT
+from ..names import display_name as display_name
+from ..names import encode_component as encode_component
+from ..names import is_storable as is_storable
+from ..names import parse_repository_name as parse_repository_name
 
 IMAGES = "images"
 REPOSITORIES = "repositories"
@@ -53,35 +60,9 @@ IMAGE_ID = re.compile(r"^([a-f0-9]{16}|[a-f0-9]{64})$")
 #: A valid tag name for ``PUT .../tags/<tag>`` (master's rule, spec §2.3 R13).
 TAG_NAME = re.compile(r"^[\w][\w.-]{0,127}$")
 
-#: Longest encoded path component stored (file systems refuse names over 255 bytes).
-MAX_COMPONENT = 255
-
-
 def is_image_id(value: object) -> bool:
     """True when ``value`` is a string in the image id format (16 or 64 hex)."""
     return isinstance(value, str) and IMAGE_ID.match(value) is not None
-
-
-def parse_repository_name(path: str) -> tuple[str, str]:
-    """Split the ``<repo>`` part of a ``/v1/repositories/<repo>/...`` URL (spec §1.4).
-
-    Trailing ``/`` are stripped, then the name is split on the first ``/``: one part
-    means namespace ``library``. The repository part is quote_plus-encoded (the
-    namespace is not), exactly as 0.9.1 did.
-
-    >>> parse_repository_name("ubuntu")
-    ('library', 'ubuntu')
-    >>> parse_repository_name("a/b/c")
-    ('a', 'b%2Fc')
-
-    :returns: ``(namespace, quoted repository)``.
-    """
-    name = path.rstrip("/")
-    if "/" in name:
-        namespace, repository = name.split("/", 1)
-    else:
-        namespace, repository = "library", name
-    return namespace, quote_plus(repository, safe="")
 
 
 def full_name(namespace: str, repository: str) -> str:
@@ -89,29 +70,9 @@ def full_name(namespace: str, repository: str) -> str:
     return f"{namespace}/{repository}"
 
 
-def display_name(namespace: str, repository: str) -> str:
-    """``<ns>/<repo>`` with the repository decoded, for search results and events."""
-    return f"{namespace}/{unquote_plus(repository)}"
-
-
-def encode_component(value: str) -> str:
-    """Encode one path component as the seed's storage helpers did (spec §1.5)."""
-    text = str(value)
-    if text == ".":
-        text = "%2E"
-    elif text == "..":
-        text = "%2E%2E"
-    return quote_plus(text, safe="")
-
-
 def decode_component(value: str) -> str:
     """Invert :func:`encode_component` (used to read tag names back from listings)."""
     return unquote_plus(value)
-
-
-def is_storable(*components: str) -> bool:
-    """True when every encoded component fits a file name (<= 255 bytes)."""
-    return all(0 < len(encode_component(part)) <= MAX_COMPONENT for part in components)
 
 
 # -- images -----------------------------------------------------------------------------

@@ -6,17 +6,11 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from ..names import is_valid_name
 from .errors import DigestInvalid, NameInvalid, TagInvalid
 
-#: Repository name grammar of the OCI distribution spec.
-NAME_PATTERN = re.compile(
-    r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
-)
 #: Tag grammar of the OCI distribution spec.
 TAG_PATTERN = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
-#: Longest repository name accepted (the Go registry's limit).
-MAX_NAME_LENGTH = 255
-
 #: The algorithms the Go registry's digest package registers, with their hex lengths.
 _HEX = {
     "sha256": re.compile(r"[a-f0-9]{64}"),
@@ -73,11 +67,6 @@ def is_digest(reference: str) -> bool:
 def digest_of(data: bytes) -> Digest:
     """The sha256 digest of ``data``."""
     return Digest("sha256", hashlib.sha256(data).hexdigest())
-
-
-def is_valid_name(name: str) -> bool:
-    """True when ``name`` matches the repository name grammar and length limit."""
-    return len(name) <= MAX_NAME_LENGTH and NAME_PATTERN.fullmatch(name) is not None
 
 
 def check_name(name: str) -> str:
