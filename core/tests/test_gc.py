@@ -544,3 +544,36 @@ def test_cli_gc_refuses_a_bad_grace(run_cli, write_config, tmp_path):
     result = run_cli("gc", "--config", str(config), "--grace", "soon")
     assert result.returncode == 2
     assert "'soon' is not a duration" in result.stderr
+
+
+def test_collections_are_counted_in_the_servers_metrics(storage, stores, tmp_path):
+    """gc runs as its own process: its counts reach /metrics through the storage."""
+    import re
+
+    import falcon.testing
+
+    from docker_registry.core.app import create_app
+    from docker_registry.core.config import Settings
+
+    app = create_app(Settings.from_mapping({"metrics": {"enabled": True}}), storage=storage)
+    client = falcon.testing.TestClient(app)
+
+    def value(name: str) -> float:
+        text = client.simulate_get("/metrics").text
+        match = re.search(rf"^{name} (\S+)$", text, re.M)
+        assert match, f"{name} missing from /metrics"
+        return float(match[1])
+
+    assert value("registry_gc_runs_total") == 0
+    put_blob(storage, stores.blobs, "app", b"orphan bytes")
+    registry = SimpleNamespace(
+        storage=storage, coordinator=LocalCoordinator("gc-test", str(tmp_path / "locks"))
+    )
+    run_gc(registry, GcOptions(dry_run=True, grace=0))
+    assert value("registry_gc_runs_total") == 0  # a dry run changes nothing, counts nothing
+    run_gc(registry, GcOptions(grace=0))
+    run_gc(registry, GcOptions(grace=0))
+    assert value("registry_gc_runs_total") == 2
+    assert value("registry_gc_freed_bytes_total") == len(b"orphan bytes")
+    assert value("registry_gc_deleted_blobs_total") == 1
+    assert value("registry_gc_last_run_timestamp_seconds") > time.time() - 60

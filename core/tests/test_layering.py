@@ -28,6 +28,7 @@ STORAGE_NAMES = (
     "_referrers",
     "_v1bridge",
     "_upload_secret",
+    "_gc_history",
     "/docker/registry",
     "_index_images",
     "_images_list",

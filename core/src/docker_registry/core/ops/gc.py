@@ -34,6 +34,7 @@ from typing import Any, TextIO
 
 from ..storage import Storage
 from . import gc_scan, gc_sweep
+from .gc_history import record_run
 from .gc_mark import ManifestReader, Marks, mark_bridged, mark_repository, mark_v1
 from .gc_scan import RepositoryLinks, Stored
 from .progress import progress
@@ -350,4 +351,12 @@ def run_gc(
     """
     with registry.coordinator.lock(LOCK_NAME, wait=wait):
         report = collect_garbage(registry.storage, options, progress)
+        if not report.dry_run:
+            record_run(
+                registry.storage,
+                end=time.time(),
+                seconds=report.seconds,
+                bytes_freed=report.bytes_freed,
+                blobs=report.blobs,
+            )
     return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 
 from ..registry import Registry
+from .gc_history import GcHistoryCollector
 from .health import HealthResource, ReadyResource
 from .metrics import METRICS_PATH, MetricsMiddleware, MetricsResource, get_metrics, metrics_enabled
 from .notifications.service import start_notifications
@@ -21,6 +22,7 @@ def install(app: falcon.App, registry: Registry) -> None:
     if metrics_enabled(registry.settings):
         metrics = get_metrics()
         registry.storage.observer = metrics
+        metrics.watch("gc", GcHistoryCollector(registry.storage))
         app.add_route(METRICS_PATH, MetricsResource(metrics))
         app.add_middleware(MetricsMiddleware(metrics, standalone=registry.settings.standalone))
     switch = ReadOnlyMiddleware(bool(registry.settings.get("readonly")))

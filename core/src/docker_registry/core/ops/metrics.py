@@ -84,6 +84,8 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
+        #: collectors read at each scrape (not per process), by name: see :meth:`watch`.
+        self.watched: dict[str, Any] = {}
         # NOTE: in multiprocess mode values live in files; the registry only collects.
         self.registry = CollectorRegistry(auto_describe=True)
         own = None if self.multiprocess_dir else self.registry
@@ -155,6 +157,16 @@ class Metrics:
     def cache_lookup(self, hit: bool) -> None:
         self.cache.labels("hit" if hit else "miss").inc()
 
+    def watch(self, name: str, collector: Any) -> None:
+        """Use ``collector`` (it reads its values when scraped: the GC history in
+        storage) under ``name``, in place of the one an earlier application set."""
+        previous = self.watched.get(name)
+        self.watched[name] = collector
+        if not self.multiprocess_dir:
+            if previous is not None:
+                self.registry.unregister(previous)
+            self.registry.register(collector)
+
     # -- exposition -----------------------------------------------------------------------
 
     def exposition(self) -> tuple[bytes, str]:
@@ -166,6 +178,8 @@ class Metrics:
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)
+            for collector in self.watched.values():
+                registry.register(collector)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 

@@ -42,6 +42,11 @@ BLOBS = f"{ROOT}/blobs"
 REPOSITORIES = f"{ROOT}/repositories"
 
 
+def gc_history() -> str:
+    """What garbage collections did: runs, bytes freed (ours; ``/metrics`` reads it)."""
+    return f"{ROOT}/_gc_history"
+
+
 def upload_secret() -> str:
     """Key signing upload state tokens when ``upload_secret`` is not configured (ours)."""
     return f"{ROOT}/_upload_secret"
