@@ -152,17 +152,23 @@ def test_sighup_toggles_readonly_without_dropping_connections(start_registry, wo
         registry.config_path.write_text(yaml.safe_dump(config))
         os.kill(registry.process.pid, signal.SIGHUP)
 
+    def switched(state: str) -> int:
+        return registry.process.log_tail(100_000).count(f"read-only mode is now {state}")
+
     assert post_status() == 202
     local = connection.sock.getsockname()
     set_readonly(True)
     _wait_for(lambda: post_status() == 405, "read-only mode after SIGHUP")
-    _wait_for(lambda: all(fresh_post_status() == 405 for _ in range(8)), "every worker")
+    # the kernel may hand every new connection to one worker: each worker says when it switched
+    _wait_for(lambda: switched("ON") == workers, "every worker")
+    assert all(fresh_post_status() == 405 for _ in range(8))
     refused = requests.post(f"{registry.url}{path}", timeout=10)
     assert "read-only" in refused.json()["errors"][0]["message"]
     assert requests.get(f"{registry.url}/v2/", timeout=10).status_code == 200
     set_readonly(False)
     _wait_for(lambda: post_status() == 202, "writes after SIGHUP")
-    _wait_for(lambda: all(fresh_post_status() == 202 for _ in range(8)), "every worker")
+    _wait_for(lambda: switched("off") == workers, "every worker")
+    assert all(fresh_post_status() == 202 for _ in range(8))
     assert connection.sock.getsockname() == local, "the connection was dropped"
     connection.close()
     assert registry.process.running
