@@ -38,6 +38,7 @@ from .resources.manifests import (
     TagsResource,
 )
 from .routing import API_VERSION_HEADER, V2Router
+from .descriptors import use_descriptor_cache
 from .services import V2Services
 from .tags import Catalog, repository_names
 from .uploads import UploadStore, upload_secret
@@ -54,6 +55,7 @@ def registry_options() -> Iterable[Option]:
 def registry_routes(app: falcon.App, registry: Registry) -> None:
     """Mount ``/v2/`` and everything below it."""
     storage = registry.storage
+    use_descriptor_cache(registry, keys.DESCRIPTOR_CACHE_SIZE.read(registry.settings))
     bridge = V1Bridge(storage)
     blobs = BlobStore(storage, bridge)
     age = keys.UPLOAD_PURGE_AGE.read(registry.settings)
