@@ -312,7 +312,6 @@ def _gc(args: argparse.Namespace) -> int:
     from .logs import configure_logging
     from .ops.gc import DEFAULT_GRACE, GcOptions, ProgressDisplay, run_gc
     from .storage import StorageError
-
     from .v2.descriptors import use_descriptor_cache
 
     registry = _open_registry(args)

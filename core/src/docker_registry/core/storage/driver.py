@@ -210,6 +210,7 @@ class StorageDriver(abc.ABC):
         """
         return self.reader(path, offset)
 
+    @abc.abstractmethod
     def writer(self, path: str, append: bool = False) -> FileWriter:
         """Start writing the file at ``path``.
 

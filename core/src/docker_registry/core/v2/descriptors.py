@@ -33,7 +33,7 @@ def use_descriptor_cache(registry: Registry, capacity: int) -> DescriptorCache:
             return
         try:
             coordinator.announce(TOPIC, "*")
-        except Exception:  # noqa: BLE001 - the removal is done; other hosts get a warning
+        except Exception:
             log.warning(
                 "could not announce a blob or link removal to the other hosts: their "
                 "descriptor caches may answer for it until they restart (or set "

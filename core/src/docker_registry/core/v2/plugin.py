@@ -25,6 +25,7 @@ from ..mirroring import MirrorConfig
 from ..registry import Registry
 from .blobs import BlobStore
 from .bridge import V1Bridge
+from .descriptors import use_descriptor_cache
 from .errors import oci_error_body
 from .manifests import ManifestStore
 from .proxy import ProxiedBlobStore, ProxiedManifestStore, V2Upstream
@@ -38,7 +39,6 @@ from .resources.manifests import (
     TagsResource,
 )
 from .routing import API_VERSION_HEADER, V2Router
-from .descriptors import use_descriptor_cache
 from .services import V2Services
 from .tags import Catalog, repository_names
 from .uploads import UploadStore, upload_secret
