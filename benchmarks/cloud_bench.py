@@ -218,6 +218,9 @@ def start_reference(workdir: Path, emulator: Emulator) -> ServiceProcess:
         name="reference",
         url=url,
         ready=http_ready(url + "/v2/"),
+        # NOTE: with a CA bundle named, the Go SDK replaces its HTTP transport and
+        # panics (LoadCustomCABundleError); the emulator is plain HTTP anyway.
+        env={"AWS_CA_BUNDLE": ""},
     ).start()
 
 
