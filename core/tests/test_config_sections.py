@@ -21,8 +21,10 @@ def _one_line(result: subprocess.CompletedProcess[str], *needles: str) -> str:
 
 
 BAD = {
-    "privileged_key": ("privileged_key: /no/such/key.pem\n", ["key 'privileged_key'",
-                                                               "/no/such/key.pem"]),
+    "privileged_key": (
+        "privileged_key: /no/such/key.pem\n",
+        ["key 'privileged_key'", "/no/such/key.pem"],
+    ),
     "search_backend": ("search_backend: nosuchmod\n", ["key 'search_backend'", "nosuchmod"]),
     "mirroring.timeout": (
         "mirroring:\n  source: https://registry-1.docker.io\n  timeout: -1\n",
@@ -52,7 +54,14 @@ def test_config_check_refuses_what_serve_refuses(run_cli, write_config, tmp_path
     env = {"SETTINGS_FLAVOR": ""}
     _one_line(run_cli("config", "check", "--config", str(config), env=env), *needles)
     serve = run_cli(
-        "serve", "--config", str(config), "--host", "127.0.0.1", "--port", "0", env=env,
+        "serve",
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        env=env,
         timeout=60,
     )
     _one_line(serve, *needles)

@@ -58,8 +58,7 @@ run();
 def _page(registry: str) -> bytes:
     script = SCRIPT % {"registry": json.dumps(registry)}
     return (
-        f"<!doctype html><html><body><pre id='result'></pre><script>{script}</script>"
-        "</body></html>"
+        f"<!doctype html><html><body><pre id='result'></pre><script>{script}</script></body></html>"
     ).encode()
 
 
@@ -97,8 +96,18 @@ def _serve(tmp_path: Path, cors: str) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     env["SETTINGS_FLAVOR"] = ""
     process = subprocess.Popen(
-        [sys.executable, "-m", "docker_registry.core", "serve", "--config", str(config),
-         "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "docker_registry.core",
+            "serve",
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -120,8 +129,13 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
         f"--user-data-dir={tmp_path / 'chromium'}",
     ):
         options.add_argument(argument)
@@ -132,9 +146,7 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
 
 def _fetch_from(browser: webdriver.Chrome, page_url: str) -> dict:
     browser.get(page_url)
-    WebDriverWait(browser, 20).until(
-        lambda b: b.find_element("id", "result").text.strip() != ""
-    )
+    WebDriverWait(browser, 20).until(lambda b: b.find_element("id", "result").text.strip() != "")
     return json.loads(browser.find_element("id", "result").text)
 
 
@@ -158,9 +170,13 @@ def test_allowed_origin_reads_both_apis_and_a_preflighted_put(tmp_path, page_ser
         assert result["put"]["status"] in (400, 404), result
         # and the preflight itself, as the browser sent it
         request = urllib.request.Request(
-            url + "/v2/", method="OPTIONS",
-            headers={"Origin": origin, "Access-Control-Request-Method": "PUT",
-                     "Access-Control-Request-Headers": "x-probe"},
+            url + "/v2/",
+            method="OPTIONS",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "PUT",
+                "Access-Control-Request-Headers": "x-probe",
+            },
         )
         with urllib.request.urlopen(request) as answer:
             assert answer.headers["Access-Control-Allow-Origin"] == origin
@@ -227,10 +243,14 @@ def test_always_send_resources_and_automatic_options():
     quiet = _client(origins="*", always_send=False).simulate_get("/v2/")
     assert "Access-Control-Allow-Origin" not in quiet.headers
     only_v2 = _client(origins="*", resources=[r"/v2/"])
-    assert "Access-Control-Allow-Origin" in only_v2.simulate_get(
-        "/v2/", headers={"Origin": "http://a.example"}).headers
-    assert "Access-Control-Allow-Origin" not in only_v2.simulate_get(
-        "/v1/_ping", headers={"Origin": "http://a.example"}).headers
+    assert (
+        "Access-Control-Allow-Origin"
+        in only_v2.simulate_get("/v2/", headers={"Origin": "http://a.example"}).headers
+    )
+    assert (
+        "Access-Control-Allow-Origin"
+        not in only_v2.simulate_get("/v1/_ping", headers={"Origin": "http://a.example"}).headers
+    )
     preflight = {"Origin": "http://a.example", "Access-Control-Request-Method": "GET"}
     handled = _client(origins="*").simulate_options("/v2/nosuch/route/x", headers=preflight)
     assert handled.status_code == 200 and handled.headers["Access-Control-Allow-Origin"]
@@ -257,5 +277,7 @@ def test_bad_values_are_configuration_errors(cors, key):
 
 def test_off_unless_origins_is_set():
     assert cors_policy(Settings.from_mapping({"cors": {"headers": ["Content-Type"]}})) is None
-    assert "Access-Control-Allow-Origin" not in _client().simulate_get(
-        "/v2/", headers={"Origin": "http://a.example"}).headers
+    assert (
+        "Access-Control-Allow-Origin"
+        not in _client().simulate_get("/v2/", headers={"Origin": "http://a.example"}).headers
+    )

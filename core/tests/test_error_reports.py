@@ -199,9 +199,7 @@ def test_dead_server_the_request_still_answers_and_the_failure_is_logged(caplog)
         assert answer.status_code == 500
         _stop(client)
     failures = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "docker_registry.core.error_reports"
+        r.getMessage() for r in caplog.records if r.name == "docker_registry.core.error_reports"
     ]
     assert len(failures) == 1, failures
     assert f"localhost:{port}" in failures[0] and "req-4" in failures[0]

@@ -266,8 +266,8 @@ def test_manifest_put_refuses_a_blob_quarantined_after_its_first_check(storage, 
     original = blobs.exists
     checked = []
 
-    def exists_then_collected(digest):
-        answer = original(digest)
+    def exists_then_collected(digest, **options):
+        answer = original(digest, **options)
         if str(digest) == orphan and not checked:
             checked.append(digest)
             gc_sweep.quarantine(storage, orphan)  # a collection strikes right after the check
@@ -311,10 +311,10 @@ def test_manifest_put_writes_its_own_blob_again_when_it_was_parked(storage, stor
     original = stores.blobs.exists
     parked = []
 
-    def exists_then_collected(digest):
+    def exists_then_collected(digest, **options):
         if not parked:
             parked.append(gc_sweep.quarantine(storage, digest_of(data)))
-        return original(digest)
+        return original(digest, **options)
 
     stores.blobs.exists = exists_then_collected  # type: ignore[method-assign]
     stores.manifests.put("app", "v1", data, OCI_MANIFEST)

@@ -333,6 +333,8 @@ def test_data_outlives_the_container_and_sigterm_stops_it(image, tmp_path):
 # -- the Kubernetes configuration on shared backends ------------------------------------------
 
 MANIFESTS = HERE.parent / "kubernetes"
+
+
 def kubernetes_replica_setup(config_folder: Path) -> tuple[dict[str, str], list[str]]:
     """The Deployment's environment and a mount of the ConfigMap, as podman options."""
     documents = {}

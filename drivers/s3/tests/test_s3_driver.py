@@ -419,3 +419,23 @@ def test_config_check_connect_probes_the_bucket(
     assert len(lines) == 1, missing.stderr
     assert "storage 's3'" in lines[0] and "no-such-bucket-for-probe" in lines[0], lines[0]
     assert "cannot write /_registry_probe/" in lines[0]
+
+
+def test_a_ranged_read_asks_s3_for_its_range_only(make_driver):
+    driver = make_driver()
+    data = bytes(range(256)) * 4096
+    driver.put_content("/ranged/blob", data)
+    sent: list[str] = []
+    received: list[int] = []
+
+    def record(request, **_kwargs):
+        sent.append(bytes(request.headers.get("Range", b"")).decode())
+
+    def length(http_response, parsed, **_kwargs):
+        received.append(int(http_response.headers["Content-Length"]))
+
+    driver.client.meta.events.register("before-send.s3.GetObject", record)
+    driver.client.meta.events.register("after-call.s3.GetObject", length)
+    with driver.range_reader("/ranged/blob", 1000, 5000) as stream:
+        assert stream.read() == data[1000:6000]
+    assert sent == ["bytes=1000-5999"] and received == [5000]

@@ -132,11 +132,19 @@ def _build(
     return app, registry
 
 
+#: Bytes read at once from a streamed response body (see :class:`RegistryApp`).
+STREAM_BLOCK_SIZE = 1024 * 1024
+
+
 class RegistryApp(falcon.App):
     """The Falcon application, with the authorize step the server's transport uses to
     refuse bodies before they are spooled (:attr:`access`)."""
 
     access: AccessControl | None = None
+    # PERF: a body that is no real file (a cloud object's HTTP stream) is read in blocks
+    # of this size and handed to the server as such; Falcon's 8 KiB costs a Python round
+    # per 8 KiB and held S3 downloads near 200 MB/s (issue 17).
+    _STREAM_BLOCK_SIZE = STREAM_BLOCK_SIZE
 
 
 def missing_cache_backend(settings: Settings, name: str, offered: Iterable[str]) -> ConfigError:

@@ -241,9 +241,7 @@ class StreamedBody:
 class _Adopted:
     """A spool file storage will adopt on commit."""
 
-    def __init__(
-        self, size: int, hashing: Future[int] | None, adopt: Callable[[], None]
-    ) -> None:
+    def __init__(self, size: int, hashing: Future[int] | None, adopt: Callable[[], None]) -> None:
         self.size = size
         self._hashing = hashing
         self._adopt = adopt
@@ -310,4 +308,3 @@ def _hash_stream(stream: Any, hasher: Hasher) -> int:
         hasher.update(chunk)
         total += len(chunk)
     return total
-

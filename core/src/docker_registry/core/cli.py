@@ -312,9 +312,13 @@ def _gc(args: argparse.Namespace) -> int:
     from .logs import configure_logging
     from .ops.gc import DEFAULT_GRACE, GcOptions, ProgressDisplay, run_gc
     from .storage import StorageError
+    from .v2.descriptors import use_descriptor_cache
 
     registry = _open_registry(args)
     configure_logging(registry.settings.loglevel, registry.settings.log_format)
+    # NOTE: the serving processes cache blob sizes and links; the quarantine and the
+    # sweep must reach them (this process caches nothing itself).
+    use_descriptor_cache(registry, 0)
     # NOTE: upload_purge_age 0 keeps unfinished uploads forever: gc keeps them too.
     max_age = UPLOAD_PURGE_AGE.read(registry.settings) or math.inf
     options = GcOptions(

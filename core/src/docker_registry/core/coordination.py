@@ -91,8 +91,7 @@ class LocalCoordinator:
 
     def __init__(self, scope: str, directory: str | None = None) -> None:
         if directory is None:
-            digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
-            directory = os.path.join(tempfile.gettempdir(), f"docker-registry-locks-{digest}")
+            directory = default_directory(scope)
         os.makedirs(directory, mode=0o700, exist_ok=True)
         self.directory = directory
         self._threads: dict[str, threading.Lock] = {}
@@ -102,10 +101,7 @@ class LocalCoordinator:
     @classmethod
     def from_registry(cls, registry: Registry) -> LocalCoordinator:
         """The ``local`` backend: ``coordination.directory``, else one per storage."""
-        section = coordination_section(registry.settings.get("coordination"))
-        scope = f"{registry.storage.name}:{registry.settings.storage_path or ''}"
-        directory = section.get("directory")
-        return cls(scope, str(directory) if directory else None)
+        return cls(_scope(registry), host_directory(registry))
 
     def _file(self, name: str) -> str:
         return os.path.join(self.directory, hashlib.sha256(name.encode()).hexdigest()[:32])
@@ -159,6 +155,26 @@ class LocalCoordinator:
 
     def close(self) -> None:
         self._listeners.clear()
+
+
+def _scope(registry: Registry) -> str:
+    return f"{registry.storage.name}:{registry.settings.storage_path or ''}"
+
+
+def default_directory(scope: str) -> str:
+    """The host's directory of the processes sharing storage ``scope`` (system temp)."""
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"docker-registry-locks-{digest}")
+
+
+def host_directory(registry: Registry) -> str:
+    """Where this host's processes of ``registry``'s storage keep what they share
+    (``coordination.directory``, else one per storage); created if missing."""
+    section = coordination_section(registry.settings.get("coordination"))
+    configured = section.get("directory")
+    directory = str(configured) if configured else default_directory(_scope(registry))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return directory
 
 
 def _flock(descriptor: int, name: str, wait: float) -> None:

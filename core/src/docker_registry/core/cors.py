@@ -107,8 +107,9 @@ def cors_policy(settings: Settings) -> CORSPolicy | None:
     origins: str | frozenset[str]
     if "*" in origins_list:
         if len(origins_list) > 1:
-            raise ConfigError("'*' allows any origin: list origins or write '*' alone",
-                              key="cors.origins")
+            raise ConfigError(
+                "'*' allows any origin: list origins or write '*' alone", key="cors.origins"
+            )
         origins = "*"
     else:
         for origin in origins_list:
@@ -126,8 +127,9 @@ def cors_policy(settings: Settings) -> CORSPolicy | None:
     if max_age in (None, ""):
         max_age = None
     elif isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
-        raise ConfigError(f"expected a number of seconds, 0 or more, got {max_age!r}",
-                          key="cors.max_age")
+        raise ConfigError(
+            f"expected a number of seconds, 0 or more, got {max_age!r}", key="cors.max_age"
+        )
     resources = section.get("resources")
     patterns = [r".*"] if resources in (None, "") else _items(resources, "resources")
     compiled = []
@@ -135,19 +137,23 @@ def cors_policy(settings: Settings) -> CORSPolicy | None:
         try:
             compiled.append(re.compile(pattern))
         except re.error as exc:
-            raise ConfigError(f"not a regular expression: {pattern!r} ({exc})",
-                              key="cors.resources") from None
+            raise ConfigError(
+                f"not a regular expression: {pattern!r} ({exc})", key="cors.resources"
+            ) from None
     return CORSPolicy(
         origins=origins,
         methods=_tokens(
-            [m.upper() for m in _items(methods, "methods")] if methods not in (None, "")
+            [m.upper() for m in _items(methods, "methods")]
+            if methods not in (None, "")
             else list(DEFAULT_METHODS),
             "methods",
         ),
-        headers=None if header_list is None or "*" in header_list
+        headers=None
+        if header_list is None or "*" in header_list
         else _tokens(header_list, "headers"),
         expose_headers=_tokens(
-            [] if section.get("expose_headers") in (None, "")
+            []
+            if section.get("expose_headers") in (None, "")
             else _items(section["expose_headers"], "expose_headers"),
             "expose_headers",
         ),
@@ -180,9 +186,7 @@ class RegistryCORS(falcon.CORSMiddleware):
         self.policy = policy
 
     def _origin_allowed(self, origin: str | None) -> bool:
-        return origin is not None and (
-            self.policy.origins == "*" or origin in self.policy.origins
-        )
+        return origin is not None and (self.policy.origins == "*" or origin in self.policy.origins)
 
     @staticmethod
     def _is_preflight(req: falcon.Request) -> bool:
@@ -223,19 +227,17 @@ class RegistryCORS(falcon.CORSMiddleware):
                 resp.set_header("Access-Control-Allow-Origin", "*")
             return
         preflight = self._is_preflight(req)
-        if preflight and policy.automatic_options and not getattr(
-            req.context, "cors_preflight", False
+        if (
+            preflight
+            and policy.automatic_options
+            and not getattr(req.context, "cors_preflight", False)
         ):
             return  # refused preflight: no CORS headers, the browser blocks the request
         super().process_response(req, resp, resource, req_succeeded or preflight)
         allowed_origin = resp.get_header("Access-Control-Allow-Origin")
         if allowed_origin is None:
             return
-        if (
-            policy.send_wildcard
-            and policy.origins == "*"
-            and not policy.supports_credentials
-        ):
+        if policy.send_wildcard and policy.origins == "*" and not policy.supports_credentials:
             resp.set_header("Access-Control-Allow-Origin", "*")
         elif policy.origins == "*" and not policy.supports_credentials:
             # NOTE: flask-cors echoes the origin unless send_wildcard is set.

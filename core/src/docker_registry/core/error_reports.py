@@ -82,8 +82,9 @@ def mail_settings(settings: Settings) -> MailSettings | None:
     if section is None or section == "":
         return None
     if not isinstance(section, Mapping):
-        raise ConfigError(f"expected a mapping, got {type(section).__name__}",
-                          key="email_exceptions")
+        raise ConfigError(
+            f"expected a mapping, got {type(section).__name__}", key="email_exceptions"
+        )
     unknown = sorted(str(key) for key in section if key not in MAIL_KEYS)
     if unknown:
         raise ConfigError(
@@ -108,8 +109,9 @@ def mail_settings(settings: Settings) -> MailSettings | None:
         keyfile = secure.get("keyfile")
         certfile = secure.get("certfile") or keyfile
         if not isinstance(certfile, str) or (keyfile is not None and not isinstance(keyfile, str)):
-            raise ConfigError("expected {keyfile: PATH, certfile: PATH}",
-                              key="email_exceptions.smtp_secure")
+            raise ConfigError(
+                "expected {keyfile: PATH, certfile: PATH}", key="email_exceptions.smtp_secure"
+            )
         starttls = (
             _readable(certfile, "smtp_secure"),
             _readable(keyfile, "smtp_secure") if keyfile else None,
@@ -126,15 +128,16 @@ def mail_settings(settings: Settings) -> MailSettings | None:
         raise ConfigError("a password needs smtp_login", key="email_exceptions.smtp_login")
     from_addr = _text(section, "from_addr") or "docker-registry@localdomain.local"
     to = section.get("to_addr")
-    to_addrs = (
-        [to] if isinstance(to, str) else to if isinstance(to, list) else None
-    )
+    to_addrs = [to] if isinstance(to, str) else to if isinstance(to, list) else None
     if not to_addrs or not all(isinstance(a, str) and "@" in a for a in to_addrs):
-        raise ConfigError(f"expected an address or a list of addresses, got {to!r}",
-                          key="email_exceptions.to_addr")
+        raise ConfigError(
+            f"expected an address or a list of addresses, got {to!r}",
+            key="email_exceptions.to_addr",
+        )
     if "@" not in from_addr:
-        raise ConfigError(f"expected an address, got {from_addr!r}",
-                          key="email_exceptions.from_addr")
+        raise ConfigError(
+            f"expected an address, got {from_addr!r}", key="email_exceptions.from_addr"
+        )
     return MailSettings(
         host=host,
         port=port,
@@ -260,8 +263,10 @@ def bugsnag_settings(settings: Settings) -> BugsnagSettings | None:
     if isinstance(value, Mapping):
         unknown = sorted(set(map(str, value)) - {"api_key", "endpoint", "release_stage"})
         if unknown:
-            raise ConfigError(f"unknown option(s) {', '.join(unknown)} "
-                              "(known: api_key, endpoint, release_stage)", key="bugsnag")
+            raise ConfigError(
+                f"unknown option(s) {', '.join(unknown)} (known: api_key, endpoint, release_stage)",
+                key="bugsnag",
+            )
         endpoint = value.get("endpoint") or None
         stage = value.get("release_stage") or stage
         value = value.get("api_key")

@@ -98,7 +98,13 @@ def _create_server(
     # counted in every process).
     import waitress
 
-    from .transport import INBUF_OVERFLOW, RECV_BYTES, channel_class
+    from .transport import (
+        INBUF_OVERFLOW,
+        OUTBUF_HIGH_WATERMARK,
+        OUTBUF_OVERFLOW,
+        RECV_BYTES,
+        channel_class,
+    )
 
     # NOTE: behind a TLS proxy (docs/deploy.md) waitress takes the scheme (and, when
     # trusted, the client address) from the proxy's headers, only from `trusted_proxy`;
@@ -117,6 +123,8 @@ def _create_server(
         max_request_body_size=settings.max_request_body_size,
         recv_bytes=RECV_BYTES,
         inbuf_overflow=INBUF_OVERFLOW,
+        outbuf_high_watermark=OUTBUF_HIGH_WATERMARK,
+        outbuf_overflow=OUTBUF_OVERFLOW,
         ident="docker-registry",
         clear_untrusted_proxy_headers=True,
         # NOTE: also bounds how long a live upload's spool file can go unwritten, which

@@ -16,6 +16,11 @@ from .spool import BodyGate, BodySpool, TapFinder
 RECV_BYTES = 1024 * 1024
 #: Bodies above this go to a spool file rather than memory.
 INBUF_OVERFLOW = 512 * 1024
+#: A response's bytes waiting for a slow client: the worker thread waits above this.
+OUTBUF_HIGH_WATERMARK = 2 * 1024 * 1024
+#: ... and never spill to a temporary file below this (waitress's default, 1 MiB, would
+#: write every streamed download block to disk and read it back).
+OUTBUF_OVERFLOW = 4 * 1024 * 1024
 
 
 #: First byte of a TLS handshake record.

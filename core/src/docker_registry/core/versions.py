@@ -41,7 +41,5 @@ def version_report() -> str:
         ("plugins", "docker_registry.plugins"),
     ):
         lines.append(f"{title}:")
-        lines += [
-            f"  {name:<12} {dist} {version}" for name, dist, version in _entry_points(group)
-        ]
+        lines += [f"  {name:<12} {dist} {version}" for name, dist, version in _entry_points(group)]
     return "\n".join(lines)

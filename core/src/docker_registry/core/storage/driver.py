@@ -201,6 +201,15 @@ class StorageDriver(abc.ABC):
         :raises InvalidOffsetError: ``offset`` is negative.
         """
 
+    def range_reader(self, path: str, offset: int, length: int) -> BinaryIO:
+        """:meth:`reader`, for a caller that reads at most ``length`` bytes.
+
+        Drivers over networked stores fetch no byte past ``offset + length`` (a ranged
+        download of a large blob must not pull the rest of it); the default is
+        :meth:`reader`, whose caller stops reading at ``length``.
+        """
+        return self.reader(path, offset)
+
     @abc.abstractmethod
     def writer(self, path: str, append: bool = False) -> FileWriter:
         """Start writing the file at ``path``.

@@ -292,6 +292,23 @@ class ObjectStoreDriver(StorageDriver):
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
         return self._open(path, offset, "reader")
 
+    def range_reader(self, path: str, offset: int, length: int) -> BinaryIO:
+        if offset < 0:
+            raise InvalidOffsetError(
+                f"negative offset {offset}", driver=self.name, operation="reader", path=path
+            )
+        return self.call(
+            "reader",
+            path,
+            functools.partial(self.open_range, path, self.key(path), offset, length),
+        )
+
+    def open_range(self, path: str, key: str, offset: int, length: int) -> BinaryIO:
+        """A stream of at most ``length`` bytes of the object from ``offset``; a store
+        that can ask for a byte range fetches no byte past it (the default streams from
+        ``offset`` and the caller stops reading)."""
+        return self.open_object(path, key, offset)
+
     def get_content(self, path: str) -> bytes:
         with self._open(path, 0, "get_content") as stream:
             return stream.read()

@@ -15,6 +15,7 @@ from typing import BinaryIO, Protocol, TypeVar
 
 from . import paths
 from .cache import FileCache, GuardedCache
+from .descriptors import DescriptorCache
 from .driver import FileInfo, FileWriter, StorageDriver
 from .errors import PathNotFoundError, StorageError
 
@@ -47,6 +48,12 @@ class Storage:
     def __init__(self, driver: StorageDriver, cache: FileCache | None = None) -> None:
         self.driver = driver
         self.cache = GuardedCache(cache) if cache is not None else None
+        #: ``stat`` of files that never change once written (see :mod:`.descriptors`).
+        self.descriptors: DescriptorCache | None = None
+
+    def use_descriptors(self, descriptors: DescriptorCache | None) -> None:
+        """Answer ``stat`` of immutable files from ``descriptors`` (``None``: always ask)."""
+        self.descriptors = descriptors
 
     def use_cache(self, cache: FileCache | None) -> None:
         """Read small files through ``cache`` from now on (``None`` turns caching off)."""
@@ -115,8 +122,19 @@ class Storage:
         if self.cache is not None:
             self.cache.invalidate(path)
 
-    def reader(self, path: str, offset: int = 0) -> BinaryIO:
-        return self._call("reader", path, lambda: self.driver.reader(path, offset))
+    def reader(self, path: str, offset: int = 0, length: int | None = None) -> BinaryIO:
+        """See :meth:`StorageDriver.reader`; ``length``: bytes the caller will read at
+        most (a driver may fetch no further)."""
+        try:
+            if length is None:
+                return self._call("reader", path, lambda: self.driver.reader(path, offset))
+            return self._call(
+                "reader", path, lambda: self.driver.range_reader(path, offset, length)
+            )
+        except PathNotFoundError:
+            if self.descriptors is not None:
+                self.descriptors.vanished(path)
+            raise
 
     def writer(self, path: str, append: bool = False) -> FileWriter:
         writer = self._call("writer", path, lambda: self.driver.writer(path, append))
@@ -153,8 +171,24 @@ class Storage:
             if self.cache is not None:
                 self.cache.invalidate(destination)
 
-    def stat(self, path: str) -> FileInfo:
-        return self._call("stat", path, lambda: self.driver.stat(path), allow_root=True)
+    def stat(self, path: str, *, fresh: bool = False) -> FileInfo:
+        """See :meth:`StorageDriver.stat`; ``fresh``: ask storage even when the answer is
+        cached (a check that guards a write, such as a manifest's blobs after GC)."""
+        descriptors = self.descriptors
+        if descriptors is None or not descriptors.cacheable(path):
+            return self._call("stat", path, lambda: self.driver.stat(path), allow_root=True)
+        if not fresh:
+            cached = descriptors.lookup(path)
+            if cached is not None:
+                return cached
+        stamp = descriptors.stamp()
+        try:
+            info = self._call("stat", path, lambda: self.driver.stat(path), allow_root=True)
+        except PathNotFoundError:
+            descriptors.vanished(path)
+            raise
+        descriptors.remember(path, info, stamp)
+        return info
 
     def list(self, path: str) -> list[str]:
         return self._call("list", path, lambda: self.driver.list(path), allow_root=True)
@@ -167,7 +201,11 @@ class Storage:
             paths.validate_path(destination)
             self.driver.move(source, destination)
 
-        self._call("move", source, move)
+        try:
+            self._call("move", source, move)
+        finally:
+            if self.descriptors is not None:
+                self.descriptors.forget(source)
         if self.cache is not None:
             self.cache.invalidate(source)
             self.cache.invalidate(destination)
@@ -176,6 +214,8 @@ class Storage:
         try:
             self._call("delete", path, lambda: self.driver.delete(path))
         finally:
+            if self.descriptors is not None:
+                self.descriptors.forget(path)
             # NOTE: a directory's children are forgotten too (the seed's stale-key bug).
             if self.cache is not None:
                 self.cache.invalidate(path, recursive=True)
@@ -183,15 +223,17 @@ class Storage:
     def redirect_url(self, path: str, method: str = "GET") -> str | None:
         return self._call("redirect_url", path, lambda: self.driver.redirect_url(path, method))
 
-    def exists(self, path: str) -> bool:
-        """True when a file or directory is at ``path``."""
+    def exists(self, path: str, *, fresh: bool = False) -> bool:
+        """True when a file or directory is at ``path`` (``fresh``: see :meth:`stat`)."""
         try:
-            self.stat(path)
+            self.stat(path, fresh=fresh)
         except PathNotFoundError:
             return False
         return True
 
     def close(self) -> None:
+        if self.descriptors is not None:
+            self.descriptors.close()
         self.driver.close()
 
 

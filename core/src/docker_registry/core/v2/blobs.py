@@ -73,11 +73,14 @@ class BlobStore:
         self.storage = storage
         self.bridge = bridge
 
-    def _find(self, digest: Digest) -> BlobHandle:
-        """Where a blob's bytes are, and their size (a v1 layer through the bridge)."""
+    def _find(self, digest: Digest, fresh: bool = False) -> BlobHandle:
+        """Where a blob's bytes are, and their size (a v1 layer through the bridge).
+
+        :param fresh: ask storage, not the descriptor cache.
+        """
         path = layout.blob_data(digest.algorithm, digest.hex)
         try:
-            return BlobHandle(digest, self.storage.stat(path).size, path)
+            return BlobHandle(digest, self.storage.stat(path, fresh=fresh).size, path)
         except PathNotFoundError:
             bridged = self.bridge.layer_image(digest) if self.bridge is not None else None
             if bridged is None:
@@ -155,13 +158,14 @@ class BlobStore:
         blob = self.stat(name, digest)
         return self.reader(blob, offset), blob.size
 
-    def reader(self, blob: BlobHandle, offset: int = 0) -> BinaryIO:
-        """Open a blob found by :meth:`stat` from ``offset``.
+    def reader(self, blob: BlobHandle, offset: int = 0, length: int | None = None) -> BinaryIO:
+        """Open a blob found by :meth:`stat` from ``offset``, for ``length`` bytes at most
+        (``None``: to its end).
 
-        :raises BlobUnknown: it vanished in between.
+        :raises BlobUnknown: it vanished in between (or a cached size outlived it).
         """
         try:
-            return self.storage.reader(blob._location, offset)
+            return self.storage.reader(blob._location, offset, length)
         except PathNotFoundError:
             raise BlobUnknown(f"blob {blob.digest} vanished") from None
 
@@ -169,10 +173,13 @@ class BlobStore:
         """A direct URL from the driver for a blob's data, or ``None``."""
         return self.storage.redirect_url(layout.blob_data(digest.algorithm, digest.hex), method)
 
-    def exists(self, digest: Digest) -> bool:
-        """True when the blob's data exists (v1 layers included), in any repository."""
+    def exists(self, digest: Digest, *, fresh: bool = False) -> bool:
+        """True when the blob's data exists (v1 layers included), in any repository.
+
+        :param fresh: ask storage, not the descriptor cache (a check guarding a write).
+        """
         try:
-            self._find(digest)
+            self._find(digest, fresh)
         except BlobUnknown:
             return False
         return True

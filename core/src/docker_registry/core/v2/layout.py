@@ -70,6 +70,29 @@ def blob_of_data_path(path: str) -> tuple[str, str] | None:
     return parts[0], parts[2]
 
 
+def is_descriptor(path: str) -> bool:
+    """Whether ``path`` never changes once written, only disappears: a blob's data, a
+    repository's layer or revision link (their ``stat`` may be cached)."""
+    if path.startswith(BLOBS + "/"):
+        return blob_of_data_path(path) is not None
+    found = parse_repository_file(path) if path.startswith(REPOSITORIES + "/") else None
+    return found is not None and found.kind in ("layer", "revision")
+
+
+def may_hold_descriptors(path: str) -> bool:
+    """Whether removing ``path`` (a file or a directory) may remove a descriptor
+    (:func:`is_descriptor`); upload sessions, tags and the quarantine hold none."""
+    if path == "/" or path == ROOT or ROOT.startswith(path.rstrip("/") + "/"):
+        return True
+    if path == BLOBS or path.startswith(BLOBS + "/"):
+        return True
+    if not path.startswith(REPOSITORIES + "/"):
+        return path == REPOSITORIES
+    parts = path[len(REPOSITORIES) + 1 :].split("/")
+    rest = next((parts[i:] for i, part in enumerate(parts) if not is_name_component(part)), [])
+    return rest[:1] not in (["_uploads"], ["_referrers"]) and rest[:2] != ["_manifests", "tags"]
+
+
 def repository(name: str) -> str:
     """Directory of a repository."""
     return f"{REPOSITORIES}/{name}"

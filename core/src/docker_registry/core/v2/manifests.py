@@ -260,17 +260,17 @@ class ManifestStore:
         a collection took it meanwhile (its bytes are at hand).
         """
         own = layout.blob_data(manifest.digest.algorithm, manifest.digest.hex)
-        if not self.storage.exists(own):
+        if not self.storage.exists(own, fresh=True):
             self.storage.put_content(own, manifest.data)
         for blob in manifest.blobs:
-            if not self.blobs.exists(blob):
+            if not self.blobs.exists(blob, fresh=True):
                 raise ManifestBlobUnknown(
                     f"blob {blob} of repository {name} was removed by garbage collection "
                     "while the manifest was pushed; push the blob again",
                     detail={"digest": str(blob)},
                 )
         for child in manifest.children:
-            if not self.storage.exists(layout.blob_data(child.algorithm, child.hex)):
+            if not self.storage.exists(layout.blob_data(child.algorithm, child.hex), fresh=True):
                 raise ManifestBlobUnknown(
                     f"manifest {child} of repository {name} was removed by garbage collection "
                     "while the index was pushed; push it again",

@@ -25,6 +25,7 @@ from ..mirroring import MirrorConfig
 from ..registry import Registry
 from .blobs import BlobStore
 from .bridge import V1Bridge
+from .descriptors import use_descriptor_cache
 from .errors import oci_error_body
 from .manifests import ManifestStore
 from .proxy import ProxiedBlobStore, ProxiedManifestStore, V2Upstream
@@ -54,6 +55,7 @@ def registry_options() -> Iterable[Option]:
 def registry_routes(app: falcon.App, registry: Registry) -> None:
     """Mount ``/v2/`` and everything below it."""
     storage = registry.storage
+    use_descriptor_cache(registry, keys.DESCRIPTOR_CACHE_SIZE.read(registry.settings))
     bridge = V1Bridge(storage)
     blobs = BlobStore(storage, bridge)
     age = keys.UPLOAD_PURGE_AGE.read(registry.settings)

@@ -6,7 +6,7 @@ Declared by the ``v2`` plugin (:mod:`docker_registry.core.v2.plugin`).
 from __future__ import annotations
 
 from ..options import Option
-from ..parsers import MiB, boolean, count, seconds, size, text
+from ..parsers import MiB, boolean, count, integer, seconds, size, text
 
 DELETE_ENABLED = Option(
     "delete_enabled",
@@ -59,6 +59,17 @@ V2_TAG_CACHE_TTL = Option(
     env="V2_TAG_CACHE_TTL",
     help="seconds a process reuses a tag listing and a tag's target; `0` reads storage every time",
 )
+DESCRIPTOR_CACHE_SIZE = Option(
+    "descriptor_cache_size",
+    integer,
+    10000,
+    min=0,
+    env="DESCRIPTOR_CACHE_SIZE",
+    help="blob sizes and repository links each process keeps in memory, so that a blob "
+    "`HEAD` or `GET` asks storage nothing (they only change by removal, which every process "
+    "of the host, and with `coordination: {backend: redis}` of every host, hears at once); "
+    "`0` asks storage every time",
+)
 V2_MAX_TAGS_PER_PUSH = Option(
     "v2_max_tags_per_push",
     count,
@@ -76,5 +87,6 @@ OPTIONS: tuple[Option, ...] = (
     UPLOAD_PURGE_INTERVAL,
     UPLOAD_SECRET,
     V2_TAG_CACHE_TTL,
+    DESCRIPTOR_CACHE_SIZE,
     V2_MAX_TAGS_PER_PUSH,
 )

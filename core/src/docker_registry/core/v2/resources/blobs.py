@@ -86,7 +86,8 @@ class BlobResource:
             start, end = _byte_range(requested, size)
             resp.status = falcon.HTTP_206
             resp.set_header("Content-Range", f"bytes {start}-{end}/{size}")
-        resp.stream = bounded_body(self.blobs.reader(blob, start), end - start + 1)
+        length = end - start + 1
+        resp.stream = bounded_body(self.blobs.reader(blob, start, length), length)
         resp.content_length = end - start + 1
         resp.content_type = "application/octet-stream"
         resp.set_header("Docker-Content-Digest", arg)

@@ -142,7 +142,13 @@ class S3Driver(ObjectStoreDriver):
                 yield ObjectInfo(item["Key"], int(item["Size"]), item["LastModified"].timestamp())
 
     def open_object(self, path: str, key: str, offset: int) -> BinaryIO:
-        extra = {"Range": f"bytes={offset}-"} if offset else {}
+        return self._get(path, key, {"Range": f"bytes={offset}-"} if offset else {})
+
+    def open_range(self, path: str, key: str, offset: int, length: int) -> BinaryIO:
+        # NOTE: a closed range, so that S3 sends no byte the client did not ask for.
+        return self._get(path, key, {"Range": f"bytes={offset}-{offset + max(length, 1) - 1}"})
+
+    def _get(self, path: str, key: str, extra: dict[str, str]) -> BinaryIO:
         try:
             response = self.client.get_object(Bucket=self.settings.bucket, Key=key, **extra)
         except ClientError as exc:

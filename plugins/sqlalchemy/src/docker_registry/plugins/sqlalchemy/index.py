@@ -72,6 +72,7 @@ def database_url(settings: Settings) -> str:
         folder = Path.cwd()
     return f"sqlite:///{folder / DEFAULT_FILE}"
 
+
 #: The default index: a SQLite file of this name next to the registry's data.
 DEFAULT_FILE = "search-index.sqlite"
 SCHEMA_VERSION = 1

@@ -1,0 +1,54 @@
+"""The v2 blob-descriptor cache of a registry's storage (see
+:mod:`docker_registry.core.storage.descriptors`): which paths it keeps, where the host's
+removal counter lives, and how other hosts hear of removals."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from ..coordination import host_directory
+from ..storage.descriptors import GENERATION_FILE, TOPIC, DescriptorCache, HostGeneration
+from . import layout
+
+if TYPE_CHECKING:
+    from ..registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+def use_descriptor_cache(registry: Registry, capacity: int) -> DescriptorCache:
+    """Answer ``stat`` of blob data and repository links of ``registry.storage`` from
+    memory, ``capacity`` entries at most (``0``: only tell the other processes of this
+    one's removals, as a garbage collection does)."""
+    storage = registry.storage
+    if storage.descriptors is not None:
+        return storage.descriptors
+    coordinator = registry.coordinator
+    generation = HostGeneration(os.path.join(host_directory(registry), GENERATION_FILE))
+
+    def announce() -> None:
+        if coordinator is None:
+            return
+        try:
+            coordinator.announce(TOPIC, "*")
+        except Exception:
+            log.warning(
+                "could not announce a blob or link removal to the other hosts: their "
+                "descriptor caches may answer for it until they restart (or set "
+                "descriptor_cache_size: 0)",
+                exc_info=True,
+            )
+
+    cache = DescriptorCache(
+        cacheable=layout.is_descriptor,
+        affects=layout.may_hold_descriptors,
+        generation=generation,
+        capacity=capacity,
+        announce=announce,
+    )
+    if coordinator is not None and capacity > 0:
+        coordinator.listen(TOPIC, lambda _key: cache.clear())
+    storage.use_descriptors(cache)
+    return cache

@@ -1,0 +1,200 @@
+"""The blob-descriptor cache: stat of blob data and links from memory, forgotten on removal
+by every process of the host (the shared generation), and dropped when a read finds nothing."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from docker_registry.core.storage import PathNotFoundError, Storage
+from docker_registry.core.storage.descriptors import DescriptorCache, HostGeneration
+from docker_registry.core.storage.inmemory import InMemoryDriver
+from docker_registry.core.v2 import layout
+from docker_registry.core.v2.blobs import BlobStore
+from docker_registry.core.v2.digests import parse_digest
+from docker_registry.core.v2.errors import BlobUnknown
+
+DIGEST = parse_digest("sha256:" + "ab" * 32)
+DATA = layout.blob_data(DIGEST.algorithm, DIGEST.hex)
+LINK = layout.layer_link("app", DIGEST.algorithm, DIGEST.hex)
+
+
+class CountingDriver(InMemoryDriver):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stats: list[str] = []
+
+    def stat(self, path):
+        self.stats.append(path)
+        return super().stat(path)
+
+
+def cached_storage(driver, generation_file, capacity=100):
+    storage = Storage(driver)
+    storage.use_descriptors(
+        DescriptorCache(
+            cacheable=layout.is_descriptor,
+            affects=layout.may_hold_descriptors,
+            generation=HostGeneration(str(generation_file)),
+            capacity=capacity,
+        )
+    )
+    return storage
+
+
+@pytest.fixture
+def driver():
+    return CountingDriver()
+
+
+@pytest.fixture
+def storage(driver, tmp_path):
+    storage = cached_storage(driver, tmp_path / "generation")
+    storage.put_content(DATA, b"layer bytes")
+    BlobStore(storage).link("app", DIGEST)
+    yield storage
+    storage.close()
+
+
+def test_a_blob_head_asks_storage_once(storage, driver):
+    blobs = BlobStore(storage)
+    first = blobs.stat("app", DIGEST)
+    asked = len(driver.stats)
+    for _ in range(5):
+        assert blobs.stat("app", DIGEST).size == first.size == len(b"layer bytes")
+    assert len(driver.stats) == asked == 2  # the link and the data, once each
+
+
+def test_other_paths_and_misses_always_ask(storage, driver):
+    other = layout.tag_current_link("app", "latest")
+    storage.put_content(other, b"x")
+    storage.stat(other)
+    storage.stat(other)
+    assert driver.stats.count(other) == 2
+    missing = layout.blob_data("sha256", "cd" * 32)
+    for _ in range(2):
+        with pytest.raises(PathNotFoundError):
+            storage.stat(missing)
+    assert driver.stats.count(missing) == 2
+    storage.put_content(missing, b"now here")  # a miss is never remembered
+    assert storage.stat(missing).size == 8
+
+
+def test_fresh_asks_storage_even_when_cached(storage, driver):
+    storage.stat(DATA)
+    storage.stat(DATA, fresh=True)
+    assert driver.stats.count(DATA) == 2
+
+
+def test_an_unlink_is_seen_at_once_by_another_process_of_the_host(driver, tmp_path, storage):
+    # Two Storage objects on one generation file: two workers of `serve --workers 2`.
+    other = cached_storage(driver, tmp_path / "generation")
+    here, there = BlobStore(storage), BlobStore(other)
+    assert there.stat("app", DIGEST).size == 11
+    here.unlink("app", DIGEST)
+    with pytest.raises(BlobUnknown):
+        there.stat("app", DIGEST)
+    other.close()
+
+
+def test_a_gc_quarantine_is_seen_by_the_servers(driver, tmp_path, storage):
+    from docker_registry.core.ops import gc_sweep
+
+    blobs = BlobStore(storage)
+    assert blobs.exists(DIGEST)
+    collector = cached_storage(driver, tmp_path / "generation", capacity=0)
+    assert gc_sweep.quarantine(collector, str(DIGEST))
+    assert not blobs.exists(DIGEST)
+    collector.close()
+
+
+def test_removals_of_uploads_and_tags_keep_the_cache(storage, driver):
+    storage.stat(DATA)
+    storage.put_content(layout.upload_started_at("app", "u1"), b"t")
+    storage.delete(layout.upload_dir("app", "u1"))
+    storage.put_content(layout.tag_current_link("app", "v1"), b"d")
+    storage.delete(layout.tag_dir("app", "v1"))
+    asked = len(driver.stats)
+    storage.stat(DATA)
+    assert len(driver.stats) == asked
+
+
+def test_a_read_that_finds_nothing_drops_the_entry(storage, driver):
+    blobs = BlobStore(storage)
+    handle = blobs.stat("app", DIGEST)
+    driver.delete(DATA)  # removed behind the cache's back (no announcement reached us)
+    with pytest.raises(BlobUnknown):
+        blobs.reader(handle)
+    with pytest.raises(BlobUnknown):
+        blobs.stat("app", DIGEST)
+
+
+def test_an_answer_read_before_a_removal_is_not_remembered(storage):
+    cache = storage.descriptors
+    assert cache is not None
+    info = storage.driver.stat(DATA)
+    stamp = cache.stamp()
+    storage.delete(layout.layer_link_dir("app", DIGEST.algorithm, DIGEST.hex))
+    cache.remember(DATA, info, stamp)
+    assert cache.lookup(DATA) is None
+
+
+def test_the_cache_is_bounded(driver, tmp_path):
+    storage = cached_storage(driver, tmp_path / "generation", capacity=3)
+    for index in range(6):
+        path = layout.blob_data("sha256", f"{index:02x}" * 32)
+        storage.put_content(path, b"x" * index)
+        storage.stat(path)
+    assert storage.descriptors is not None and len(storage.descriptors) == 3
+    storage.close()
+
+
+def test_concurrent_readers_never_see_a_blob_after_its_unlink_returned(storage):
+    blobs = BlobStore(storage)
+    unlinked = threading.Event()
+    stale: list[int] = []
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            for _ in range(300):
+                done = unlinked.is_set()
+                try:
+                    blobs.stat("app", DIGEST)
+                    if done:
+                        stale.append(1)
+                except BlobUnknown:
+                    pass
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    blobs.unlink("app", DIGEST)
+    unlinked.set()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and stale == []
+    with pytest.raises(BlobUnknown):
+        blobs.stat("app", DIGEST)
+
+
+@pytest.mark.parametrize(
+    ("path", "descriptor", "holds"),
+    [
+        (DATA, True, True),
+        (LINK, True, True),
+        (layout.revision_link("app", "sha256", "ab" * 32), True, True),
+        (layout.tag_current_link("app", "v1"), False, False),
+        (layout.upload_dir("app", "u1"), False, False),
+        (layout.repository("app"), False, True),
+        (layout.repository("group/app"), False, True),
+        (layout.quarantined_blob("sha256", "ab" * 32), False, False),
+        ("/", False, True),
+    ],
+)
+def test_which_paths_are_descriptors(path, descriptor, holds):
+    assert layout.is_descriptor(path) is descriptor
+    assert layout.may_hold_descriptors(path) is holds
