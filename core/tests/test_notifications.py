@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 
@@ -396,3 +397,89 @@ def test_hostile_repository_names_and_agents_stay_valid_json(tmp_path):
     assert events[1]["request"]["method"] == "GET"
     assert events[1]["target"]["url"].endswith(f"/v2/team/app/blobs/{digest}")
     assert events[1]["request"]["id"]
+
+
+# -- metrics and stopping ----------------------------------------------------------------
+
+
+class _KeepRegistry:
+    """Keeps the registry the application was built with."""
+
+    registry = None
+
+    @hookimpl
+    def registry_startup(self, app, registry):
+        self.registry = registry
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    """The sample ``name`` whose labels include ``labels`` (0 when absent)."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.fullmatch(r"(\w+)\{(.*)\} (\S+)", line)
+        if match and match[1] == name:
+            found = dict(re.findall(r'(\w+)="([^"]*)"', match[2]))
+            if all(found.get(key) == value for key, value in labels.items()):
+                total += float(match[3])
+    return total
+
+
+def _metered_app(tmp_path, *endpoints, **section):
+    settings = Settings.from_mapping(
+        {
+            "storage": "inmemory",
+            "metrics": {"enabled": True},
+            "notifications": {
+                "queue_path": str(tmp_path / "queue"),
+                "endpoints": list(endpoints),
+                **section,
+            },
+        }
+    )
+    kept = _KeepRegistry()
+    app = create_app(settings, storage=Storage(InMemoryDriver()), extra_plugins=[kept])
+    return falcon.testing.TestClient(app), kept
+
+
+def test_deliveries_and_failures_are_metrics(tmp_path):
+    with WebhookReceiver(fail_first=2) as receiver:
+        client, kept = _metered_app(tmp_path, _endpoint(receiver.url, name="metered", batch=1))
+        try:
+            for number in range(5):
+                _push_blob(client, "team/app", b"metered %d" % number)
+            receiver.wait_for(lambda e: len(e) >= 5, 15, "five events")
+            deadline = time.monotonic() + 10
+            while True:
+                text = client.simulate_get("/metrics").text
+                if _metric(text, "registry_notifications_queued_events", endpoint="metered") == 0:
+                    break
+                assert time.monotonic() < deadline, text
+                time.sleep(0.05)
+        finally:
+            kept.registry.stop()
+    events = "registry_notifications_events_total"
+    assert _metric(text, events, endpoint="metered", outcome="delivered") == 5
+    assert _metric(text, events, endpoint="metered", outcome="failed") == 2
+    assert _metric(text, events, endpoint="metered", outcome="overflowed") == 0
+    assert "team/app" not in text
+
+
+def test_stopping_the_registry_ends_the_senders_and_keeps_the_queue(tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}/events"
+    client, kept = _metered_app(
+        tmp_path, _endpoint(dead, name="unheard", timeout=0.2), queue_max_events=3
+    )
+    for number in range(5):
+        _push_blob(client, "team/app", b"kept for later %d" % number)
+    text = client.simulate_get("/metrics").text
+    senders = kept.registry.services["notifications"].senders
+    assert all(sender._thread.is_alive() for sender in senders)
+    kept.registry.stop()
+    assert not any(sender._thread.is_alive() for sender in senders)
+    # the queue keeps the newest 3 of 5 for the next start
+    assert len(list((tmp_path / "queue").rglob("*.json"))) == 3
+    events = "registry_notifications_events_total"
+    assert _metric(text, events, endpoint="unheard", outcome="overflowed") == 2
+    assert _metric(text, events, endpoint="unheard", outcome="delivered") == 0
+    assert _metric(text, "registry_notifications_queued_events", endpoint="unheard") == 3
+    kept.registry.stop()  # a second stop has nothing left to do

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,8 @@ class ServedApp:
     app: RegistryApp
     spool_directory: str | None
     find_tap: TapFinder
+    #: called once the server stopped serving (:meth:`~.registry.Registry.stop`).
+    stop: Callable[[], None]
 
     @property
     def gate(self) -> BodyGate | None:
@@ -52,7 +54,7 @@ def create_served_app(settings: Settings, storage: Storage) -> ServedApp:
     """
     app, registry = _build(settings, storage, None, ())
     _warn_unknown_keys(settings, registry, storage)
-    return ServedApp(app, storage.spool_directory, registry.find_tap)
+    return ServedApp(app, storage.spool_directory, registry.find_tap, registry.stop)
 
 
 def _warn_unknown_keys(settings: Settings, registry: Registry, storage: Storage) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,6 +20,8 @@ from .hookspecs import (
 from .http_errors import ErrorSerializer
 from .spool import BodyTap, TapFinder
 from .storage import Storage
+
+log = logging.getLogger(__name__)
 
 _Spec = TypeVar(
     "_Spec", SearchBackendSpec, AuthBackendSpec, CacheBackendSpec, CoordinationBackendSpec
@@ -43,6 +46,7 @@ class Registry:
         ``create_app`` before any route is mounted.
     :param repository_sources: each API's lister of its repository names (registered by
         the API plugins; :meth:`repositories` merges them).
+    :param on_stop: what :meth:`stop` runs, last added first (background senders...).
     """
 
     settings: Settings
@@ -54,6 +58,7 @@ class Registry:
     access: Any = None
     coordinator: Any = None
     repository_sources: list[Callable[[], Iterable[str]]] = field(default_factory=list)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
 
     def repositories(self, found: Callable[[int], None] | None = None) -> list[str]:
         """Every repository name of every mounted API, sorted, without duplicates.
@@ -62,6 +67,16 @@ class Registry:
         :raises StorageError: the backend failed.
         """
         return merge_names([source() for source in self.repository_sources], found)
+
+    def stop(self) -> None:
+        """The server stopped serving: end background work (each step at most once; a
+        failing step is logged and the others still run)."""
+        while self.on_stop:
+            step = self.on_stop.pop()
+            try:
+                step()
+            except Exception:  # the process is stopping: say it, go on
+                log.exception("while stopping, %r failed", step)
 
     def find_tap(self, method: str, path: str) -> BodyTap | None:
         """The first tap a service sets up for a request (``None``: a plain body)."""

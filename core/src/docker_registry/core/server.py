@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import waitress.server
 
     from .app import ServedApp
+    from .ops.lifecycle import EarlyReload
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,15 @@ def serve(
     # under load is every request: a flood in the log and 3% of the CPU. Errors stay.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     if workers <= 1:
+        from .ops.lifecycle import EarlyReload
+
+        early = EarlyReload()
         _limit_malloc_arenas()
         served = make_app()
         _start_spool_sweeper(settings, served.spool_directory)
         server = _create_server(served, settings, threads, host=host, port=port)
         _announce(settings, server.effective_host, server.effective_port, threads, 1)
-        _run(server, settings)
+        _run(server, settings, served, early)
         return
     from .ops import metrics
 
@@ -163,11 +167,25 @@ def _stop_timeout(settings: Settings) -> float:
     return timeout
 
 
-def _run(server: waitress.server.BaseWSGIServer, settings: Settings) -> None:
-    """Serve until SIGTERM/SIGINT, then drain for ``shutdown_timeout`` (ops/lifecycle.py)."""
+def _run(
+    server: waitress.server.BaseWSGIServer,
+    settings: Settings,
+    served: ServedApp,
+    early: EarlyReload,
+) -> None:
+    """Serve until SIGTERM/SIGINT, drain for ``shutdown_timeout`` (ops/lifecycle.py), then
+    stop the application's background work (notification senders)."""
     from .ops.lifecycle import run_server
 
-    run_server(server, shutdown_timeout=_stop_timeout(settings), reload=_reloader(settings))
+    try:
+        run_server(
+            server,
+            shutdown_timeout=_stop_timeout(settings),
+            reload=_reloader(settings),
+            early=early,
+        )
+    finally:
+        served.stop()
 
 
 def _reloader(settings: Settings) -> Callable[[], None]:
@@ -205,16 +223,19 @@ def _worker(
     The first worker announces the address once its application is built, so that a
     registry that cannot start never says it is serving.
     """
+    from .ops.lifecycle import EarlyReload
+
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    # NOTE: the supervisor's forwarding handler must not run here; run_server sets ours.
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # NOTE: replaces the supervisor's forwarding handler; a SIGHUP forwarded while this
+    # worker starts is applied once it serves.
+    early = EarlyReload()
     _limit_malloc_arenas()
     served = make_app()
     if announce is not None:
         announce()
     _start_spool_sweeper(settings, served.spool_directory)
-    _run(_create_server(served, settings, threads, sockets=[listener]), settings)
+    _run(_create_server(served, settings, threads, sockets=[listener]), settings, served, early)
 
 
 #: Exit status of a worker whose configuration or storage cannot start (no restart).

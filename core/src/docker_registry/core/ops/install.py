@@ -19,6 +19,7 @@ def install(app: falcon.App, registry: Registry) -> None:
     web UI's delete buttons) and must honour it themselves."""
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(registry))
+    metrics = None
     if metrics_enabled(registry.settings):
         metrics = get_metrics()
         registry.storage.observer = metrics
@@ -28,4 +29,4 @@ def install(app: falcon.App, registry: Registry) -> None:
     switch = ReadOnlyMiddleware(bool(registry.settings.get("readonly")))
     registry.services["readonly"] = switch
     app.add_middleware(switch)
-    start_notifications(registry)
+    start_notifications(registry, observer=metrics)

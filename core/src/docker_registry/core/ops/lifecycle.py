@@ -35,13 +35,31 @@ class _Flags:
         self.reload = False
 
 
+class EarlyReload:
+    """Remembers a SIGHUP that arrives while the application is being built.
+
+    Made before the configuration-dependent start-up work; :func:`run_server` applies the
+    reload once serving. Without it a worker just forked would ignore the signal (or a
+    single process die of it) and serve what was read before the operator's change.
+    """
+
+    def __init__(self) -> None:
+        self.pending = False
+        signal.signal(signal.SIGHUP, self._note)
+
+    def _note(self, signum: int, frame: object) -> None:
+        self.pending = True
+
+
 def run_server(
     server: waitress.server.BaseWSGIServer,
     *,
     shutdown_timeout: float,
     reload: Callable[[], None],
+    early: EarlyReload | None = None,
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then drain (see the module docstring)."""
+    """Serve until SIGTERM or SIGINT, then drain (see the module docstring); a SIGHUP
+    that ``early`` caught during start-up is applied first."""
     flags = _Flags()
 
     def on_stop(signum: int, frame: object) -> None:
@@ -62,6 +80,8 @@ def run_server(
             (signal.SIGHUP, on_hup),
         )
     }
+    # NOTE: read after our handler is set: a signal is seen by one of the two.
+    flags.reload = early is not None and early.pending
     loop = server.asyncore.loop
     channel_map: dict[int, Any] = server._map
     try:

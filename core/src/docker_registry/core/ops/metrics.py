@@ -145,6 +145,21 @@ class Metrics:
             registry=own,
         )
 
+        self.notifications = Counter(
+            "registry_notifications_events",
+            "Notification events by endpoint and outcome: delivered, failed (one attempt; "
+            "they stay queued), dropped (retries exhausted), overflowed (queue full).",
+            ("endpoint", "outcome"),
+            registry=own,
+        )
+        self.notifications_queued = Gauge(
+            "registry_notifications_queued_events",
+            "Events waiting in the on-disk queues, by endpoint.",
+            ("endpoint",),
+            multiprocess_mode="livesum",
+            registry=own,
+        )
+
     # -- the storage observer (storage/wrapper.py) --------------------------------------
 
     def storage_operation(
@@ -156,6 +171,14 @@ class Metrics:
 
     def cache_lookup(self, hit: bool) -> None:
         self.cache.labels("hit" if hit else "miss").inc()
+
+    # -- the notification observer (ops/notifications/sender.py) ------------------------
+
+    def notification_events(self, endpoint: str, outcome: str, count: int) -> None:
+        self.notifications.labels(endpoint, outcome).inc(count)
+
+    def notification_queue(self, endpoint: str, length: int) -> None:
+        self.notifications_queued.labels(endpoint).set(length)
 
     def watch(self, name: str, collector: Any) -> None:
         """Use ``collector`` (it reads its values when scraped: the GC history in

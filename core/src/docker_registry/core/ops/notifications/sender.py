@@ -14,7 +14,7 @@ import logging
 import threading
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, Protocol
 
 from .config import EndpointSettings
 from .envelope import ENVELOPE_MEDIA_TYPE, envelope
@@ -24,6 +24,18 @@ log = logging.getLogger(__name__)
 
 #: How long an idle sender sleeps before looking at its queue again (new events wake it).
 IDLE_WAIT = 5.0
+
+
+class DeliveryObserver(Protocol):
+    """What watches deliveries (the metrics, when ``metrics.enabled``)."""
+
+    def notification_events(self, endpoint: str, outcome: str, count: int) -> None:
+        """``count`` events of ``endpoint`` ended as ``outcome``: ``delivered``, ``failed``
+        (one attempt; the events stay queued), ``dropped`` (retries exhausted) or
+        ``overflowed`` (the queue was full)."""
+
+    def notification_queue(self, endpoint: str, length: int) -> None:
+        """``endpoint``'s queue in this process now holds ``length`` events."""
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -37,9 +49,12 @@ _opener = urllib.request.build_opener(_NoRedirects)
 class Sender:
     """Delivers ``queue`` to ``endpoint`` in a daemon thread (:meth:`start`, :meth:`stop`)."""
 
-    def __init__(self, endpoint: EndpointSettings, queue: DiskQueue) -> None:
+    def __init__(
+        self, endpoint: EndpointSettings, queue: DiskQueue, observer: DeliveryObserver | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.queue = queue
+        self.observer = observer
         self.delivered = 0
         self.failures = 0
         self._wake = threading.Event()
@@ -54,6 +69,12 @@ class Sender:
     def wake(self) -> None:
         """New events are queued."""
         self._wake.set()
+
+    def observe(self, outcome: str, count: int) -> None:
+        """Tell the observer what became of ``count`` events, and the queue's length."""
+        if self.observer is not None:
+            self.observer.notification_events(self.endpoint.name, outcome, count)
+            self.observer.notification_queue(self.endpoint.name, len(self.queue))
 
     def stop(self, timeout: float = 5.0) -> None:
         """End the thread (queued events stay on disk for the next start)."""
@@ -75,9 +96,11 @@ class Sender:
             if problem is None:
                 self.queue.remove(names)
                 self.delivered += len(names)
+                self.observe("delivered", len(names))
                 delay, attempts = 0.0, 0
                 continue
             self.failures += 1
+            self.observe("failed", len(names))
             attempts += 1
             retries = self.endpoint.retries
             if retries is not None and attempts > retries:
@@ -90,6 +113,7 @@ class Sender:
                     problem,
                 )
                 self.queue.remove(names)
+                self.observe("dropped", len(names))
                 delay, attempts = 0.0, 0
                 continue
             delay = self.endpoint.backoff if delay == 0 else delay * 2

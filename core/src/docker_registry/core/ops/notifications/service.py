@@ -13,7 +13,7 @@ from ...request_context import current_request
 from .config import NotificationSettings, notification_settings
 from .envelope import to_events
 from .queue import DiskQueue, Slot
-from .sender import Sender
+from .sender import DeliveryObserver, Sender
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +26,13 @@ class Notifier:
     per endpoint delivers.
 
     :param config: the validated section.
+    :param observer: told of every delivery, failure and drop (the metrics).
     :raises ConfigError: the queue folder cannot be created or locked.
     """
 
-    def __init__(self, config: NotificationSettings) -> None:
+    def __init__(
+        self, config: NotificationSettings, observer: DeliveryObserver | None = None
+    ) -> None:
         self.config = config
         #: Identifies this process in every event (``source.instanceID``).
         self.instance_id = str(uuid.uuid4())
@@ -46,7 +49,9 @@ class Notifier:
                 key="notifications.queue_path",
             ) from None
         self.queues: dict[str, DiskQueue] = queues
-        self.senders = [Sender(endpoint, queues[endpoint.name]) for endpoint in config.endpoints]
+        self.senders = [
+            Sender(endpoint, queues[endpoint.name], observer) for endpoint in config.endpoints
+        ]
 
     def start(self) -> None:
         for sender in self.senders:
@@ -71,10 +76,13 @@ class Notifier:
             envelope_events = to_events(event, current_request(), source)
             for sender in self.senders:
                 wanted = [e for e in envelope_events if sender.endpoint.wants(e)]
+                if not wanted:
+                    continue
+                dropped_before = sender.queue.dropped
                 for envelope_event in wanted:
                     sender.queue.put(envelope_event)
-                if wanted:
-                    sender.wake()
+                sender.observe("overflowed", sender.queue.dropped - dropped_before)
+                sender.wake()
         except Exception as exc:  # noqa: BLE001 (the request succeeded; say what was lost)
             log.error(
                 "notifications: %s %s of %s (%s) not queued: %s: %s",
@@ -98,16 +106,20 @@ class NotificationListener:
         self.notifier.notify(event)
 
 
-def start_notifications(registry: Registry) -> Notifier | None:
-    """Start delivering to the configured endpoints (``None`` when there are none).
+def start_notifications(
+    registry: Registry, observer: DeliveryObserver | None = None
+) -> Notifier | None:
+    """Start delivering to the configured endpoints (``None`` when there are none); the
+    senders stop when the registry does (:meth:`~..registry.Registry.stop`).
 
     :raises ConfigError: the section is invalid, or its queue folder unusable.
     """
     config = notification_settings(registry.settings, registry.storage.spool_directory)
     if config is None:
         return None
-    notifier = Notifier(config)
+    notifier = Notifier(config, observer)
     registry.plugins.register(NotificationListener(notifier), name=f"notifications-{id(notifier)}")
     registry.services[SERVICE_KEY] = notifier
+    registry.on_stop.append(notifier.stop)
     notifier.start()
     return notifier
