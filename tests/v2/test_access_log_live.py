@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -117,3 +118,35 @@ def test_request_id_and_client_come_from_the_trusted_proxy_only(tmp_path, truste
     else:
         assert answer.headers["X-Request-Id"] != "proxy-id-1"
         assert record["client"] == "127.0.0.1"
+
+
+def _raw(host: str, request: bytes) -> bytes:
+    address, port = host.split(":")
+    with socket.create_connection((address, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_answers_of_the_http_server_itself_are_logged_too(tmp_path):
+    ours = start_ours(
+        tmp_path / "ours", loglevel="info", log_format="json", max_request_body_size=1024
+    )
+    try:
+        too_large = _raw(
+            ours.host,
+            b"PUT /v2/team/app/blobs/uploads/x HTTP/1.1\r\nHost: r\r\n"
+            b"User-Agent: big-pusher\r\nContent-Length: 5000\r\n\r\n",
+        )
+        malformed = _raw(ours.host, b"GET /v2/ HTTP/1.1\r\nHost: r\r\nBad Header\r\n\r\n")
+        records = _access_records(ours)
+    finally:
+        ours.process.stop()
+    assert too_large.startswith(b"HTTP/1.1 413") and b" 400 Bad Request" in malformed[:30]
+    large = next(r for r in records if r["status"] == 413)
+    assert large["method"] == "PUT" and large["path"] == "/v2/team/app/blobs/uploads/x"
+    assert large["user_agent"] == "big-pusher" and large["client"] == "127.0.0.1"
+    assert large["bytes_out"] > 0 and len(large["request_id"]) == 32
+    assert any(r["status"] == 400 for r in records)

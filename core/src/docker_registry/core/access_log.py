@@ -82,7 +82,43 @@ def log_request(
     """Log the access record of a request (nothing when INFO is off for the logger)."""
     if not logger.isEnabledFor(logging.INFO):
         return
-    fields = access_fields(req, resp, request_id, duration)
+    _log(access_fields(req, resp, request_id, duration))
+
+
+def log_server_answer(
+    *,
+    request_id: str,
+    client: str,
+    method: str | None,
+    uri: str | None,
+    headers: dict[str, str],
+    status: int,
+    bytes_out: int,
+) -> None:
+    """Log the access record of a request the HTTP server answered itself (unparsable,
+    headers or body too large): the application never saw it, so there is no account,
+    repository or duration."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    _log(
+        {
+            "request_id": request_id,
+            "client": client or "-",
+            "account": "-",
+            "method": printable(method or "-"),
+            "path": loggable_uri(uri or "-"),
+            "status": status,
+            "bytes_in": 0,
+            "bytes_out": bytes_out,
+            "duration_ms": 0.0,
+            "repository": None,
+            "reference": None,
+            "user_agent": printable(headers.get("USER_AGENT", "-")),
+        }
+    )
+
+
+def _log(fields: dict[str, Any]) -> None:
     text = {key: "-" if value is None else value for key, value in fields.items()}
     logger.info(TEXT_LINE, text, extra={"access": fields})
 

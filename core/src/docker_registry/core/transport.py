@@ -7,8 +7,10 @@ from typing import Any
 
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
-from waitress.task import WSGITask
+from waitress.task import ErrorTask, WSGITask
 
+from .access_log import log_server_answer
+from .middleware import new_request_id
 from .proxies import PEER_KEY
 from .spool import BodyGate, BodySpool, TapFinder
 
@@ -103,6 +105,25 @@ class PeerRecordingTask(WSGITask):
         return environ
 
 
+class LoggedErrorTask(ErrorTask):
+    """waitress's own answer to a request it cannot accept (a malformed request line or
+    header, headers or a body over the limits: 400, 413, 431...), logged in the access
+    log like every other request (the application never sees it)."""
+
+    def execute(self) -> None:
+        super().execute()
+        request = self.request
+        log_server_answer(
+            request_id=new_request_id(),
+            client=self.channel.addr[0] if self.channel.addr else "",
+            method=getattr(request, "command", None),
+            uri=getattr(request, "request_uri", None),
+            headers=request.headers,
+            status=int(self.status.split(" ", 1)[0]),
+            bytes_out=self.content_length or 0,
+        )
+
+
 class PlainHTTPChannel(HTTPChannel):
     """A waitress channel that hangs up on a TLS handshake at once.
 
@@ -113,6 +134,7 @@ class PlainHTTPChannel(HTTPChannel):
 
     _first_data = True
     task_class = PeerRecordingTask
+    error_task_class = LoggedErrorTask
 
     def received(self, data: bytes) -> bool:
         if self._first_data and data:
