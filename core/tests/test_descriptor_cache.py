@@ -4,6 +4,7 @@ by every process of the host (the shared generation), and dropped when a read fi
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -198,3 +199,221 @@ def test_concurrent_readers_never_see_a_blob_after_its_unlink_returned(storage):
 def test_which_paths_are_descriptors(path, descriptor, holds):
     assert layout.is_descriptor(path) is descriptor
     assert layout.may_hold_descriptors(path) is holds
+
+
+# -- the shared tier (a fake here; plugins/redis/tests runs the real one) -----------------
+
+
+class FakeShared:
+    """A shared tier with the protocol's generations, in memory; ``down`` makes every
+    call fail as an unreachable server does; ``calls`` records what was asked."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.entries: dict[tuple[str, str], object] = {}
+        self.down = False
+        self.calls: list[str] = []
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.down:
+            raise ConnectionError("shared tier unreachable")
+
+    def lookup(self, path):
+        self._call("lookup")
+        generation = str(self.generation)
+        return generation, self.entries.get((generation, path))
+
+    def remember(self, path, info, generation):
+        self._call("remember")
+        self.entries[(generation, path)] = info
+
+    def discard(self, path):
+        self._call("discard")
+        self.entries.pop((str(self.generation), path), None)
+
+    def invalidate(self):
+        self._call("invalidate")
+        self.generation += 1
+
+    def close(self):
+        self.calls.append("close")
+
+
+def shared_storage(driver, shared, generation_file, capacity=100, **options):
+    storage = Storage(driver)
+    storage.use_descriptors(
+        DescriptorCache(
+            cacheable=layout.is_descriptor,
+            affects=layout.may_hold_descriptors,
+            generation=HostGeneration(str(generation_file)),
+            capacity=capacity,
+            shared=shared,
+            **options,
+        )
+    )
+    return storage
+
+
+@pytest.fixture
+def shared():
+    return FakeShared()
+
+
+def test_a_cold_process_is_answered_by_the_shared_tier(driver, shared, tmp_path):
+    warm = shared_storage(driver, shared, tmp_path / "a")
+    warm.put_content(DATA, b"layer bytes")
+    assert warm.stat(DATA).size == 11
+    assert driver.stats == [DATA] and shared.calls == ["lookup", "remember"]
+    cold = shared_storage(driver, shared, tmp_path / "b")
+    for _ in range(3):
+        assert cold.stat(DATA).size == 11
+    assert driver.stats == [DATA]  # never asked again
+    assert shared.calls == ["lookup", "remember", "lookup"]  # then the cold one's memory
+    warm.close()
+    cold.close()
+
+
+def test_a_removal_moves_the_shared_generation_before_anything_else(driver, shared, tmp_path):
+    order: list[str] = []
+    storage = shared_storage(driver, shared, tmp_path / "g")
+    cache = storage.descriptors
+    assert cache is not None and cache.generation is not None
+    shared.invalidate = lambda: order.append("shared")  # type: ignore[method-assign]
+    cache.clear = lambda: order.append("memory")  # type: ignore[method-assign]
+    cache.generation.bump = lambda: order.append("host")  # type: ignore[method-assign]
+    cache._announce = lambda: order.append("other hosts")
+    storage.put_content(DATA, b"x")
+    storage.delete(DATA)
+    assert order == ["shared", "memory", "host", "other hosts"]
+    storage.close()
+
+
+def test_an_answer_fetched_before_a_removal_is_kept_nowhere(driver, shared, tmp_path):
+    storage = shared_storage(driver, shared, tmp_path / "g")
+    cache = storage.descriptors
+    assert cache is not None
+    storage.put_content(DATA, b"layer bytes")
+    found, stamp = cache.find(DATA)  # nothing anywhere: the store is asked next
+    assert found is None and stamp.generation == "0"
+    info = driver.stat(DATA)
+    storage.delete(DATA)  # the removal lands between the store's answer and its keeping
+    cache.remember(DATA, info, stamp)
+    assert cache.lookup(DATA) is None
+    assert shared.lookup(DATA) == ("1", None)  # kept under generation 0, read by nobody
+    storage.close()
+
+
+def test_a_new_shared_generation_empties_this_process(driver, shared, tmp_path):
+    storage = shared_storage(driver, shared, tmp_path / "g")
+    other = layout.blob_data("sha256", "cd" * 32)
+    storage.put_content(DATA, b"1")
+    storage.put_content(other, b"22")
+    storage.stat(DATA)
+    shared.invalidate()  # a removal elsewhere whose announcement never arrived
+    storage.stat(other)  # this process's next miss sees the new generation
+    assert storage.descriptors is not None and storage.descriptors.lookup(DATA) is None
+    storage.close()
+
+
+def test_garbage_collection_only_tells_the_shared_tier(driver, shared, tmp_path):
+    storage = shared_storage(driver, shared, tmp_path / "g", capacity=0, ask_shared=False)
+    storage.put_content(DATA, b"x")
+    storage.stat(DATA)
+    storage.stat(DATA)
+    assert shared.calls == []
+    storage.delete(DATA)
+    assert shared.calls == ["invalidate"]
+    storage.close()
+
+
+def test_what_a_read_finds_missing_is_dropped_from_the_shared_tier(driver, shared, tmp_path):
+    storage = shared_storage(driver, shared, tmp_path / "g")
+    storage.put_content(DATA, b"x")
+    storage.stat(DATA)
+    driver.delete(DATA)  # behind the cache's back
+    with pytest.raises(PathNotFoundError):
+        storage.reader(DATA)
+    assert shared.calls[-1] == "discard" and shared.entries == {}
+    missing = layout.blob_data("sha256", "cd" * 32)
+    shared.calls.clear()
+    with pytest.raises(PathNotFoundError):
+        storage.stat(missing)
+    assert shared.calls == ["lookup"]  # it just said it had nothing: no discard
+    storage.close()
+
+
+def test_an_unreachable_shared_tier_costs_one_warning_and_fails_nothing(
+    driver, shared, tmp_path, caplog
+):
+    storage = shared_storage(driver, shared, tmp_path / "g", capacity=0)
+    cache = storage.descriptors
+    assert cache is not None and cache.shared is not None
+    cache.shared.retry_after = 0.05
+    storage.put_content(DATA, b"x")
+    shared.down = True
+    with caplog.at_level("INFO", "docker_registry.core.storage.descriptors"):
+        for _ in range(4):
+            assert storage.stat(DATA).size == 1
+            time.sleep(0.03)
+        shared.calls.clear()
+        assert storage.stat(DATA).size == 1
+        assert shared.calls in ([], ["lookup"])  # skipped, or retried once per period
+        shared.down = False
+        time.sleep(0.06)
+        storage.stat(DATA)
+        storage.stat(DATA)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "failed" in m]) == 1, messages
+    assert "shared descriptor cache answers again" in messages
+    assert shared.calls[-1] == "lookup" and shared.entries  # in use again
+    storage.close()
+
+
+def test_a_removal_the_shared_tier_missed_is_recorded_before_it_is_asked_again(
+    driver, shared, tmp_path
+):
+    storage = shared_storage(driver, shared, tmp_path / "g", capacity=0)
+    cache = storage.descriptors
+    assert cache is not None and cache.shared is not None
+    cache.shared.retry_after = 0.0
+    storage.put_content(DATA, b"x")
+    storage.stat(DATA)  # kept in the shared tier under generation 0
+    shared.down = True
+    storage.delete(DATA)  # answered although the shared tier did not hear of it
+    assert cache.shared.owes_removal
+    shared.down = False
+    shared.calls.clear()
+    with pytest.raises(PathNotFoundError):
+        storage.stat(DATA)
+    assert shared.calls[:2] == ["invalidate", "lookup"]  # settled first
+    assert not cache.shared.owes_removal
+    storage.close()
+
+
+def test_a_removal_failing_while_another_is_settled_stays_owed(driver, shared, tmp_path):
+    storage = shared_storage(driver, shared, tmp_path / "g", capacity=0)
+    cache = storage.descriptors
+    assert cache is not None and cache.shared is not None
+    guard = cache.shared
+    guard.retry_after = 0.0
+    shared.down = True
+    cache.forget(DATA)  # owed
+    shared.down = False
+    settle = shared.invalidate
+
+    def settle_while_another_removal_fails() -> None:
+        shared.invalidate = settle  # type: ignore[method-assign]
+        settle()
+        shared.down = True
+        cache.forget(DATA)  # a second removal fails meanwhile
+        shared.down = False
+
+    shared.invalidate = settle_while_another_removal_fails  # type: ignore[method-assign]
+    with pytest.raises(PathNotFoundError):
+        storage.stat(DATA)
+    assert guard.owes_removal and shared.calls.count("lookup") == 0  # not asked meanwhile
+    with pytest.raises(PathNotFoundError):
+        storage.stat(DATA)
+    assert not guard.owes_removal and shared.calls[-1] == "lookup"
+    storage.close()

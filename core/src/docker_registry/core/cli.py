@@ -318,7 +318,7 @@ def _gc(args: argparse.Namespace) -> int:
     configure_logging(registry.settings.loglevel, registry.settings.log_format)
     # NOTE: the serving processes cache blob sizes and links; the quarantine and the
     # sweep must reach them (this process caches nothing itself).
-    use_descriptor_cache(registry, 0)
+    use_descriptor_cache(registry, 0, ask_shared=False)
     # NOTE: upload_purge_age 0 keeps unfinished uploads forever: gc keeps them too.
     max_age = UPLOAD_PURGE_AGE.read(registry.settings) or math.inf
     options = GcOptions(

@@ -372,3 +372,40 @@ def registry_diff_queue(registry: Registry) -> Any:
         def registry_diff_queue(registry):
             return LogQueue() if registry.settings.get("my_queue.enabled") else None
     """
+
+
+@hookspec(firstresult=True)
+def registry_shared_descriptors(registry: Registry) -> Any:
+    """Offer a blob-descriptor cache that every process on this storage shares.
+
+    Called once per process that serves v2 or collects garbage; the first plugin
+    returning something other than ``None`` wins. The core asks it for the ``stat`` of
+    blob data and repository links that this process's own memory does not hold, before
+    asking the store, and tells it of every removal. It has the methods of
+    :class:`docker_registry.core.storage.descriptors.SharedDescriptors`::
+
+        lookup(path) -> (generation: str, FileInfo | None)   # both read atomically
+        remember(path, info, generation) -> None   # keep under that generation only
+        discard(path) -> None                      # drop the current generation's entry
+        invalidate() -> None                       # a new generation, never used before
+        close() -> None
+
+    The contract that makes removals final: :meth:`invalidate` returns only once no
+    later ``lookup`` can answer an entry remembered before it, and ``remember`` never
+    makes an entry visible under a generation other than the one it is given (the core
+    passes the generation it read *before* asking the store). Methods may raise: the
+    core logs once, skips the tier for a few seconds and asks the store; a failed
+    ``invalidate`` is retried before this process asks the tier again. Entries should
+    expire (a removal whose ``invalidate`` never reached the tier is then bounded).
+    ``registry-plugin-redis`` offers one with ``coordination: {backend: redis}``.
+
+    :param registry: the running registry (settings, storage, coordinator).
+
+    Example::
+
+        @hookimpl
+        def registry_shared_descriptors(registry):
+            if registry.settings.get("my_cache.url"):
+                return MySharedDescriptors(registry.settings.get("my_cache.url"))
+            return None
+    """

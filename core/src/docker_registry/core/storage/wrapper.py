@@ -177,15 +177,13 @@ class Storage:
         descriptors = self.descriptors
         if descriptors is None or not descriptors.cacheable(path):
             return self._call("stat", path, lambda: self.driver.stat(path), allow_root=True)
-        if not fresh:
-            cached = descriptors.lookup(path)
-            if cached is not None:
-                return cached
-        stamp = descriptors.stamp()
+        cached, stamp = descriptors.find(path, fresh=fresh)
+        if cached is not None:
+            return cached
         try:
             info = self._call("stat", path, lambda: self.driver.stat(path), allow_root=True)
         except PathNotFoundError:
-            descriptors.vanished(path)
+            descriptors.vanished(path, stamp)
             raise
         descriptors.remember(path, info, stamp)
         return info

@@ -60,6 +60,7 @@ IMAGE_ID = re.compile(r"^([a-f0-9]{16}|[a-f0-9]{64})$")
 #: A valid tag name for ``PUT .../tags/<tag>`` (master's rule, spec §2.3 R13).
 TAG_NAME = re.compile(r"^[\w][\w.-]{0,127}$")
 
+
 def is_image_id(value: object) -> bool:
     """True when ``value`` is a string in the image id format (16 or 64 hex)."""
     return isinstance(value, str) and IMAGE_ID.match(value) is not None

@@ -18,13 +18,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def use_descriptor_cache(registry: Registry, capacity: int) -> DescriptorCache:
+def use_descriptor_cache(
+    registry: Registry, capacity: int, *, ask_shared: bool = True
+) -> DescriptorCache:
     """Answer ``stat`` of blob data and repository links of ``registry.storage`` from
-    memory, ``capacity`` entries at most (``0``: only tell the other processes of this
-    one's removals, as a garbage collection does)."""
+    memory, ``capacity`` entries at most (``0``: none), then from the tier a plugin
+    shares between processes (hook ``registry_shared_descriptors``) if one does.
+
+    :param ask_shared: ``False``: only tell the other processes of this one's removals,
+        as a garbage collection does (with ``capacity`` 0).
+    """
     storage = registry.storage
     if storage.descriptors is not None:
         return storage.descriptors
+    shared = registry.plugins.hook.registry_shared_descriptors(registry=registry)
     coordinator = registry.coordinator
     generation = HostGeneration(os.path.join(host_directory(registry), GENERATION_FILE))
 
@@ -47,6 +54,8 @@ def use_descriptor_cache(registry: Registry, capacity: int) -> DescriptorCache:
         generation=generation,
         capacity=capacity,
         announce=announce,
+        shared=shared,
+        ask_shared=ask_shared,
     )
     if coordinator is not None and capacity > 0:
         coordinator.listen(TOPIC, lambda _key: cache.clear())

@@ -18,6 +18,9 @@ from storage.
 
 The ``coordination`` section with ``backend: redis`` coordinates several hosts sharing
 one storage (locks, turns at periodic jobs, cache invalidation): see :mod:`.coordination`.
+It also shares the blob-descriptor cache between every process on the storage (hook
+``registry_shared_descriptors``, key ``coordination.descriptor_ttl``): see
+:mod:`.descriptors`.
 
 The seed's ``cache`` section (``host``, ``port``, ``db``, ``password``) turns on the v1
 diff queue (hook ``registry_diff_queue``): image ids are pushed onto the Redis list
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from docker_registry.core.registry import Registry
 
     from .cache import RedisCache
+    from .descriptors import RedisDescriptors
     from .diff_queue import RedisDiffQueue
 
 log = logging.getLogger(__name__)
@@ -82,6 +86,26 @@ def registry_coordination_backends() -> Iterable[CoordinationBackendSpec]:
         RedisCoordinator.from_registry,
         "several hosts on one storage: Redis locks, job turns and pub/sub invalidation",
     )
+
+
+@hookimpl
+def registry_shared_descriptors(registry: Registry) -> RedisDescriptors | None:
+    """Blob sizes and links in the ``redis`` coordinator's Redis, unless
+    ``coordination.descriptor_ttl`` is 0 (another backend: ``None``)."""
+    from docker_registry.core.coordination import coordination_section
+
+    from .coordination import RedisCoordinator
+    from .descriptors import RedisDescriptors
+    from .options import DESCRIPTOR_TTL
+
+    coordinator = registry.coordinator
+    if not isinstance(coordinator, RedisCoordinator):
+        return None
+    section = coordination_section(registry.settings.get("coordination"))
+    ttl: float = DESCRIPTOR_TTL.value_of(section.get("descriptor_ttl"))
+    if ttl <= 0:
+        return None
+    return RedisDescriptors(coordinator.client, f"{coordinator.namespace}descriptors:", ttl)
 
 
 @hookimpl

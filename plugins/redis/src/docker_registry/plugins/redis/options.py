@@ -12,12 +12,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from docker_registry.core.config.options import Option
-from docker_registry.core.config.parsers import integer, positive_seconds, text
+from docker_registry.core.config.parsers import integer, positive_seconds, seconds, text
 from docker_registry.core.coordination import DEFAULT_LOCK_TTL
 from docker_registry.core.hookspecs import hookimpl
 
 #: Seconds to wait for a connection or an answer: a cache must never slow requests down.
 DEFAULT_TIMEOUT = 0.5
+#: Seconds a shared blob descriptor lives in Redis.
+DEFAULT_DESCRIPTOR_TTL = 600.0
 
 #: The section's role, for the help of its keys.
 SECTIONS = {
@@ -68,6 +70,16 @@ LOCK_TTL = Option(
     "every third of this)",
 )
 
+DESCRIPTOR_TTL = Option(
+    "coordination.descriptor_ttl",
+    seconds,
+    DEFAULT_DESCRIPTOR_TTL,
+    help="(`redis`): seconds a blob size or repository link that one process asked of "
+    "storage stays in Redis for every other process (a cold worker, a new host) to use "
+    "instead of asking storage; removals end them at once, and this bounds what a removal "
+    "that could not reach Redis leaves; `0` shares none",
+)
+
 BY_SECTION = {"cache_lru": CACHE_LRU, "cache": CACHE, "coordination": COORDINATION}
 
 
@@ -84,3 +96,4 @@ def registry_options() -> Iterable[Option]:
     for options in BY_SECTION.values():
         yield from options.values()
     yield LOCK_TTL
+    yield DESCRIPTOR_TTL
