@@ -68,7 +68,8 @@ DESCRIPTOR_CACHE_SIZE = Option(
     help="blob sizes and repository links each process keeps in memory, so that a blob "
     "`HEAD` or `GET` asks storage nothing (they only change by removal, which every process "
     "of the host, and with `coordination: {backend: redis}` of every host, hears at once); "
-    "`0` asks storage every time",
+    "`0` asks storage (or, with `coordination: {backend: redis}`, the descriptors shared "
+    "in Redis: `coordination.descriptor_ttl`) every time",
 )
 V2_MAX_TAGS_PER_PUSH = Option(
     "v2_max_tags_per_push",
