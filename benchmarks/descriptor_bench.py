@@ -142,11 +142,13 @@ def main() -> None:
                     "s3_region": REGION,
                     "storage_path": "/registry",
                 }
-                results = [(mode, run_mode(mode, args, s3, redis_server.url)) for mode in args.modes]
+                results = [
+                    (mode, run_mode(mode, args, s3, redis_server.url)) for mode in args.modes
+                ]
         finally:
             redis_server.stop()
     print(f"{args.blobs} blobs, hosts of {args.workers} workers; host B (cold, then warm):")
-    print("| mode | cold HEAD req/s | store stats per cold HEAD | warm HEAD req/s | per warm HEAD |")
+    print("| mode | cold HEAD/s | store stats per cold HEAD | warm HEAD/s | per warm HEAD |")
     print("|---|---|---|---|---|")
     for mode, result in results:
         print(
