@@ -410,10 +410,30 @@ def test_a_removal_failing_while_another_is_settled_stays_owed(driver, shared, t
         shared.down = False
 
     shared.invalidate = settle_while_another_removal_fails  # type: ignore[method-assign]
+    guard.retry_after = 0.2
     with pytest.raises(PathNotFoundError):
         storage.stat(DATA)
     assert guard.owes_removal and shared.calls.count("lookup") == 0  # not asked meanwhile
+    time.sleep(0.25)
     with pytest.raises(PathNotFoundError):
         storage.stat(DATA)
     assert not guard.owes_removal and shared.calls[-1] == "lookup"
+    storage.close()
+
+
+def test_a_missed_removal_is_recorded_even_when_memory_answers(driver, shared, tmp_path):
+    storage = shared_storage(driver, shared, tmp_path / "g")
+    cache = storage.descriptors
+    assert cache is not None and cache.shared is not None
+    cache.shared.retry_after = 0.0
+    other = layout.blob_data("sha256", "cd" * 32)
+    storage.put_content(other, b"kept")
+    storage.stat(other)  # in this process's memory from now on
+    shared.down = True
+    cache.forget(DATA)
+    shared.down = False
+    generation = shared.generation
+    assert storage.stat(other).size == 4  # answered from memory...
+    assert shared.generation == generation + 1  # ...after recording the removal
+    assert not cache.shared.owes_removal
     storage.close()

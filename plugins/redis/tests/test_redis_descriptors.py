@@ -94,6 +94,15 @@ def hosts(redis_url, tmp_path):
         registry.storage.close()
 
 
+def namespace_of(registry: Registry) -> str:
+    """The prefix of ``registry``'s descriptor keys in Redis."""
+    cache = registry.storage.descriptors
+    assert cache is not None and cache.shared is not None
+    shared = cache.shared.shared
+    assert isinstance(shared, RedisDescriptors)
+    return shared.namespace
+
+
 def push(registry: Registry, content: bytes = b"layer") -> BlobStore:
     registry.storage.put_content(DATA, content)
     blobs = BlobStore(registry.storage)
@@ -137,7 +146,7 @@ def test_a_process_that_never_saw_a_blob_asks_redis_not_the_store(hosts, redis_u
         assert BlobStore(cold.storage).stat("app", DIGEST).size == 5
     assert driver.stats == 2  # the cold host was answered by Redis, then by its memory
     client = redis.Redis.from_url(redis_url)
-    keys = client.keys("coordination:inmemory:/shared-*:descriptors:*:*")
+    keys = client.keys(namespace_of(first) + "*:*")
     assert len(keys) == 2
     assert all(0 < client.pttl(key) <= 600_000 for key in keys)  # entries expire
 
@@ -319,3 +328,32 @@ def test_a_separate_process_is_answered_from_redis(redis_url, tmp_path):
     finally:
         registry.coordinator.close()
         registry.storage.close()
+
+
+def test_a_lost_generation_key_never_revives_old_entries(hosts, redis_url):
+    driver = CountingDriver()
+    first = hosts(driver)
+    push(first)
+    BlobStore(first.storage).stat("app", DIGEST)
+    client = redis.Redis.from_url(redis_url)
+    generation_key = namespace_of(first) + "generation"
+    old = client.get(generation_key)
+    client.delete(generation_key)  # evicted by allkeys-lru, or Redis restarted half-way
+    asked = driver.stats
+    BlobStore(hosts(driver, capacity=0).storage).stat("app", DIGEST)
+    assert driver.stats == asked + 2  # a fresh generation: the store was asked
+    assert client.get(generation_key) not in (None, old)
+
+
+def test_a_malformed_entry_is_a_miss(hosts, redis_url):
+    driver = CountingDriver()
+    first = hosts(driver)
+    push(first)
+    BlobStore(first.storage).stat("app", DIGEST)
+    client = redis.Redis.from_url(redis_url)
+    (key,) = client.keys(namespace_of(first) + "*:*/data")
+    for garbage in (b"not a size", b"", b"\xff\xfe 12", b"-", b"-5 1.0", b"5 x"):
+        client.set(key, garbage)
+        asked = driver.stats
+        assert BlobStore(hosts(driver, capacity=0).storage).stat("app", DIGEST).size == 5
+        assert driver.stats == asked + 1  # the data asked of the store, the link of Redis

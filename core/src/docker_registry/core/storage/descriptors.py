@@ -182,6 +182,12 @@ class GuardedShared:
     def close(self) -> None:
         self.shared.close()
 
+    def settle(self) -> None:
+        """Retry the removals this process could not record (at most once per
+        ``retry_after``); cheap when none is owed."""
+        if self.owes_removal and time.monotonic() >= self._down_until:
+            self._usable()
+
     def _usable(self) -> bool:
         if time.monotonic() < self._down_until:
             return False
@@ -333,6 +339,10 @@ class DescriptorCache:
 
         :param fresh: ask neither tier (the store's answer is still remembered).
         """
+        if self.shared is not None:
+            # NOTE: also on hits of this process's memory: the other processes may read
+            # the generation a failed removal left until this one records it.
+            self.shared.settle()
         if not fresh:
             info = self.lookup(path)
             if info is not None:

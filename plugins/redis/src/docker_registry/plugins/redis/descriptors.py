@@ -92,8 +92,9 @@ def _text(value: Any) -> str:
 
 
 def _decode(path: str, value: Any) -> FileInfo | None:
-    size, _, mtime = _text(value).partition(" ")
     try:
-        return FileInfo(path, int(size), float(mtime) if mtime else None, False)
+        size, _, mtime = _text(value).partition(" ")
+        info = FileInfo(path, int(size), float(mtime) if mtime else None, False)
     except ValueError:
         return None  # NOTE: not ours (another writer under our prefix): ask the store
+    return info if info.size >= 0 else None
