@@ -4,6 +4,7 @@ in Redis, so that a process that never saw a blob asks the store nothing for it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing
 import threading
@@ -11,9 +12,11 @@ import time
 import uuid
 from typing import Any
 
+import falcon.testing
 import pytest
 import redis
 
+from docker_registry.core.app import create_app
 from docker_registry.core.config import Settings
 from docker_registry.core.coordination import create_coordinator
 from docker_registry.core.plugins import create_plugin_manager
@@ -357,3 +360,23 @@ def test_a_malformed_entry_is_a_miss(hosts, redis_url):
         asked = driver.stats
         assert BlobStore(hosts(driver, capacity=0).storage).stat("app", DIGEST).size == 5
         assert driver.stats == asked + 1  # the data asked of the store, the link of Redis
+
+
+def test_two_applications_share_descriptors_through_the_v2_api(redis_url, tmp_path):
+    driver = CountingDriver()
+    storage_path = f"/apps-{uuid.uuid4().hex[:10]}"
+    clients = []
+    for name in ("a", "b"):
+        settings = settings_for(redis_url, storage_path, tmp_path / name)
+        app = create_app(settings, storage=Storage(driver))
+        clients.append(falcon.testing.TestClient(app))
+    first, second = clients
+    body = b"layer"
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    pushed = first.simulate_post(f"/v2/app/blobs/uploads/?digest={digest}", body=body)
+    assert pushed.status_code == 201, pushed.text
+    assert first.simulate_head(f"/v2/app/blobs/{digest}").status_code == 200
+    asked = driver.stats
+    answer = second.simulate_head(f"/v2/app/blobs/{digest}")
+    assert answer.status_code == 200 and answer.headers["Content-Length"] == "5"
+    assert driver.stats == asked  # the second application asked Redis, not the store
