@@ -437,3 +437,29 @@ def test_a_missed_removal_is_recorded_even_when_memory_answers(driver, shared, t
     assert shared.generation == generation + 1  # ...after recording the removal
     assert not cache.shared.owes_removal
     storage.close()
+
+
+def test_removals_while_the_tier_is_skipped_wait_for_one_settlement(driver, shared, tmp_path):
+    storage = shared_storage(driver, shared, tmp_path / "g", capacity=0, ask_shared=False)
+    cache = storage.descriptors
+    assert cache is not None and cache.shared is not None
+    shared.down = True
+    for index in range(50):  # a garbage collection while Redis hangs
+        cache.forget(layout.blob_data("sha256", f"{index:02x}" * 32))
+    assert shared.calls.count("invalidate") == 1  # one timeout, not fifty
+    assert cache.shared.owes_removal
+    shared.down = False
+    storage.close()  # the process ends: what is owed is recorded first
+    assert shared.calls[-2:] == ["invalidate", "close"]
+    assert shared.generation == 1
+
+
+def test_a_removal_still_owed_at_the_end_is_an_error_in_the_log(driver, shared, tmp_path, caplog):
+    storage = shared_storage(driver, shared, tmp_path / "g", capacity=0, ask_shared=False)
+    cache = storage.descriptors
+    assert cache is not None
+    shared.down = True
+    cache.forget(DATA)
+    with caplog.at_level("ERROR", "docker_registry.core.storage.descriptors"):
+        storage.close()
+    assert "1 removal(s) could not be recorded" in caplog.text

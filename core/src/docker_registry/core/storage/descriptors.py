@@ -165,7 +165,14 @@ class GuardedShared:
 
     def invalidate(self, path: str) -> None:
         """Start a new generation (tried even while the tier is skipped: a stale entry
-        is worse than a slow removal)."""
+        is worse than a slow removal), unless one is owed already and the tier is
+        skipped: then this removal is owed too, and one new generation settles both."""
+        if self.owes_removal and time.monotonic() < self._down_until:
+            # PERF: a garbage collection removing thousands of blobs while Redis hangs
+            # would otherwise wait for a timeout at each.
+            with self._lock:
+                self._failed_removals += 1
+            return
         try:
             self.shared.invalidate()
         except Exception as exc:  # noqa: BLE001
@@ -180,6 +187,16 @@ class GuardedShared:
         return self._failed_removals != self._settled_removals
 
     def close(self) -> None:
+        """Record what is owed (a last try), then close the tier."""
+        if self.owes_removal:
+            self._down_until = 0.0
+            if not self._usable():
+                log.error(
+                    "shared descriptor cache: %d removal(s) could not be recorded; other "
+                    "processes may answer for the removed blobs until their entries "
+                    "expire (the shared tier's time to live)",
+                    self._failed_removals - self._settled_removals,
+                )
         self.shared.close()
 
     def settle(self) -> None:
