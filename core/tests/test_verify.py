@@ -116,6 +116,21 @@ def test_a_corrupt_blob_is_named_by_its_digest(filled):
     ]
 
 
+def test_blobs_hashed_several_at_once_give_the_same_report(filled):
+    storage, _ = filled
+    client = registry(storage)
+    layers = [push_v2(client, f"team/many{n}", "1", b"many %d" % n * 500)[0] for n in range(30)]
+    for rotten in layers[3::7]:
+        storage.put_content(blob_path(rotten), b"rotten " + rotten.encode())
+    one_at_a_time = verify(storage)
+    progress = LogProgress("verify", "items", io.StringIO(), interval=3600)
+    several = StorageVerifier(storage, progress, jobs=4).run()
+    assert several.damage == one_at_a_time.damage
+    assert {d.where for d in several.damage} == set(layers[3::7])
+    assert (several.blobs, several.blob_bytes) == (one_at_a_time.blobs, one_at_a_time.blob_bytes)
+    assert progress.count >= several.blobs and progress.size >= several.blob_bytes
+
+
 def test_a_manifest_without_its_layer_and_a_link_without_data(filled):
     storage, digests = filled
     layer, manifest = digests["db"]

@@ -175,6 +175,13 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
         "sound, 1 damage found (one line each on stdout), 2 configuration or storage error.",
     )
     add_config_options(verify)
+    verify.add_argument(
+        "--jobs",
+        type=int,
+        default=4,
+        metavar="N",
+        help="blobs read and hashed at once (default 4; object stores gain most)",
+    )
     verify.set_defaults(run=_verify)
     if plugins is not None:
         plugins.hook.registry_commands(commands=commands)
@@ -464,7 +471,10 @@ def _verify(args: argparse.Namespace) -> int:
     storage = build_storage(settings)
     bar = progress("verify", "items")
     verifier = StorageVerifier(
-        storage, bar, found=lambda damage: print(f"damage: {damage}", flush=True)
+        storage,
+        bar,
+        found=lambda damage: print(f"damage: {damage}", flush=True),
+        jobs=max(1, args.jobs),
     )
     try:
         report = verifier.run()
