@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -192,7 +193,13 @@ def test_workers_each_take_a_slot_and_all_events_arrive(tmp_path):
             workers=2,
         )
         pushed = []
+        queues = storage_path / ".registry-staging" / "notifications"
         try:
+            # the second worker may still be starting when the first one answers
+            deadline = time.monotonic() + 30
+            while not (queues / "slot-1").exists():
+                assert time.monotonic() < deadline, "the second worker never took a slot"
+                time.sleep(0.05)
             with requests.Session() as session:
                 for number in range(20):
                     data = b"blob %d" % number
@@ -208,5 +215,5 @@ def test_workers_each_take_a_slot_and_all_events_arrive(tmp_path):
         finally:
             process.stop()
     assert sorted(e["target"]["digest"] for e in events) == sorted(pushed)
-    slots = {p.name for p in (storage_path / ".registry-staging" / "notifications").iterdir()}
+    slots = {p.name for p in queues.iterdir()}
     assert {"slot-0", "slot-1"} <= slots
