@@ -15,6 +15,7 @@ from docker_registry.core.storage import (
     InvalidPathError,
     PathNotFoundError,
     StorageError,
+    objectstore,
 )
 from docker_registry.core.storage.objectstore import (
     BodyReader,
@@ -102,6 +103,121 @@ def test_close_before_use_and_twice() -> None:
     checks.check("/a", "commit", lambda *_: False, lambda *_: None)
     checks.close()
     checks.close()
+
+
+def test_a_passed_write_spares_its_parents_the_next_probes(check: WritableCheck) -> None:
+    store = _Store()
+    check.check("/a/b/c", "commit", store.has_children, store.file_at)
+    store.probed.clear()
+    check.check("/a/b/d/e", "commit", store.has_children, store.file_at)
+    assert sorted(store.probed) == [("/a/b/d", "commit"), ("/a/b/d/e", "commit")]
+
+
+def test_a_refused_write_remembers_nothing(check: WritableCheck) -> None:
+    store = _Store("/a/b")
+    with pytest.raises(StorageError, match="parent of the path is a file: /a/b"):
+        check.check("/a/b/c", "commit", store.has_children, store.file_at)
+    store.probed.clear()
+    with pytest.raises(StorageError, match="parent of the path is a file: /a/b"):
+        check.check("/a/b/c", "commit", store.has_children, store.file_at)
+    assert ("/a/b", "commit") in store.probed
+
+
+def test_known_folders_are_asked_again_after_a_while(
+    check: WritableCheck, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(objectstore.time, "monotonic", lambda: clock[0])
+    store = _Store()
+    check.check("/a/b", "commit", store.has_children, store.file_at)
+    clock[0] += objectstore.KNOWN_DIRECTORY_SECONDS - 1
+    store.probed.clear()
+    check.check("/a/c", "commit", store.has_children, store.file_at)
+    assert store.probed == [("/a/c", "commit")]
+    clock[0] += 2
+    store.files.add("/a")  # another process emptied /a and wrote a file there
+    with pytest.raises(StorageError, match=r"parent of the path is a file: /a$"):
+        check.check("/a/d", "commit", store.has_children, store.file_at)
+
+
+def test_a_removal_forgets_the_folders_above_and_below(check: WritableCheck) -> None:
+    store = _Store()
+    check.check("/a/b/c/d", "commit", store.has_children, store.file_at)
+    check.check("/x/y", "commit", store.has_children, store.file_at)
+    check.removed("/a/b/c/d")
+    store.probed.clear()
+    check.check("/a/b/c/e", "commit", store.has_children, store.file_at)
+    assert sorted(path for path, _ in store.probed) == ["/a", "/a/b", "/a/b/c", "/a/b/c/e"]
+    check.removed("/a")
+    store.probed.clear()
+    check.check("/a/b/c/f", "commit", store.has_children, store.file_at)
+    assert sorted(path for path, _ in store.probed) == ["/a", "/a/b", "/a/b/c", "/a/b/c/f"]
+    store.probed.clear()
+    check.check("/x/z", "commit", store.has_children, store.file_at)
+    assert store.probed == [("/x/z", "commit")], "an unrelated folder stays known"
+
+
+def test_a_file_written_at_a_known_folder_is_forgotten(check: WritableCheck) -> None:
+    store = _Store()
+    check.check("/a/b/c", "commit", store.has_children, store.file_at)
+    check.removed("/a/b/c")
+    check.check("/a/b", "commit", store.has_children, store.file_at)  # /a/b is empty: a file
+    store.files.add("/a/b")
+    with pytest.raises(StorageError, match=r"parent of the path is a file: /a/b$"):
+        check.check("/a/b/x", "commit", store.has_children, store.file_at)
+
+
+def test_known_folders_are_bounded(check: WritableCheck, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(objectstore, "KNOWN_DIRECTORIES", 3)
+    store = _Store()
+    for name in "abcde":
+        check.check(f"/{name}/file", "commit", store.has_children, store.file_at)
+    store.probed.clear()
+    check.check("/a/other", "commit", store.has_children, store.file_at)
+    check.check("/e/other", "commit", store.has_children, store.file_at)
+    assert ("/a", "commit") in store.probed, "the oldest folder was dropped"
+    assert ("/e", "commit") not in store.probed
+
+
+def test_concurrent_checks_below_one_file_are_all_refused(check: WritableCheck) -> None:
+    """Threads writing below fresh folders while one of them is a file: the cache never
+    lets a write below the file through, whatever the interleaving."""
+    store = _Store("/repo/7")
+    refused: list[str] = []
+    lock = threading.Lock()
+
+    def write(index: int) -> None:
+        path = f"/repo/{index % 10}/blob-{index}"
+        try:
+            check.check(path, "commit", store.has_children, store.file_at)
+        except StorageError:
+            with lock:
+                refused.append(path)
+
+    threads = [threading.Thread(target=write, args=(index,)) for index in range(200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(refused) == sorted(f"/repo/7/blob-{i}" for i in range(200) if i % 10 == 7)
+
+
+def test_a_driver_delete_lets_a_file_replace_a_folder_safely() -> None:
+    store = _MemoryStore()
+    try:
+        store.put_content("/a/b/c", b"1")
+        store.delete("/a/b/c")
+        store.put_content("/a/b", b"now a file")
+        with pytest.raises(StorageError, match="parent of the path is a file: /a/b"):
+            store.put_content("/a/b/d", b"2")
+        store.delete("/a/b")
+        store.put_content("/m/n", b"1")
+        store.move("/m/n", "/elsewhere")
+        store.put_content("/m", b"a file where the folder was")
+        with pytest.raises(StorageError, match="parent of the path is a file: /m"):
+            store.put_content("/m/o", b"2")
+    finally:
+        store.close()
 
 
 class _Reader(ObjectReader):

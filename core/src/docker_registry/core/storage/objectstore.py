@@ -27,6 +27,8 @@ import functools
 import io
 import logging
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar, TypeVar, cast
@@ -40,6 +42,11 @@ log = logging.getLogger(__name__)
 
 #: Threads that check a write's ancestors concurrently (shared by all requests).
 CHECK_THREADS = 16
+#: Seconds a path found not to be a file (a write below it passed) is trusted without
+#: asking the store again; bounds how long another process's later file there goes unseen.
+KNOWN_DIRECTORY_SECONDS = 60.0
+#: Paths a driver remembers as no file (the least recently confirmed are dropped first).
+KNOWN_DIRECTORIES = 4096
 
 #: States of an :class:`ObjectWriter`: OPEN, then exactly one of the others, for good.
 OPEN, COMMITTED, CANCELLED, BROKEN = "open", "committed", "cancelled", "broken"
@@ -55,14 +62,22 @@ class WritableCheck:
     """Refuses a write where a directory is, or below a file, probing ancestors at once.
 
     The store itself would keep both ``a`` and ``a/b``, and the registry would then lose
-    track of one of them. PERF: one LIST plus one metadata request per ancestor, sent
-    concurrently, so a deep registry path costs about one round trip, not ten.
+    track of one of them. PERF: one LIST plus one metadata request per ancestor not known
+    to be a directory, sent concurrently, so a deep registry path costs about one round
+    trip, not ten. An ancestor of a write that passed is remembered as no file for
+    :data:`KNOWN_DIRECTORY_SECONDS` (the registry's paths share their top folders, so a
+    blob push asks about its new folders only): a file can appear there only once
+    everything below it is gone, which this driver's own deletes and moves report through
+    :meth:`removed`. Like the probes themselves (check, then write), this is a guard
+    against the registry misplacing a file, not a lock against other processes.
     """
 
     def __init__(self, driver_name: str) -> None:
         self._driver_name = driver_name
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        #: path -> when it was last found to be no file (monotonic seconds).
+        self._directories: OrderedDict[str, float] = OrderedDict()
 
     def check(
         self,
@@ -78,9 +93,10 @@ class WritableCheck:
         """
         # NOTE: the probes come per call, not at construction: a driver holding a helper
         # bound to its own methods would be a reference cycle.
+        now = time.monotonic()
+        parents = self._unknown(ancestors(path), now)
         pool = self._threads()
         children = pool.submit(has_children, path, operation)
-        parents = ancestors(path)
         files = [pool.submit(file_at, parent, operation) for parent in parents]
         if children.result():
             raise StorageError(
@@ -97,11 +113,42 @@ class WritableCheck:
                     operation=operation,
                     path=path,
                 )
+        self._confirm(parents, path, now)
+
+    def removed(self, path: str) -> None:
+        """Forget what is known at, above and below ``path``: it was deleted or moved
+        away, so its folders may now be empty (and a file may take their place)."""
+        above = set(ancestors(path))
+        below = path.rstrip("/") + "/"
+        with self._lock:
+            for known in [p for p in self._directories if p in above or p.startswith(below)]:
+                del self._directories[known]
+            self._directories.pop(path, None)
 
     def close(self) -> None:
         """Stop the threads without waiting for probes still running."""
         if self._pool is not None:
             self._pool.shutdown(wait=False)
+
+    def _unknown(self, parents: list[str], now: float) -> list[str]:
+        """The ``parents`` not recently found to be no file."""
+        with self._lock:
+            return [
+                parent
+                for parent in parents
+                if now - self._directories.get(parent, -KNOWN_DIRECTORY_SECONDS)
+                >= KNOWN_DIRECTORY_SECONDS
+            ]
+
+    def _confirm(self, parents: list[str], path: str, now: float) -> None:
+        """Remember ``parents`` as no file; ``path`` is about to become one."""
+        with self._lock:
+            self._directories.pop(path, None)
+            for parent in parents:
+                self._directories[parent] = now
+                self._directories.move_to_end(parent)
+            while len(self._directories) > KNOWN_DIRECTORIES:
+                self._directories.popitem(last=False)
 
     def _threads(self) -> concurrent.futures.ThreadPoolExecutor:
         """The probing threads (created on first use)."""
@@ -287,6 +334,11 @@ class ObjectStoreDriver(StorageDriver):
         """Refuse to write a file where a directory is, or below a file."""
         self._writable.check(path, operation, self.has_children, self.head)
 
+    def removed(self, path: str) -> None:
+        """Tell the write check that ``path`` is gone (a subclass overriding ``delete`` or
+        ``move`` calls it): the folders above may be empty now."""
+        self._writable.removed(path)
+
     # -- the contract ------------------------------------------------------------------
 
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
@@ -370,9 +422,18 @@ class ObjectStoreDriver(StorageDriver):
             raise PathNotFoundError(driver=self.name, operation="move", path=source)
         self.check_writable(destination, "move")
         self.call("move", source, functools.partial(self.copy_object, info, self.key(destination)))
-        self.call("move", source, functools.partial(self.delete_objects, [info.key]))
+        try:
+            self.call("move", source, functools.partial(self.delete_objects, [info.key]))
+        finally:
+            self.removed(source)
 
     def delete(self, path: str) -> None:
+        try:
+            self._delete(path)
+        finally:
+            self.removed(path)
+
+    def _delete(self, path: str) -> None:
         batch: list[str] = []
         if self.head(path, "delete") is not None:
             batch.append(self.key(path))
