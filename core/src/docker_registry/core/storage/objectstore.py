@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar, TypeVar, cast
 
-from .driver import Capability, FileInfo, FileWriter, StorageDriver
+from .driver import CHUNK_SIZE, Capability, FileInfo, FileWriter, StorageDriver
 from .errors import InvalidOffsetError, InvalidPathError, PathNotFoundError, StorageError
 from .paths import ROOT, validate_path
 
@@ -385,6 +385,24 @@ class ObjectStoreDriver(StorageDriver):
     def writer(self, path: str, append: bool = False) -> ObjectWriter:
         return self.open_writer(path, append)
 
+    def concatenate(self, sources: Sequence[str], destination: str) -> None:
+        """Join ``sources`` into one object at ``destination``.
+
+        PERF: where the writer can copy parts inside the store (S3's
+        ``upload_part_copy``), a source big enough to be a part never leaves the store:
+        an upload's chunks become the blob by a multipart upload of copies, completed
+        server-side. Smaller sources (and every source on other stores) are streamed.
+        """
+        infos = [self.head(source, "concatenate") for source in sources]
+        for source, info in zip(sources, infos, strict=True):
+            if info is None:
+                raise PathNotFoundError(driver=self.name, operation="concatenate", path=source)
+        with self.writer(destination) as writer:
+            for index, (source, info) in enumerate(zip(sources, infos, strict=True)):
+                assert info is not None
+                writer.append_object(source, info, last=index == len(sources) - 1)
+            writer.commit()
+
     def stat(self, path: str) -> FileInfo:
         if path == ROOT:
             return FileInfo(path=ROOT, size=0, mtime=None, is_dir=True)
@@ -539,8 +557,14 @@ class ObjectWriter(FileWriter):
     Nothing is visible at the path before ``put_whole`` or ``complete`` returns. A
     subclass implements the four primitives with its SDK (each runs inside the driver's
     :meth:`~ObjectStoreDriver.call`) and :attr:`multipart`; an append starts from the
-    current object in its constructor (by copying parts server-side where it can).
+    current object in its constructor (by copying parts server-side where it can). A
+    store that can make a part of another object sets :attr:`copy_part_min` and
+    implements :meth:`copy_part` (see :meth:`append_object`).
     """
+
+    #: The smallest object :meth:`copy_part` may take as a part that is not the last
+    #: (S3: 5 MiB); ``None``: the store copies no parts, every byte is streamed.
+    copy_part_min: ClassVar[int | None] = None
 
     def __init__(self, driver: ObjectStoreDriver, path: str) -> None:
         self._driver = driver
@@ -576,6 +600,11 @@ class ObjectWriter(FileWriter):
     def discard(self) -> None:
         """Drop what the store holds uncommitted; calling it again is harmless."""
 
+    def copy_part(self, source: ObjectInfo) -> None:
+        """Make the whole of ``source`` the next part(s), inside the store (only called
+        when :attr:`copy_part_min` is set and no byte is buffered)."""
+        raise NotImplementedError(f"{type(self).__name__} copies no parts")
+
     # -- the template --------------------------------------------------------------------
 
     @property
@@ -593,6 +622,28 @@ class ObjectWriter(FileWriter):
             del self._buffer[: self._part_size]
             self._step("write", functools.partial(self.upload_part, part))
         return len(data)
+
+    def append_object(self, path: str, info: ObjectInfo, *, last: bool = False) -> None:
+        """Append the object ``info`` (at storage path ``path``) of the same store.
+
+        Copied inside the store when it can be a part of its own (nothing buffered, and
+        big enough to be followed by other parts, or ``last``: nothing will follow);
+        otherwise streamed through :meth:`write`. Both give the same bytes.
+        """
+        self._check_open("concatenate")
+        minimum = self.copy_part_min
+        if (
+            info.size
+            and minimum is not None
+            and not self._buffer
+            and (last or info.size >= minimum)
+        ):
+            self._step("concatenate", functools.partial(self.copy_part, info))
+            self._size += info.size
+            return
+        with self._driver.reader(path) as stream:
+            while chunk := stream.read(CHUNK_SIZE):
+                self.write(chunk)
 
     def commit(self) -> None:
         self._check_open("commit")
