@@ -19,6 +19,7 @@ from docker_registry.core.storage import (
 )
 from docker_registry.core.storage.objectstore import (
     BodyReader,
+    FileSlice,
     ObjectInfo,
     ObjectReader,
     ObjectStoreDriver,
@@ -383,6 +384,73 @@ def test_a_small_write_is_one_request() -> None:
     assert writer.calls == ["put_whole"]
     store.put_content("/tiny", b"xy")
     assert store.requests == ["put registry/small", "put registry/tiny"]
+
+
+def test_a_local_file_goes_in_parts_from_the_file(tmp_path) -> None:
+    source = tmp_path / "body"
+    source.write_bytes(b"abcdefghij")
+    store = _MemoryStore()
+    with store.writer("/adopted") as writer:
+        writer.write_file(str(source), last=True)
+        assert writer.parts == [b"abcd", b"efgh", b"ij"], "the short rest is the last part"
+        assert writer.size == 10
+        with pytest.raises(StorageError, match="last part was sent"):
+            writer.write(b"more")
+    assert writer.calls == ["upload_part"] * 3 + ["discard"]
+    store.adopt_file(str(source), "/adopted")
+    assert store.get_content("/adopted") == b"abcdefghij"
+    with store.writer("/kept") as writer:
+        writer.write_file(str(source))
+        assert writer.parts == [b"abcd", b"efgh"], "without last, the rest waits in the buffer"
+        writer.write(b"k")
+        writer.commit()
+    assert store.get_content("/kept") == b"abcdefghijk"
+
+
+def test_a_local_file_after_buffered_bytes_or_below_a_part_is_streamed(tmp_path) -> None:
+    source = tmp_path / "body"
+    source.write_bytes(b"abcdef")
+    store = _MemoryStore()
+    with store.writer("/after") as writer:
+        writer.write(b"1")
+        writer.write_file(str(source), last=True)
+        writer.commit()
+    assert writer.parts == [b"1abc"], "streamed after the buffered byte, part by part"
+    assert writer.calls == ["upload_part", "complete"]
+    assert store.get_content("/after") == b"1abcdef"
+    (tmp_path / "small").write_bytes(b"xyz")
+    store.adopt_file(str(tmp_path / "small"), "/small")
+    assert store.requests[-1] == "put registry/small", "below a part: one request"
+
+
+def test_a_part_failing_from_a_local_file_leaves_nothing(tmp_path) -> None:
+    source = tmp_path / "body"
+    source.write_bytes(b"abcdefghij")
+    store = _MemoryStore()
+    store.fail_parts = True
+    with pytest.raises(StorageError, match="part refused"):
+        store.adopt_file(str(source), "/broken")
+    with pytest.raises(PathNotFoundError):
+        store.stat("/broken")
+
+
+def test_file_slice_reads_only_its_range(tmp_path) -> None:
+    source = tmp_path / "body"
+    source.write_bytes(bytes(range(100)))
+    with FileSlice(str(source), 10, 20) as part:
+        assert len(part) == 20
+        assert part.read(5) == bytes(range(10, 15))
+        assert part.tell() == 5
+        assert part.read() == bytes(range(15, 30))
+        assert part.read(5) == b""
+        assert part.seek(-3, io.SEEK_END) == 17
+        buffer = bytearray(10)
+        assert part.readinto(buffer) == 3
+        assert bytes(buffer[:3]) == bytes(range(27, 30))
+        assert part.seek(100) == 20, "no position past the slice"
+        part.seek(0)
+        assert part.readall() == bytes(range(10, 30))
+    assert part.closed
 
 
 def test_writer_states() -> None:

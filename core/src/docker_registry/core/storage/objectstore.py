@@ -26,6 +26,7 @@ import concurrent.futures
 import functools
 import io
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -385,6 +386,17 @@ class ObjectStoreDriver(StorageDriver):
     def writer(self, path: str, append: bool = False) -> ObjectWriter:
         return self.open_writer(path, append)
 
+    def adopt_file(self, local_path: str, path: str, *, durable: bool = True) -> None:
+        """Upload the local file ``local_path`` (a spooled request body) to ``path``.
+
+        PERF: the parts go from the file itself (:meth:`ObjectWriter.write_file`): no
+        part is held in memory, and a store that takes numbered parts receives several
+        at once.
+        """
+        with self.writer(path) as writer:
+            writer.write_file(local_path, last=True)
+            writer.commit()
+
     def concatenate(self, sources: Sequence[str], destination: str) -> None:
         """Join ``sources`` into one object at ``destination``.
 
@@ -537,6 +549,56 @@ class BodyReader(ObjectReader):
         return cast(BinaryIO, self)
 
 
+class FileSlice(io.RawIOBase):
+    """``length`` bytes of a local file from ``offset``, as a seekable stream of its own
+    (an SDK reads it to sign and to send a part, with no buffer of the whole part).
+
+    Each slice opens the file itself: slices of one file are read by several threads.
+    """
+
+    def __init__(self, local_path: str, offset: int, length: int) -> None:
+        self._file = open(local_path, "rb")  # noqa: SIM115 - closed with the slice
+        self._start = offset
+        self._length = length
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self._length
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._length}[whence]
+        self._position = min(max(base + offset, 0), self._length)
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        remaining = self._length - self._position
+        amount = remaining if size is None or size < 0 else min(size, remaining)
+        data = os.pread(self._file.fileno(), amount, self._start + self._position)
+        self._position += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
 def empty_stream() -> BinaryIO:
     """The stream of a read that starts at or past the end of an existing object."""
     return io.BytesIO(b"")
@@ -576,6 +638,8 @@ class ObjectWriter(FileWriter):
         self._state = OPEN
         #: the last discard failed: what the store holds uncommitted may remain.
         self._leftovers = False
+        #: a short last part was sent: nothing may follow it but the commit.
+        self._sealed = False
 
     # -- primitives ----------------------------------------------------------------------
 
@@ -605,6 +669,15 @@ class ObjectWriter(FileWriter):
         when :attr:`copy_part_min` is set and no byte is buffered)."""
         raise NotImplementedError(f"{type(self).__name__} copies no parts")
 
+    def upload_file_parts(self, local_path: str, slices: Sequence[tuple[int, int]]) -> None:
+        """Send each ``(offset, length)`` slice of the local file as the next part, in
+        order. This default reads one slice at a time into :meth:`upload_part`; a store
+        that numbers its parts sends several at once from :class:`FileSlice` streams."""
+        with open(local_path, "rb") as source:
+            for offset, length in slices:
+                source.seek(offset)
+                self.upload_part(source.read(length))
+
     # -- the template --------------------------------------------------------------------
 
     @property
@@ -613,6 +686,13 @@ class ObjectWriter(FileWriter):
 
     def write(self, data: bytes) -> int:
         self._check_open("write")
+        if self._sealed and data:
+            raise StorageError(
+                "the writer's last part was sent: only commit or cancel remain",
+                driver=self._driver.name,
+                operation="write",
+                path=self._path,
+            )
         self._buffer += data
         self._size += len(data)
         while len(self._buffer) >= self._part_size:
@@ -622,6 +702,33 @@ class ObjectWriter(FileWriter):
             del self._buffer[: self._part_size]
             self._step("write", functools.partial(self.upload_part, part))
         return len(data)
+
+    def write_file(self, local_path: str, *, last: bool = False) -> None:
+        """Append the content of the local file ``local_path``.
+
+        With nothing buffered, every full part is sent from the file itself
+        (:meth:`upload_file_parts`) and so, with ``last`` (nothing is written after it)
+        and a part sent, is the rest: no byte of it is buffered. Otherwise the file goes
+        through :meth:`write`.
+        """
+        self._check_open("write")
+        size = os.path.getsize(local_path)
+        sent = 0
+        if not self._buffer and size >= self._part_size:
+            slices = [(offset, self._part_size) for offset in range(0, size, self._part_size)]
+            if slices[-1][0] + self._part_size > size:
+                tail = slices.pop()[0]
+                if last:
+                    slices.append((tail, size - tail))
+            self._step("write", functools.partial(self.upload_file_parts, local_path, slices))
+            sent = slices[-1][0] + slices[-1][1]
+            self._size += sent
+            self._sealed = last
+        if sent < size:
+            with open(local_path, "rb") as source:
+                source.seek(sent)
+                while chunk := source.read(CHUNK_SIZE):
+                    self.write(chunk)
 
     def append_object(self, path: str, info: ObjectInfo, *, last: bool = False) -> None:
         """Append the object ``info`` (at storage path ``path``) of the same store.

@@ -3,6 +3,7 @@
 ::
 
     upload_part() ─> create_multipart_upload (once), upload_part N      (streamed)
+    upload_file_parts() ─> the same, from slices of a local file, several at once
     put_whole() ───> one put_object (nothing was sent)
     copy_part() ───> upload_part_copy of another object (ranges of 5 GiB at most)
     complete() ────> upload the rest as the last part, complete_multipart_upload
@@ -17,9 +18,11 @@ blob) copies its sources the same way: S3 assembles the object, no byte comes ba
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent import futures
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from docker_registry.core.storage.objectstore import ObjectInfo, ObjectWriter
+from docker_registry.core.storage.objectstore import FileSlice, ObjectInfo, ObjectWriter
 
 from .settings import MAX_PART_SIZE, MIN_PART_SIZE
 
@@ -59,6 +62,40 @@ class S3FileWriter(ObjectWriter):
             Body=part,
         )
         self._parts.append({"PartNumber": len(self._parts) + 1, "ETag": response["ETag"]})
+
+    def upload_file_parts(self, local_path: str, slices: Sequence[tuple[int, int]]) -> None:
+        upload_id = self._ensure_upload()
+        first = len(self._parts) + 1
+
+        def send(number: int, offset: int, length: int) -> dict[str, Any]:
+            with FileSlice(local_path, offset, length) as body:
+                response = self._s3.client.upload_part(
+                    Bucket=self._bucket,
+                    Key=self._key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body,
+                    ContentLength=length,
+                )
+            return {"PartNumber": number, "ETag": response["ETag"]}
+
+        # PERF: parts read from the file need no memory of their own: several are in
+        # flight at once (bounded by the driver's part threads, shared by all requests).
+        pool = self._s3.part_threads()
+        sending = [
+            pool.submit(send, first + index, offset, length)
+            for index, (offset, length) in enumerate(slices)
+        ]
+        # NOTE: on a failure, parts not yet started are dropped; every part ends before
+        # the caller discards the upload.
+        futures.wait(sending, return_when=futures.FIRST_EXCEPTION)
+        for future in sending:
+            future.cancel()
+        futures.wait(sending)
+        for future in sending:
+            if not future.cancelled() and (failure := future.exception()) is not None:
+                raise failure
+        self._parts.extend(future.result() for future in sending)
 
     def copy_part(self, source: ObjectInfo) -> None:
         # NOTE: 5 GiB is the most one part copy may take.
