@@ -434,6 +434,17 @@ def test_a_part_failing_from_a_local_file_leaves_nothing(tmp_path) -> None:
         store.stat("/broken")
 
 
+def test_file_info_is_one_head_and_no_directory() -> None:
+    store = _MemoryStore()
+    store.put_content("/a/b", b"12345")
+    info = store.file_info("/a/b")
+    assert info is not None
+    assert (info.path, info.size, info.is_dir) == ("/a/b", 5, False)
+    assert store.file_info("/a") is None, "a directory"
+    assert store.file_info("/nothing") is None
+    store.close()
+
+
 def test_file_slice_reads_only_its_range(tmp_path) -> None:
     source = tmp_path / "body"
     source.write_bytes(bytes(range(100)))

@@ -425,6 +425,11 @@ class ObjectStoreDriver(StorageDriver):
             return FileInfo(path=path, size=0, mtime=None, is_dir=True)
         raise PathNotFoundError(driver=self.name, operation="stat", path=path)
 
+    def file_info(self, path: str) -> FileInfo | None:
+        # PERF: one HEAD; whether a directory is there needs the LIST that stat adds.
+        info = self.head(path, "stat")
+        return None if info is None else FileInfo(path, info.size, info.mtime, False)
+
     def list(self, path: str) -> list[str]:
         children: set[str] = set()
         for entry in self.entries(path, "list", recursive=False):

@@ -503,7 +503,9 @@ class UploadStore:
             finished = layout.UPLOAD_FINISHED
             side.append(self._pool.submit(self._mark_closed, name, upload_id, finished))
         try:
-            if not self.storage.exists(layout.blob_data(digest.algorithm, digest.hex)):
+            # NOTE: a file is asked for, not a directory: a directory there (never made by
+            # the registry) makes the commit refuse, as the driver's write check does.
+            if not self.storage.is_file(layout.blob_data(digest.algorithm, digest.hex)):
                 commit()
         except BaseException:
             for future in side:
