@@ -319,6 +319,8 @@ class _MemoryStore(ObjectStoreDriver):
 class _PartsWriter(ObjectWriter):
     """Parts go to a list, published on complete; records the primitives called."""
 
+    short_last_part = True
+
     def __init__(self, driver: _MemoryStore, path: str, append: bool) -> None:
         super().__init__(driver, path)
         self.store = driver
@@ -405,6 +407,19 @@ def test_a_local_file_goes_in_parts_from_the_file(tmp_path) -> None:
         writer.write(b"k")
         writer.commit()
     assert store.get_content("/kept") == b"abcdefghijk"
+
+
+def test_without_short_parts_the_rest_of_a_file_goes_to_complete(tmp_path) -> None:
+    source = tmp_path / "body"
+    source.write_bytes(b"abcdefghij")
+    store = _MemoryStore()
+    with store.writer("/whole-parts") as writer:
+        writer.short_last_part = False
+        writer.write_file(str(source), last=True)
+        assert writer.parts == [b"abcd", b"efgh"]
+        writer.commit()
+    assert writer.calls == ["upload_part", "upload_part", "complete"]
+    assert store.get_content("/whole-parts") == b"abcdefghij"
 
 
 def test_a_local_file_after_buffered_bytes_or_below_a_part_is_streamed(tmp_path) -> None:

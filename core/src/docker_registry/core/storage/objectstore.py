@@ -464,11 +464,11 @@ class ObjectStoreDriver(StorageDriver):
 
     def delete(self, path: str) -> None:
         try:
-            self._delete(path)
+            self._delete_objects_at(path)
         finally:
             self.removed(path)
 
-    def _delete(self, path: str) -> None:
+    def _delete_objects_at(self, path: str) -> None:
         batch: list[str] = []
         if self.head(path, "delete") is not None:
             batch.append(self.key(path))
@@ -632,6 +632,10 @@ class ObjectWriter(FileWriter):
     #: The smallest object :meth:`copy_part` may take as a part that is not the last
     #: (S3: 5 MiB); ``None``: the store copies no parts, every byte is streamed.
     copy_part_min: ClassVar[int | None] = None
+    #: Whether :meth:`upload_part` may take the short last part, ``complete(b"")``
+    #: following (S3); ``False``: the rest always goes to :meth:`complete` (GCS wants
+    #: every other chunk a multiple of 256 KiB).
+    short_last_part: ClassVar[bool] = False
 
     def __init__(self, driver: ObjectStoreDriver, path: str) -> None:
         self._driver = driver
@@ -713,8 +717,8 @@ class ObjectWriter(FileWriter):
 
         With nothing buffered, every full part is sent from the file itself
         (:meth:`upload_file_parts`) and so, with ``last`` (nothing is written after it)
-        and a part sent, is the rest: no byte of it is buffered. Otherwise the file goes
-        through :meth:`write`.
+        on a store that takes a :attr:`short_last_part`, is the rest: no byte of it is
+        buffered. Otherwise the rest goes through :meth:`write`.
         """
         self._check_open("write")
         size = os.path.getsize(local_path)
@@ -723,12 +727,12 @@ class ObjectWriter(FileWriter):
             slices = [(offset, self._part_size) for offset in range(0, size, self._part_size)]
             if slices[-1][0] + self._part_size > size:
                 tail = slices.pop()[0]
-                if last:
+                if last and self.short_last_part:
                     slices.append((tail, size - tail))
             self._step("write", functools.partial(self.upload_file_parts, local_path, slices))
             sent = slices[-1][0] + slices[-1][1]
             self._size += sent
-            self._sealed = last
+            self._sealed = last and self.short_last_part
         if sent < size:
             with open(local_path, "rb") as source:
                 source.seek(sent)

@@ -39,6 +39,7 @@ class S3FileWriter(ObjectWriter):
     """
 
     copy_part_min: ClassVar[int | None] = MIN_PART_SIZE
+    short_last_part: ClassVar[bool] = True
 
     def __init__(self, driver: S3Driver, path: str, append: bool) -> None:
         super().__init__(driver, path)
