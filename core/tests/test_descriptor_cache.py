@@ -464,6 +464,7 @@ def test_a_removal_still_owed_at_the_end_is_an_error_in_the_log(driver, shared, 
         storage.close()
     assert "1 removal(s) could not be recorded" in caplog.text
 
+
 def test_is_file_tells_files_from_directories_and_shares_the_cache(storage, driver):
     assert storage.is_file(DATA)
     asked = len(driver.stats)

@@ -393,7 +393,8 @@ class ObjectStoreDriver(StorageDriver):
         part is held in memory, and a store that takes numbered parts receives several
         at once.
         """
-        with self.writer(path) as writer:
+        writer = self.writer(path)
+        with writer:
             writer.write_file(local_path, last=True)
             writer.commit()
 
@@ -409,7 +410,8 @@ class ObjectStoreDriver(StorageDriver):
         for source, info in zip(sources, infos, strict=True):
             if info is None:
                 raise PathNotFoundError(driver=self.name, operation="concatenate", path=source)
-        with self.writer(destination) as writer:
+        writer = self.writer(destination)
+        with writer:
             for index, (source, info) in enumerate(zip(sources, infos, strict=True)):
                 assert info is not None
                 writer.append_object(source, info, last=index == len(sources) - 1)
