@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -58,7 +59,76 @@ MEASURES = [
     ("wrk_manifest_get", "manifest GET (req/s)", 1.0),
     ("wrk_tags_list", "tags list (req/s)", 1.0),
     ("peak_rss_mib", "server peak RSS (MiB, all processes)", None),
+    ("peak_rss_sum_mib", "peak of summed RSS, sampled (MiB)", None),
+    ("peak_pss_sum_mib", "peak of summed PSS, sampled (MiB)", None),
 ]
+#: Memory measures: the largest run counts (not the median), and lower is better.
+MEMORY = {"peak_rss_mib", "peak_rss_sum_mib", "peak_pss_sum_mib"}
+#: Seconds between two memory samples of the server's processes.
+SAMPLE_EVERY = 0.05
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (a supervisor and its workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def rollup(pid: int) -> dict[str, int]:
+    """``Rss`` and ``Pss`` of one process, KiB (``/proc/PID/smaps_rollup``)."""
+    values = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in ("Rss", "Pss"):
+                values[name] = int(rest.split()[0])
+    return values
+
+
+class MemorySampler(threading.Thread):
+    """Samples a server's processes while a benchmark runs: the peak of their summed RSS
+    (pages shared copy-on-write counted once per process) and of their summed PSS
+    (shared pages divided among the processes sharing them), and each process's peaks."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True, name="memory-sampler")
+        self.root = root
+        self.peak_rss = self.peak_pss = 0
+        self.per_process: dict[int, tuple[int, int]] = {}
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(SAMPLE_EVERY):
+            total_rss = total_pss = 0
+            for pid in process_tree(self.root):
+                values = rollup(pid)
+                rss, pss = values.get("Rss", 0), values.get("Pss", 0)
+                total_rss, total_pss = total_rss + rss, total_pss + pss
+                old_rss, old_pss = self.per_process.get(pid, (0, 0))
+                self.per_process[pid] = (max(old_rss, rss), max(old_pss, pss))
+            self.peak_rss = max(self.peak_rss, total_rss)
+            self.peak_pss = max(self.peak_pss, total_pss)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+    def describe(self) -> str:
+        return ", ".join(
+            f"{'supervisor' if pid == self.root else pid}: RSS {rss / 1024:.0f} "
+            f"PSS {pss / 1024:.0f}"
+            for pid, (rss, pss) in sorted(self.per_process.items())
+        )
 
 
 @dataclass
@@ -247,10 +317,20 @@ def bench(url: str, pid: int, args: argparse.Namespace, out: Path, tests: str) -
         str(out),
     ]
     print("$", " ".join(command), flush=True)
-    subprocess.run(command, check=True)
+    sampler = MemorySampler(pid)
+    sampler.start()
+    try:
+        subprocess.run(command, check=True)
+    finally:
+        sampler.stop()
+    print(f"peak per process (MiB): {sampler.describe()}", flush=True)
     data = json.loads(out.read_text())
     results = {item["name"]: item["median"] for item in data["results"]}
+    # NOTE: bench_v2 sums each process's VmHWM: peaks of different moments, and shared
+    # copy-on-write pages counted once per process; the sampled sums show both effects.
     results["peak_rss_mib"] = data["info"]["server_after"]["hwm_kib"] / 1024
+    results["peak_rss_sum_mib"] = sampler.peak_rss / 1024
+    results["peak_pss_sum_mib"] = sampler.peak_pss / 1024
     return results
 
 
@@ -296,7 +376,7 @@ def report(results: dict[str, Any], big_mib: int) -> str:
             ours, ref = runs["ours"].get(key), runs["reference"].get(key)
             if not ours or not ref:
                 continue
-            combine = max if key == "peak_rss_mib" else statistics.median
+            combine = max if key in MEMORY else statistics.median
             ratio = combine(ours) / combine(ref)
             mark = "" if target is None else (" ok" if ratio >= target else " MISS")
             lines.append(

@@ -463,3 +463,19 @@ def test_a_removal_still_owed_at_the_end_is_an_error_in_the_log(driver, shared, 
     with caplog.at_level("ERROR", "docker_registry.core.storage.descriptors"):
         storage.close()
     assert "1 removal(s) could not be recorded" in caplog.text
+
+
+def test_is_file_tells_files_from_directories_and_shares_the_cache(storage, driver):
+    assert storage.is_file(DATA)
+    asked = len(driver.stats)
+    assert storage.is_file(DATA)
+    assert len(driver.stats) == asked, "a known blob is answered from memory"
+    assert not storage.is_file(layout.blob_data(DIGEST.algorithm, "cd" * 32))
+    assert not storage.is_file(DATA.rsplit("/", 1)[0]), "a directory is no file"
+    storage.delete(DATA)
+    assert not storage.is_file(DATA)
+    plain = Storage(InMemoryDriver())
+    plain.put_content("/x/y", b"1")
+    assert plain.is_file("/x/y")
+    assert not plain.is_file("/x")
+    assert not plain.is_file("/missing")

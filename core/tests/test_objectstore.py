@@ -15,9 +15,11 @@ from docker_registry.core.storage import (
     InvalidPathError,
     PathNotFoundError,
     StorageError,
+    objectstore,
 )
 from docker_registry.core.storage.objectstore import (
     BodyReader,
+    FileSlice,
     ObjectInfo,
     ObjectReader,
     ObjectStoreDriver,
@@ -102,6 +104,121 @@ def test_close_before_use_and_twice() -> None:
     checks.check("/a", "commit", lambda *_: False, lambda *_: None)
     checks.close()
     checks.close()
+
+
+def test_a_passed_write_spares_its_parents_the_next_probes(check: WritableCheck) -> None:
+    store = _Store()
+    check.check("/a/b/c", "commit", store.has_children, store.file_at)
+    store.probed.clear()
+    check.check("/a/b/d/e", "commit", store.has_children, store.file_at)
+    assert sorted(store.probed) == [("/a/b/d", "commit"), ("/a/b/d/e", "commit")]
+
+
+def test_a_refused_write_remembers_nothing(check: WritableCheck) -> None:
+    store = _Store("/a/b")
+    with pytest.raises(StorageError, match="parent of the path is a file: /a/b"):
+        check.check("/a/b/c", "commit", store.has_children, store.file_at)
+    store.probed.clear()
+    with pytest.raises(StorageError, match="parent of the path is a file: /a/b"):
+        check.check("/a/b/c", "commit", store.has_children, store.file_at)
+    assert ("/a/b", "commit") in store.probed
+
+
+def test_known_folders_are_asked_again_after_a_while(
+    check: WritableCheck, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(objectstore.time, "monotonic", lambda: clock[0])
+    store = _Store()
+    check.check("/a/b", "commit", store.has_children, store.file_at)
+    clock[0] += objectstore.KNOWN_DIRECTORY_SECONDS - 1
+    store.probed.clear()
+    check.check("/a/c", "commit", store.has_children, store.file_at)
+    assert store.probed == [("/a/c", "commit")]
+    clock[0] += 2
+    store.files.add("/a")  # another process emptied /a and wrote a file there
+    with pytest.raises(StorageError, match=r"parent of the path is a file: /a$"):
+        check.check("/a/d", "commit", store.has_children, store.file_at)
+
+
+def test_a_removal_forgets_the_folders_above_and_below(check: WritableCheck) -> None:
+    store = _Store()
+    check.check("/a/b/c/d", "commit", store.has_children, store.file_at)
+    check.check("/x/y", "commit", store.has_children, store.file_at)
+    check.removed("/a/b/c/d")
+    store.probed.clear()
+    check.check("/a/b/c/e", "commit", store.has_children, store.file_at)
+    assert sorted(path for path, _ in store.probed) == ["/a", "/a/b", "/a/b/c", "/a/b/c/e"]
+    check.removed("/a")
+    store.probed.clear()
+    check.check("/a/b/c/f", "commit", store.has_children, store.file_at)
+    assert sorted(path for path, _ in store.probed) == ["/a", "/a/b", "/a/b/c", "/a/b/c/f"]
+    store.probed.clear()
+    check.check("/x/z", "commit", store.has_children, store.file_at)
+    assert store.probed == [("/x/z", "commit")], "an unrelated folder stays known"
+
+
+def test_a_file_written_at_a_known_folder_is_forgotten(check: WritableCheck) -> None:
+    store = _Store()
+    check.check("/a/b/c", "commit", store.has_children, store.file_at)
+    check.removed("/a/b/c")
+    check.check("/a/b", "commit", store.has_children, store.file_at)  # /a/b is empty: a file
+    store.files.add("/a/b")
+    with pytest.raises(StorageError, match=r"parent of the path is a file: /a/b$"):
+        check.check("/a/b/x", "commit", store.has_children, store.file_at)
+
+
+def test_known_folders_are_bounded(check: WritableCheck, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(objectstore, "KNOWN_DIRECTORIES", 3)
+    store = _Store()
+    for name in "abcde":
+        check.check(f"/{name}/file", "commit", store.has_children, store.file_at)
+    store.probed.clear()
+    check.check("/a/other", "commit", store.has_children, store.file_at)
+    check.check("/e/other", "commit", store.has_children, store.file_at)
+    assert ("/a", "commit") in store.probed, "the oldest folder was dropped"
+    assert ("/e", "commit") not in store.probed
+
+
+def test_concurrent_checks_below_one_file_are_all_refused(check: WritableCheck) -> None:
+    """Threads writing below fresh folders while one of them is a file: the cache never
+    lets a write below the file through, whatever the interleaving."""
+    store = _Store("/repo/7")
+    refused: list[str] = []
+    lock = threading.Lock()
+
+    def write(index: int) -> None:
+        path = f"/repo/{index % 10}/blob-{index}"
+        try:
+            check.check(path, "commit", store.has_children, store.file_at)
+        except StorageError:
+            with lock:
+                refused.append(path)
+
+    threads = [threading.Thread(target=write, args=(index,)) for index in range(200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(refused) == sorted(f"/repo/7/blob-{i}" for i in range(200) if i % 10 == 7)
+
+
+def test_a_driver_delete_lets_a_file_replace_a_folder_safely() -> None:
+    store = _MemoryStore()
+    try:
+        store.put_content("/a/b/c", b"1")
+        store.delete("/a/b/c")
+        store.put_content("/a/b", b"now a file")
+        with pytest.raises(StorageError, match="parent of the path is a file: /a/b"):
+            store.put_content("/a/b/d", b"2")
+        store.delete("/a/b")
+        store.put_content("/m/n", b"1")
+        store.move("/m/n", "/elsewhere")
+        store.put_content("/m", b"a file where the folder was")
+        with pytest.raises(StorageError, match="parent of the path is a file: /m"):
+            store.put_content("/m/o", b"2")
+    finally:
+        store.close()
 
 
 class _Reader(ObjectReader):
@@ -202,6 +319,8 @@ class _MemoryStore(ObjectStoreDriver):
 class _PartsWriter(ObjectWriter):
     """Parts go to a list, published on complete; records the primitives called."""
 
+    short_last_part = True
+
     def __init__(self, driver: _MemoryStore, path: str, append: bool) -> None:
         super().__init__(driver, path)
         self.store = driver
@@ -267,6 +386,97 @@ def test_a_small_write_is_one_request() -> None:
     assert writer.calls == ["put_whole"]
     store.put_content("/tiny", b"xy")
     assert store.requests == ["put registry/small", "put registry/tiny"]
+
+
+def test_a_local_file_goes_in_parts_from_the_file(tmp_path) -> None:
+    source = tmp_path / "body"
+    source.write_bytes(b"abcdefghij")
+    store = _MemoryStore()
+    with store.writer("/adopted") as writer:
+        writer.write_file(str(source), last=True)
+        assert writer.parts == [b"abcd", b"efgh", b"ij"], "the short rest is the last part"
+        assert writer.size == 10
+        with pytest.raises(StorageError, match="last part was sent"):
+            writer.write(b"more")
+    assert writer.calls == ["upload_part"] * 3 + ["discard"]
+    store.adopt_file(str(source), "/adopted")
+    assert store.get_content("/adopted") == b"abcdefghij"
+    with store.writer("/kept") as writer:
+        writer.write_file(str(source))
+        assert writer.parts == [b"abcd", b"efgh"], "without last, the rest waits in the buffer"
+        writer.write(b"k")
+        writer.commit()
+    assert store.get_content("/kept") == b"abcdefghijk"
+
+
+def test_without_short_parts_the_rest_of_a_file_goes_to_complete(tmp_path) -> None:
+    source = tmp_path / "body"
+    source.write_bytes(b"abcdefghij")
+    store = _MemoryStore()
+    with store.writer("/whole-parts") as writer:
+        writer.short_last_part = False
+        writer.write_file(str(source), last=True)
+        assert writer.parts == [b"abcd", b"efgh"]
+        writer.commit()
+    assert writer.calls == ["upload_part", "upload_part", "complete"]
+    assert store.get_content("/whole-parts") == b"abcdefghij"
+
+
+def test_a_local_file_after_buffered_bytes_or_below_a_part_is_streamed(tmp_path) -> None:
+    source = tmp_path / "body"
+    source.write_bytes(b"abcdef")
+    store = _MemoryStore()
+    with store.writer("/after") as writer:
+        writer.write(b"1")
+        writer.write_file(str(source), last=True)
+        writer.commit()
+    assert writer.parts == [b"1abc"], "streamed after the buffered byte, part by part"
+    assert writer.calls == ["upload_part", "complete"]
+    assert store.get_content("/after") == b"1abcdef"
+    (tmp_path / "small").write_bytes(b"xyz")
+    store.adopt_file(str(tmp_path / "small"), "/small")
+    assert store.requests[-1] == "put registry/small", "below a part: one request"
+
+
+def test_a_part_failing_from_a_local_file_leaves_nothing(tmp_path) -> None:
+    source = tmp_path / "body"
+    source.write_bytes(b"abcdefghij")
+    store = _MemoryStore()
+    store.fail_parts = True
+    with pytest.raises(StorageError, match="part refused"):
+        store.adopt_file(str(source), "/broken")
+    with pytest.raises(PathNotFoundError):
+        store.stat("/broken")
+
+
+def test_file_info_is_one_head_and_no_directory() -> None:
+    store = _MemoryStore()
+    store.put_content("/a/b", b"12345")
+    info = store.file_info("/a/b")
+    assert info is not None
+    assert (info.path, info.size, info.is_dir) == ("/a/b", 5, False)
+    assert store.file_info("/a") is None, "a directory"
+    assert store.file_info("/nothing") is None
+    store.close()
+
+
+def test_file_slice_reads_only_its_range(tmp_path) -> None:
+    source = tmp_path / "body"
+    source.write_bytes(bytes(range(100)))
+    with FileSlice(str(source), 10, 20) as part:
+        assert len(part) == 20
+        assert part.read(5) == bytes(range(10, 15))
+        assert part.tell() == 5
+        assert part.read() == bytes(range(15, 30))
+        assert part.read(5) == b""
+        assert part.seek(-3, io.SEEK_END) == 17
+        buffer = bytearray(10)
+        assert part.readinto(buffer) == 3
+        assert bytes(buffer[:3]) == bytes(range(27, 30))
+        assert part.seek(100) == 20, "no position past the slice"
+        part.seek(0)
+        assert part.readall() == bytes(range(10, 30))
+    assert part.closed
 
 
 def test_writer_states() -> None:

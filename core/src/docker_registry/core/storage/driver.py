@@ -229,6 +229,17 @@ class StorageDriver(abc.ABC):
         :raises PathNotFoundError: neither a file nor a directory is there.
         """
 
+    def file_info(self, path: str) -> FileInfo | None:
+        """Describe the file at ``path``; ``None`` when no file is there (nothing, or a
+        directory). This default asks :meth:`stat`; a driver that can tell a file apart
+        in one request (an object store's HEAD) answers without asking about directories.
+        """
+        try:
+            info = self.stat(path)
+        except PathNotFoundError:
+            return None
+        return None if info.is_dir else info
+
     @abc.abstractmethod
     def list(self, path: str) -> list[str]:
         """Return the full paths of the direct children of directory ``path``, sorted.

@@ -26,12 +26,15 @@ import concurrent.futures
 import functools
 import io
 import logging
+import os
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar, TypeVar, cast
 
-from .driver import Capability, FileInfo, FileWriter, StorageDriver
+from .driver import CHUNK_SIZE, Capability, FileInfo, FileWriter, StorageDriver
 from .errors import InvalidOffsetError, InvalidPathError, PathNotFoundError, StorageError
 from .paths import ROOT, validate_path
 
@@ -40,6 +43,11 @@ log = logging.getLogger(__name__)
 
 #: Threads that check a write's ancestors concurrently (shared by all requests).
 CHECK_THREADS = 16
+#: Seconds a path found not to be a file (a write below it passed) is trusted without
+#: asking the store again; bounds how long another process's later file there goes unseen.
+KNOWN_DIRECTORY_SECONDS = 60.0
+#: Paths a driver remembers as no file (the least recently confirmed are dropped first).
+KNOWN_DIRECTORIES = 4096
 
 #: States of an :class:`ObjectWriter`: OPEN, then exactly one of the others, for good.
 OPEN, COMMITTED, CANCELLED, BROKEN = "open", "committed", "cancelled", "broken"
@@ -55,14 +63,22 @@ class WritableCheck:
     """Refuses a write where a directory is, or below a file, probing ancestors at once.
 
     The store itself would keep both ``a`` and ``a/b``, and the registry would then lose
-    track of one of them. PERF: one LIST plus one metadata request per ancestor, sent
-    concurrently, so a deep registry path costs about one round trip, not ten.
+    track of one of them. PERF: one LIST plus one metadata request per ancestor not known
+    to be a directory, sent concurrently, so a deep registry path costs about one round
+    trip, not ten. An ancestor of a write that passed is remembered as no file for
+    :data:`KNOWN_DIRECTORY_SECONDS` (the registry's paths share their top folders, so a
+    blob push asks about its new folders only): a file can appear there only once
+    everything below it is gone, which this driver's own deletes and moves report through
+    :meth:`removed`. Like the probes themselves (check, then write), this is a guard
+    against the registry misplacing a file, not a lock against other processes.
     """
 
     def __init__(self, driver_name: str) -> None:
         self._driver_name = driver_name
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        #: path -> when it was last found to be no file (monotonic seconds).
+        self._directories: OrderedDict[str, float] = OrderedDict()
 
     def check(
         self,
@@ -78,9 +94,10 @@ class WritableCheck:
         """
         # NOTE: the probes come per call, not at construction: a driver holding a helper
         # bound to its own methods would be a reference cycle.
+        now = time.monotonic()
+        parents = self._unknown(ancestors(path), now)
         pool = self._threads()
         children = pool.submit(has_children, path, operation)
-        parents = ancestors(path)
         files = [pool.submit(file_at, parent, operation) for parent in parents]
         if children.result():
             raise StorageError(
@@ -97,11 +114,42 @@ class WritableCheck:
                     operation=operation,
                     path=path,
                 )
+        self._confirm(parents, path, now)
+
+    def removed(self, path: str) -> None:
+        """Forget what is known at, above and below ``path``: it was deleted or moved
+        away, so its folders may now be empty (and a file may take their place)."""
+        above = set(ancestors(path))
+        below = path.rstrip("/") + "/"
+        with self._lock:
+            for known in [p for p in self._directories if p in above or p.startswith(below)]:
+                del self._directories[known]
+            self._directories.pop(path, None)
 
     def close(self) -> None:
         """Stop the threads without waiting for probes still running."""
         if self._pool is not None:
             self._pool.shutdown(wait=False)
+
+    def _unknown(self, parents: list[str], now: float) -> list[str]:
+        """The ``parents`` not recently found to be no file."""
+        with self._lock:
+            return [
+                parent
+                for parent in parents
+                if now - self._directories.get(parent, -KNOWN_DIRECTORY_SECONDS)
+                >= KNOWN_DIRECTORY_SECONDS
+            ]
+
+    def _confirm(self, parents: list[str], path: str, now: float) -> None:
+        """Remember ``parents`` as no file; ``path`` is about to become one."""
+        with self._lock:
+            self._directories.pop(path, None)
+            for parent in parents:
+                self._directories[parent] = now
+                self._directories.move_to_end(parent)
+            while len(self._directories) > KNOWN_DIRECTORIES:
+                self._directories.popitem(last=False)
 
     def _threads(self) -> concurrent.futures.ThreadPoolExecutor:
         """The probing threads (created on first use)."""
@@ -287,6 +335,11 @@ class ObjectStoreDriver(StorageDriver):
         """Refuse to write a file where a directory is, or below a file."""
         self._writable.check(path, operation, self.has_children, self.head)
 
+    def removed(self, path: str) -> None:
+        """Tell the write check that ``path`` is gone (a subclass overriding ``delete`` or
+        ``move`` calls it): the folders above may be empty now."""
+        self._writable.removed(path)
+
     # -- the contract ------------------------------------------------------------------
 
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
@@ -333,6 +386,37 @@ class ObjectStoreDriver(StorageDriver):
     def writer(self, path: str, append: bool = False) -> ObjectWriter:
         return self.open_writer(path, append)
 
+    def adopt_file(self, local_path: str, path: str, *, durable: bool = True) -> None:
+        """Upload the local file ``local_path`` (a spooled request body) to ``path``.
+
+        PERF: the parts go from the file itself (:meth:`ObjectWriter.write_file`): no
+        part is held in memory, and a store that takes numbered parts receives several
+        at once.
+        """
+        writer = self.writer(path)
+        with writer:
+            writer.write_file(local_path, last=True)
+            writer.commit()
+
+    def concatenate(self, sources: Sequence[str], destination: str) -> None:
+        """Join ``sources`` into one object at ``destination``.
+
+        PERF: where the writer can copy parts inside the store (S3's
+        ``upload_part_copy``), a source big enough to be a part never leaves the store:
+        an upload's chunks become the blob by a multipart upload of copies, completed
+        server-side. Smaller sources (and every source on other stores) are streamed.
+        """
+        infos = [self.head(source, "concatenate") for source in sources]
+        for source, info in zip(sources, infos, strict=True):
+            if info is None:
+                raise PathNotFoundError(driver=self.name, operation="concatenate", path=source)
+        writer = self.writer(destination)
+        with writer:
+            for index, (source, info) in enumerate(zip(sources, infos, strict=True)):
+                assert info is not None
+                writer.append_object(source, info, last=index == len(sources) - 1)
+            writer.commit()
+
     def stat(self, path: str) -> FileInfo:
         if path == ROOT:
             return FileInfo(path=ROOT, size=0, mtime=None, is_dir=True)
@@ -342,6 +426,11 @@ class ObjectStoreDriver(StorageDriver):
         if self.has_children(path, "stat"):
             return FileInfo(path=path, size=0, mtime=None, is_dir=True)
         raise PathNotFoundError(driver=self.name, operation="stat", path=path)
+
+    def file_info(self, path: str) -> FileInfo | None:
+        # PERF: one HEAD; whether a directory is there needs the LIST that stat adds.
+        info = self.head(path, "stat")
+        return None if info is None else FileInfo(path, info.size, info.mtime, False)
 
     def list(self, path: str) -> list[str]:
         children: set[str] = set()
@@ -370,9 +459,18 @@ class ObjectStoreDriver(StorageDriver):
             raise PathNotFoundError(driver=self.name, operation="move", path=source)
         self.check_writable(destination, "move")
         self.call("move", source, functools.partial(self.copy_object, info, self.key(destination)))
-        self.call("move", source, functools.partial(self.delete_objects, [info.key]))
+        try:
+            self.call("move", source, functools.partial(self.delete_objects, [info.key]))
+        finally:
+            self.removed(source)
 
     def delete(self, path: str) -> None:
+        try:
+            self._delete_objects_at(path)
+        finally:
+            self.removed(path)
+
+    def _delete_objects_at(self, path: str) -> None:
         batch: list[str] = []
         if self.head(path, "delete") is not None:
             batch.append(self.key(path))
@@ -458,6 +556,56 @@ class BodyReader(ObjectReader):
         return cast(BinaryIO, self)
 
 
+class FileSlice(io.RawIOBase):
+    """``length`` bytes of a local file from ``offset``, as a seekable stream of its own
+    (an SDK reads it to sign and to send a part, with no buffer of the whole part).
+
+    Each slice opens the file itself: slices of one file are read by several threads.
+    """
+
+    def __init__(self, local_path: str, offset: int, length: int) -> None:
+        self._file = open(local_path, "rb")  # noqa: SIM115 - closed with the slice
+        self._start = offset
+        self._length = length
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self._length
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._length}[whence]
+        self._position = min(max(base + offset, 0), self._length)
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        remaining = self._length - self._position
+        amount = remaining if size is None or size < 0 else min(size, remaining)
+        data = os.pread(self._file.fileno(), amount, self._start + self._position)
+        self._position += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
 def empty_stream() -> BinaryIO:
     """The stream of a read that starts at or past the end of an existing object."""
     return io.BytesIO(b"")
@@ -478,8 +626,18 @@ class ObjectWriter(FileWriter):
     Nothing is visible at the path before ``put_whole`` or ``complete`` returns. A
     subclass implements the four primitives with its SDK (each runs inside the driver's
     :meth:`~ObjectStoreDriver.call`) and :attr:`multipart`; an append starts from the
-    current object in its constructor (by copying parts server-side where it can).
+    current object in its constructor (by copying parts server-side where it can). A
+    store that can make a part of another object sets :attr:`copy_part_min` and
+    implements :meth:`copy_part` (see :meth:`append_object`).
     """
+
+    #: The smallest object :meth:`copy_part` may take as a part that is not the last
+    #: (S3: 5 MiB); ``None``: the store copies no parts, every byte is streamed.
+    copy_part_min: ClassVar[int | None] = None
+    #: Whether :meth:`upload_part` may take the short last part, ``complete(b"")``
+    #: following (S3); ``False``: the rest always goes to :meth:`complete` (GCS wants
+    #: every other chunk a multiple of 256 KiB).
+    short_last_part: ClassVar[bool] = False
 
     def __init__(self, driver: ObjectStoreDriver, path: str) -> None:
         self._driver = driver
@@ -491,6 +649,8 @@ class ObjectWriter(FileWriter):
         self._state = OPEN
         #: the last discard failed: what the store holds uncommitted may remain.
         self._leftovers = False
+        #: a short last part was sent: nothing may follow it but the commit.
+        self._sealed = False
 
     # -- primitives ----------------------------------------------------------------------
 
@@ -515,6 +675,20 @@ class ObjectWriter(FileWriter):
     def discard(self) -> None:
         """Drop what the store holds uncommitted; calling it again is harmless."""
 
+    def copy_part(self, source: ObjectInfo) -> None:
+        """Make the whole of ``source`` the next part(s), inside the store (only called
+        when :attr:`copy_part_min` is set and no byte is buffered)."""
+        raise NotImplementedError(f"{type(self).__name__} copies no parts")
+
+    def upload_file_parts(self, local_path: str, slices: Sequence[tuple[int, int]]) -> None:
+        """Send each ``(offset, length)`` slice of the local file as the next part, in
+        order. This default reads one slice at a time into :meth:`upload_part`; a store
+        that numbers its parts sends several at once from :class:`FileSlice` streams."""
+        with open(local_path, "rb") as source:
+            for offset, length in slices:
+                source.seek(offset)
+                self.upload_part(source.read(length))
+
     # -- the template --------------------------------------------------------------------
 
     @property
@@ -523,6 +697,13 @@ class ObjectWriter(FileWriter):
 
     def write(self, data: bytes) -> int:
         self._check_open("write")
+        if self._sealed and data:
+            raise StorageError(
+                "the writer's last part was sent: only commit or cancel remain",
+                driver=self._driver.name,
+                operation="write",
+                path=self._path,
+            )
         self._buffer += data
         self._size += len(data)
         while len(self._buffer) >= self._part_size:
@@ -532,6 +713,55 @@ class ObjectWriter(FileWriter):
             del self._buffer[: self._part_size]
             self._step("write", functools.partial(self.upload_part, part))
         return len(data)
+
+    def write_file(self, local_path: str, *, last: bool = False) -> None:
+        """Append the content of the local file ``local_path``.
+
+        With nothing buffered, every full part is sent from the file itself
+        (:meth:`upload_file_parts`) and so, with ``last`` (nothing is written after it)
+        on a store that takes a :attr:`short_last_part`, is the rest: no byte of it is
+        buffered. Otherwise the rest goes through :meth:`write`.
+        """
+        self._check_open("write")
+        size = os.path.getsize(local_path)
+        sent = 0
+        if not self._buffer and size >= self._part_size:
+            slices = [(offset, self._part_size) for offset in range(0, size, self._part_size)]
+            if slices[-1][0] + self._part_size > size:
+                tail = slices.pop()[0]
+                if last and self.short_last_part:
+                    slices.append((tail, size - tail))
+            self._step("write", functools.partial(self.upload_file_parts, local_path, slices))
+            sent = slices[-1][0] + slices[-1][1]
+            self._size += sent
+            self._sealed = last and self.short_last_part
+        if sent < size:
+            with open(local_path, "rb") as source:
+                source.seek(sent)
+                while chunk := source.read(CHUNK_SIZE):
+                    self.write(chunk)
+
+    def append_object(self, path: str, info: ObjectInfo, *, last: bool = False) -> None:
+        """Append the object ``info`` (at storage path ``path``) of the same store.
+
+        Copied inside the store when it can be a part of its own (nothing buffered, and
+        big enough to be followed by other parts, or ``last``: nothing will follow);
+        otherwise streamed through :meth:`write`. Both give the same bytes.
+        """
+        self._check_open("concatenate")
+        minimum = self.copy_part_min
+        if (
+            info.size
+            and minimum is not None
+            and not self._buffer
+            and (last or info.size >= minimum)
+        ):
+            self._step("concatenate", functools.partial(self.copy_part, info))
+            self._size += info.size
+            return
+        with self._driver.reader(path) as stream:
+            while chunk := stream.read(CHUNK_SIZE):
+                self.write(chunk)
 
     def commit(self) -> None:
         self._check_open("commit")

@@ -229,6 +229,23 @@ class Storage:
             return False
         return True
 
+    def is_file(self, path: str) -> bool:
+        """True when a file is at ``path`` (a directory is none; see
+        :meth:`StorageDriver.file_info`), from the descriptor cache when it knows."""
+        descriptors = self.descriptors
+        if descriptors is None or not descriptors.cacheable(path):
+            info = self._call("stat", path, lambda: self.driver.file_info(path))
+            return info is not None
+        cached, stamp = descriptors.find(path)
+        if cached is not None:
+            return True
+        info = self._call("stat", path, lambda: self.driver.file_info(path))
+        if info is None:
+            descriptors.vanished(path, stamp)
+            return False
+        descriptors.remember(path, info, stamp)
+        return True
+
     def close(self) -> None:
         if self.descriptors is not None:
             self.descriptors.close()

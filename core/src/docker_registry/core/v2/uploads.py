@@ -86,6 +86,8 @@ _UPLOAD_ID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-
 _UPLOAD_PATH = re.compile(rf"/v2/.+/blobs/uploads/(?P<id>{_UPLOAD_ID.pattern})")
 #: Upload sessions whose running hash this process remembers.
 _HASH_CACHE_SIZE = 256
+#: Threads writing a published blob's link and its session's end, shared by all requests.
+_SIDE_WRITE_THREADS = 16
 
 
 class UploadStore:
@@ -111,8 +113,10 @@ class UploadStore:
         # it useless, and finish() then hashes and joins what it publishes.
         self._progress: OrderedDict[str, _Progress] = OrderedDict()
         self._lock = threading.Lock()
-        # PERF: the blob's link is written while the blob commits (both fsync).
-        self._pool = ThreadPoolExecutor(4, thread_name_prefix="v2-link")
+        # PERF: the blob's link and the session's end are written while the blob
+        # commits (both fsync); two per publishing request, so that requests on every
+        # server thread never queue behind each other's side writes.
+        self._pool = ThreadPoolExecutor(_SIDE_WRITE_THREADS, thread_name_prefix="v2-link")
 
     # -- session ---------------------------------------------------------------------
 
@@ -499,7 +503,9 @@ class UploadStore:
             finished = layout.UPLOAD_FINISHED
             side.append(self._pool.submit(self._mark_closed, name, upload_id, finished))
         try:
-            if not self.storage.exists(layout.blob_data(digest.algorithm, digest.hex)):
+            # NOTE: a file is asked for, not a directory: a directory there (never made by
+            # the registry) makes the commit refuse, as the driver's write check does.
+            if not self.storage.is_file(layout.blob_data(digest.algorithm, digest.hex)):
                 commit()
         except BaseException:
             for future in side:

@@ -17,7 +17,9 @@ the source.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, ClassVar
 
 import boto3
@@ -42,6 +44,8 @@ from .writer import S3FileWriter
 
 #: Seconds a redirect URL stays valid (the seed's value).
 REDIRECT_EXPIRES = 1200
+#: Parts of uploads from local files in flight at once, per driver (all requests).
+PART_THREADS = 4
 
 
 class S3Driver(ObjectStoreDriver):
@@ -102,6 +106,8 @@ class S3Driver(ObjectStoreDriver):
             region_name=settings.region,
         )
         self.client = session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+        self._part_pool: ThreadPoolExecutor | None = None
+        self._part_pool_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -202,6 +208,13 @@ class S3Driver(ObjectStoreDriver):
     def open_writer(self, path: str, append: bool) -> S3FileWriter:
         return S3FileWriter(self, path, append)
 
+    def part_threads(self) -> ThreadPoolExecutor:
+        """The threads sending parts of local files (created on first use)."""
+        with self._part_pool_lock:
+            if self._part_pool is None:
+                self._part_pool = ThreadPoolExecutor(PART_THREADS, thread_name_prefix="s3-parts")
+            return self._part_pool
+
     def signed_url(self, key: str, method: str) -> str:
         """A presigned URL valid for 20 minutes (``GET`` or ``HEAD``); with ``cloudfront``,
         the distribution's signed URL of the object instead."""
@@ -218,4 +231,6 @@ class S3Driver(ObjectStoreDriver):
 
     def close(self) -> None:
         super().close()
+        if self._part_pool is not None:
+            self._part_pool.shutdown(wait=False)
         self.client.close()

@@ -3,21 +3,26 @@
 ::
 
     upload_part() ─> create_multipart_upload (once), upload_part N      (streamed)
+    upload_file_parts() ─> the same, from slices of a local file, several at once
     put_whole() ───> one put_object (nothing was sent)
+    copy_part() ───> upload_part_copy of another object (ranges of 5 GiB at most)
     complete() ────> upload the rest as the last part, complete_multipart_upload
     discard() ─────> abort_multipart_upload (S3 discards every part)
 
 The state machine is :class:`~docker_registry.core.storage.objectstore.ObjectWriter`'s.
 An append starts from the current object: at 5 MiB or more it becomes the first parts
 of the upload by a server-side ``upload_part_copy``; below that (S3's minimum part size)
-it is read back into the buffer.
+it is read back into the buffer. ``concatenate`` (an upload's chunks joined into its
+blob) copies its sources the same way: S3 assembles the object, no byte comes back.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from concurrent import futures
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from docker_registry.core.storage.objectstore import ObjectWriter
+from docker_registry.core.storage.objectstore import FileSlice, ObjectInfo, ObjectWriter
 
 from .settings import MAX_PART_SIZE, MIN_PART_SIZE
 
@@ -32,6 +37,9 @@ class S3FileWriter(ObjectWriter):
     :param path: the storage path (for errors).
     :param append: start from the current content of ``path``.
     """
+
+    copy_part_min: ClassVar[int | None] = MIN_PART_SIZE
+    short_last_part: ClassVar[bool] = True
 
     def __init__(self, driver: S3Driver, path: str, append: bool) -> None:
         super().__init__(driver, path)
@@ -55,6 +63,45 @@ class S3FileWriter(ObjectWriter):
             Body=part,
         )
         self._parts.append({"PartNumber": len(self._parts) + 1, "ETag": response["ETag"]})
+
+    def upload_file_parts(self, local_path: str, slices: Sequence[tuple[int, int]]) -> None:
+        upload_id = self._ensure_upload()
+        first = len(self._parts) + 1
+
+        def send(number: int, offset: int, length: int) -> dict[str, Any]:
+            with FileSlice(local_path, offset, length) as body:
+                response = self._s3.client.upload_part(
+                    Bucket=self._bucket,
+                    Key=self._key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body,
+                    ContentLength=length,
+                )
+            return {"PartNumber": number, "ETag": response["ETag"]}
+
+        # PERF: parts read from the file need no memory of their own: several are in
+        # flight at once (bounded by the driver's part threads, shared by all requests).
+        pool = self._s3.part_threads()
+        sending = [
+            pool.submit(send, first + index, offset, length)
+            for index, (offset, length) in enumerate(slices)
+        ]
+        # NOTE: on a failure, parts not yet started are dropped; every part ends before
+        # the caller discards the upload.
+        futures.wait(sending, return_when=futures.FIRST_EXCEPTION)
+        for future in sending:
+            future.cancel()
+        futures.wait(sending)
+        for future in sending:
+            if not future.cancelled() and (failure := future.exception()) is not None:
+                raise failure
+        self._parts.extend(future.result() for future in sending)
+
+    def copy_part(self, source: ObjectInfo) -> None:
+        # NOTE: 5 GiB is the most one part copy may take.
+        for start in range(0, source.size, MAX_PART_SIZE):
+            self._copy_part(start, min(start + MAX_PART_SIZE, source.size) - 1, source.key)
 
     def put_whole(self, data: bytes) -> None:
         self._s3.put_object(self._key, data)
@@ -85,9 +132,8 @@ class S3FileWriter(ObjectWriter):
         if head is None:
             return
         if head.size >= MIN_PART_SIZE:
-            # PERF: the old bytes never leave S3; 5 GiB is the most one part copy may take.
-            for start in range(0, head.size, MAX_PART_SIZE):
-                self._copy_part(start, min(start + MAX_PART_SIZE, head.size) - 1)
+            # PERF: the old bytes never leave S3.
+            self.copy_part(head)
         elif head.size:
             self._buffer += self._s3.get_content(self._path)
         self._size = head.size
@@ -100,13 +146,13 @@ class S3FileWriter(ObjectWriter):
             self._upload_id = response["UploadId"]
         return self._upload_id
 
-    def _copy_part(self, start: int, end: int) -> None:
+    def _copy_part(self, start: int, end: int, key: str) -> None:
         response = self._s3.client.upload_part_copy(
             Bucket=self._bucket,
             Key=self._key,
             UploadId=self._ensure_upload(),
             PartNumber=len(self._parts) + 1,
-            CopySource={"Bucket": self._bucket, "Key": self._key},
+            CopySource={"Bucket": self._bucket, "Key": key},
             CopySourceRange=f"bytes={start}-{end}",
         )
         self._parts.append(
