@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from docker_registry.core.storage import (
 from docker_registry.core.storage.factory import resolve_options
 from docker_registry.drivers.s3 import OSSDriver, S3Driver, key_prefix
 from docker_registry.drivers.s3.settings import oss_settings, s3_settings
+from docker_registry.testing.conformance.fixtures import read_all
 from docker_registry.testing.services import free_port, http_ready, wait_until
 
 MIB = 1024 * 1024
@@ -439,3 +441,50 @@ def test_a_ranged_read_asks_s3_for_its_range_only(make_driver):
     with driver.range_reader("/ranged/blob", 1000, 5000) as stream:
         assert stream.read() == data[1000:6000]
     assert sent == ["bytes=1000-5999"] and received == [5000]
+
+
+def _pieced(driver: S3Driver, piece_size: int, in_flight: int) -> list[str]:
+    """Read ``driver``'s large ranges in small pieces; returns the Range of every GET."""
+    driver.piece_size, driver.pieces_in_flight = piece_size, in_flight
+    sent: list[str] = []
+
+    def record(request, **_kwargs):
+        sent.append(bytes(request.headers.get("Range", b"")).decode())
+
+    driver.client.meta.events.register("before-send.s3.GetObject", record)
+    return sent
+
+
+def test_a_large_range_is_read_in_pieces_of_its_range_only(make_driver):
+    driver = make_driver()
+    data = os.urandom(1024 * 1024 + 123)
+    driver.put_content("/pieces/blob", data)
+    sent = _pieced(driver, 64 * 1024, 3)
+    start, length = 1000, 700_000
+    with driver.range_reader("/pieces/blob", start, length) as stream:
+        assert read_all(stream, 100_000) == data[start : start + length]
+    ranges = sorted((int(a), int(b)) for a, b in (r[len("bytes=") :].split("-") for r in sent))
+    assert ranges[0][0] == start and ranges[-1][1] == start + length - 1
+    assert all(end + 1 == next_start for (_, end), (next_start, _) in itertools.pairwise(ranges))
+    assert len(ranges) == -(-length // (64 * 1024))
+
+
+@pytest.mark.parametrize("change", ["delete", "overwrite"])
+def test_an_object_changed_mid_download_raises_never_mixes(make_driver, change):
+    driver = make_driver()
+    path = "/pieces/changing"
+    old = os.urandom(1024 * 1024)
+    driver.put_content(path, old)
+    _pieced(driver, 64 * 1024, 1)
+    received = bytearray()
+    with driver.range_reader(path, 0, len(old)) as stream:
+        received += stream.read(64 * 1024)
+        if change == "delete":
+            driver.delete(path)
+        else:
+            driver.put_content(path, os.urandom(len(old)))
+        with pytest.raises(StorageError) as caught:
+            while chunk := stream.read(64 * 1024):
+                received += chunk
+    assert caught.value.path == path
+    assert len(received) < len(old) and bytes(received) == old[: len(received)]
