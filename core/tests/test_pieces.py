@@ -10,9 +10,15 @@ from typing import Any, BinaryIO
 
 import pytest
 
+from docker_registry.core.config.errors import ConfigError
 from docker_registry.core.storage import PathNotFoundError, StorageError
 from docker_registry.core.storage.objectstore import ObjectInfo, ObjectStoreDriver
-from docker_registry.core.storage.pieces import RangedBody, plan_pieces
+from docker_registry.core.storage.pieces import (
+    RangedBody,
+    plan_pieces,
+    read_piece_options,
+    read_pieces,
+)
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 
@@ -192,3 +198,26 @@ def test_a_first_answer_ending_early_raises(store: _RangedStore) -> None:
         assert stream.read(600) == DATA[:499]
         with pytest.raises(StorageError, match="ended 1 bytes early"):
             stream.read(600)
+
+
+KEYS = ("x_read_piece_size", "x_read_pieces")
+
+
+def test_read_piece_options_are_checked_naming_the_key() -> None:
+    assert read_pieces({}, *KEYS) == (0, 4)
+    assert read_pieces({"x_read_piece_size": 8 * 1024 * 1024, "x_read_pieces": 2}, *KEYS) == (
+        8 * 1024 * 1024,
+        2,
+    )
+    for values, key in [
+        ({"x_read_piece_size": 4096}, "x_read_piece_size"),
+        ({"x_read_pieces": 0}, "x_read_pieces"),
+        ({"x_read_pieces": 17}, "x_read_pieces"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            read_pieces(values, *KEYS)
+        assert caught.value.key == key
+    assert [option.name for option in read_piece_options(*KEYS)] == [
+        "x_read_piece_size",
+        "x_read_pieces",
+    ]

@@ -104,6 +104,9 @@ def test_proxy_options_become_a_proxy_url() -> None:
         ({"s3_bucket": "b", "s3_endpoint_url": "s3.example.com"}, "s3_endpoint_url"),
         ({"s3_bucket": "b", "boto_port": 80}, "boto_port"),
         ({"s3_bucket": "b", "storage_path": "/a/../b"}, "storage_path"),
+        ({"s3_bucket": "b", "s3_read_piece_size": 1000}, "s3_read_piece_size"),
+        ({"s3_bucket": "b", "s3_read_pieces": 0}, "s3_read_pieces"),
+        ({"s3_bucket": "b", "s3_read_pieces": 17}, "s3_read_pieces"),
     ],
 )
 def test_unusable_options_fail_config_check_naming_the_key(
@@ -488,3 +491,15 @@ def test_an_object_changed_mid_download_raises_never_mixes(make_driver, change):
                 received += chunk
     assert caught.value.path == path
     assert len(received) < len(old) and bytes(received) == old[: len(received)]
+
+
+def test_read_piece_options_reach_the_reader(make_driver):
+    assert (make_driver().piece_size, make_driver().pieces_in_flight) == (0, 4)
+    driver = make_driver(s3_read_piece_size=MIB, s3_read_pieces=2)
+    assert (driver.piece_size, driver.pieces_in_flight) == (MIB, 2)
+    data = os.urandom(3 * MIB + 5)
+    driver.put_content("/pieces/options", data)
+    sent = _pieced(driver, driver.piece_size, driver.pieces_in_flight)
+    with driver.range_reader("/pieces/options", 0, len(data)) as stream:
+        assert read_all(stream) == data
+    assert len(sent) == 4

@@ -198,6 +198,18 @@ def test_a_large_range_of_an_slo_is_read_in_pieces_of_its_range_only(make_driver
         assert stream.read() == b""
 
 
+def test_read_piece_options_reach_the_reader(make_driver: Make) -> None:
+    assert (make_driver().piece_size, make_driver().pieces_in_flight) == (0, 4)
+    driver = make_driver(swift_read_piece_size=MIB, swift_read_pieces=2)
+    data = make_data(3 * MIB + 5, seed=13)
+    driver.put_content("/pieces-options", data)
+    gets = _pieced(driver, driver.piece_size, driver.pieces_in_flight)
+    assert (driver.piece_size, driver.pieces_in_flight) == (MIB, 2)
+    with driver.range_reader("/pieces-options", 0, len(data)) as stream:
+        assert read_all(stream) == data
+    assert sorted(gets) == [(0, MIB), (MIB, MIB), (2 * MIB, MIB), (3 * MIB, 5)]
+
+
 @pytest.mark.parametrize("change", ["delete", "overwrite"])
 def test_an_object_changed_mid_download_raises_never_mixes(make_driver: Make, change: str) -> None:
     driver = make_driver()
@@ -413,6 +425,8 @@ def test_factory_builds_the_driver_from_the_seed_keys(swift: SwiftService, conta
         ({"swift_container": "a/b"}, "swift_container"),
         ({"swift_segment_size": 0}, "swift_segment_size"),
         ({"swift_listing_limit": 10_001}, "swift_listing_limit"),
+        ({"swift_read_piece_size": 1000}, "swift_read_piece_size"),
+        ({"swift_read_pieces": 0}, "swift_read_pieces"),
     ],
 )
 def test_bad_options_are_refused_with_their_key(values: dict[str, object], key: str) -> None:

@@ -35,7 +35,7 @@ from typing import Any, BinaryIO, ClassVar, TypeVar, cast
 from .driver import Capability, FileInfo, FileWriter, StorageDriver
 from .errors import InvalidOffsetError, InvalidPathError, PathNotFoundError, StorageError
 from .paths import ROOT, validate_path
-from .pieces import PIECE_SIZE, PIECES_IN_FLIGHT, PieceReader, PieceThreads, RangedBody
+from .pieces import DEFAULT_IN_FLIGHT, PieceReader, PieceThreads, RangedBody
 
 _Result = TypeVar("_Result")
 log = logging.getLogger(__name__)
@@ -162,12 +162,13 @@ class ObjectStoreDriver(StorageDriver):
     """
 
     capabilities = OfferedCapabilities()
-    #: The driver implements :meth:`get_range`: :meth:`range_reader` reads large ranges
-    #: as several ranged GETs in flight (see :mod:`.pieces`).
+    #: The driver implements :meth:`get_range`: :meth:`range_reader` asks the store for
+    #: the range only, and with :attr:`piece_size` set, in pieces (see :mod:`.pieces`).
     ranged_gets: ClassVar[bool] = False
-    #: Bytes per ranged GET, and pieces fetched ahead of a reader (memory: their product).
-    piece_size: int = PIECE_SIZE
-    pieces_in_flight: int = PIECES_IN_FLIGHT
+    #: Bytes per ranged GET of a large range (0: one GET), and pieces fetched ahead of a
+    #: reader (memory: their product); a driver sets them from its options.
+    piece_size: int = 0
+    pieces_in_flight: int = DEFAULT_IN_FLIGHT
     #: Keys handed to one :meth:`delete_objects` call (S3's maximum is 1,000).
     delete_batch: ClassVar[int] = 1000
 
@@ -312,7 +313,7 @@ class ObjectStoreDriver(StorageDriver):
                 "reader", path, functools.partial(self.open_range, path, key, offset, length)
             )
         # NOTE: a zero-length range still asks for one byte: a missing object must raise.
-        first_length = max(1, min(length, self.piece_size))
+        first_length = max(1, min(length, self.piece_size or length))
         first = self.call(
             "reader", path, functools.partial(self.get_range, key, offset, first_length)
         )
@@ -326,7 +327,7 @@ class ObjectStoreDriver(StorageDriver):
             fetch=functools.partial(self._fetch_piece, path, key),
             fail=functools.partial(self._piece_error, path),
             threads=self._piece_threads,
-            piece_size=self.piece_size,
+            piece_size=first_length,
             in_flight=self.pieces_in_flight,
         ).stream()
 

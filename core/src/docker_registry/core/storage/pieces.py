@@ -11,8 +11,14 @@ shared thread pool, a few ahead of the reader::
 
 Memory is bounded by ``in_flight`` pieces per reader. No GET asks for a byte past
 ``end``. Every piece answers with the object's version (its ETag): a piece of another
-version, a short piece or a failed GET raises :class:`StorageError` from ``read``, so
-a response being sent is cut, never completed with wrong bytes.
+version, a short piece or a failed GET raises :class:`StorageError` from ``read``, so a
+response being sent is cut, never completed with wrong bytes.
+
+Off by default (one closed-range GET per download): a driver turns pieces on with its
+``<prefix>_read_piece_size`` option (:func:`read_piece_options`). They pay where one
+connection to the store is slower than the client's link (a cloud store's rate per
+connection); they cost dearly on a store that reads the whole object for every ranged
+GET (moto does: benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -22,18 +28,22 @@ import concurrent.futures
 import functools
 import io
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
+from ..config.errors import ConfigError
+from ..config.options import DriverOption
 from .errors import StorageError
 
-#: Bytes of one ranged GET; measured on moto and the Swift all-in-one (benchmarks/README.md).
-PIECE_SIZE = 8 * 1024 * 1024
-#: Pieces fetched ahead of the reader (each held in memory once fetched).
-PIECES_IN_FLIGHT = 3
-#: Threads fetching pieces, shared by every download of one driver.
+MIB = 1024 * 1024
+#: Threads fetching pieces, shared by every download of one driver (also the most
+#: pieces one download may have in flight).
 PIECE_THREADS = 16
+#: Pieces fetched ahead of a reader when only the piece size is configured.
+DEFAULT_IN_FLIGHT = 4
+#: The smallest piece worth a request of its own.
+MIN_PIECE_SIZE = MIB
 
 
 @dataclass
@@ -50,6 +60,42 @@ class RangedBody:
     release: Callable[[], object]
     version: str | None
     object_size: int
+
+
+def read_piece_options(size_key: str, pieces_key: str) -> tuple[DriverOption, DriverOption]:
+    """The two options of a driver whose downloads may be read in pieces (named
+    ``<prefix>_read_piece_size`` and ``<prefix>_read_pieces``)."""
+    return (
+        DriverOption(
+            size_key,
+            int,
+            default=0,
+            help="bytes per ranged GET of a large download, several in flight "
+            "(0: one GET per download)",
+        ),
+        DriverOption(
+            pieces_key,
+            int,
+            default=DEFAULT_IN_FLIGHT,
+            help=f"pieces fetched ahead per download (memory: pieces x piece size), "
+            f"1 to {PIECE_THREADS}",
+        ),
+    )
+
+
+def read_pieces(values: Mapping[str, Any], size_key: str, flight_key: str) -> tuple[int, int]:
+    """``(piece size, pieces in flight)`` from the options of :func:`read_piece_options`.
+
+    :raises ConfigError: naming the key at fault.
+    """
+    size = int(values.get(size_key) or 0)
+    in_flight = values.get(flight_key)
+    in_flight = DEFAULT_IN_FLIGHT if in_flight is None else int(in_flight)
+    if size and size < MIN_PIECE_SIZE:
+        raise ConfigError(f"must be 0 (off) or at least {MIN_PIECE_SIZE} bytes", key=size_key)
+    if not 1 <= in_flight <= PIECE_THREADS:
+        raise ConfigError(f"must be between 1 and {PIECE_THREADS}, got {in_flight}", key=flight_key)
+    return size, in_flight
 
 
 def plan_pieces(start: int, end: int, piece_size: int) -> list[tuple[int, int]]:
@@ -136,7 +182,7 @@ class PieceReader(io.RawIOBase):
 
     def readall(self) -> bytes:
         chunks = []
-        while chunk := self.read(PIECE_SIZE):
+        while chunk := self.read(MIB):
             chunks.append(chunk)
         return b"".join(chunks)
 

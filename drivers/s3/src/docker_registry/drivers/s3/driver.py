@@ -79,6 +79,7 @@ class S3Driver(ObjectStoreDriver):
 
     def _setup(self, settings: S3Settings, cloudfront_option: Any = None) -> None:
         super().__init__(prefix=settings.prefix, part_size=settings.part_size)
+        self.piece_size, self.pieces_in_flight = settings.read_pieces
         self.settings = settings
         self.cloudfront = cloudfront(cloudfront_option)
         if settings.debug:

@@ -76,6 +76,7 @@ class SwiftDriver(ObjectStoreDriver):
     def __init__(self, **options: Any) -> None:
         self.settings: SwiftSettings = swift_settings(self.with_defaults(options))
         super().__init__(prefix=self.settings.prefix, part_size=self.settings.segment_size)
+        self.piece_size, self.pieces_in_flight = self.settings.read_pieces
         self.pool = ConnectionPool(self.settings)
         self._containers_checked = False
 
