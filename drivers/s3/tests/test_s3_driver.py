@@ -503,3 +503,17 @@ def test_read_piece_options_reach_the_reader(make_driver):
     with driver.range_reader("/pieces/options", 0, len(data)) as stream:
         assert read_all(stream) == data
     assert len(sent) == 4
+
+
+def test_concurrent_pieced_downloads_share_the_threads(make_driver):
+    driver = make_driver()
+    data = os.urandom(2 * MIB + 7)
+    driver.put_content("/pieces/shared", data)
+    _pieced(driver, 64 * 1024, 4)
+
+    def download(start: int) -> bool:
+        with driver.range_reader("/pieces/shared", start, len(data) - start) as stream:
+            return read_all(stream, 50_000) == data[start:]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(download, range(0, 8 * 1000, 1000)))
