@@ -12,6 +12,7 @@ issue's table with the ratios. The whole run holds ``/tmp/bench.lock``::
     python benchmarks/cloud_bench.py                      # S3 and Swift
     python benchmarks/cloud_bench.py --backends s3 --quick
     python benchmarks/cloud_bench.py --emulator-alone     # also the emulator's own GET speed
+    python benchmarks/cloud_bench.py --redirect           # also downloads via signed URLs (S3)
 
 Needs the drivers' test extras (moto; Debian's swift packages for Swift), ``wrk`` and
 ``ab`` (apache2-utils).
@@ -52,6 +53,7 @@ GROUPS = ["upload,download", "small", "wrk,tags"]
 MEASURES = [
     ("ab_blob_head", "blob HEAD (req/s)", 1.5),
     ("download", "download (MB/s)", 1.0),
+    ("download_redirect", "download, storage_redirect on both (MB/s)", None),
     ("upload_chunked", "upload in 4 PATCHes (MB/s)", 1.0),
     ("small_c1", "4 KiB blobs, 1 client (blobs/s)", 1.0),
     ("small_c8", "4 KiB blobs, 8 clients (blobs/s)", 1.0),
@@ -139,6 +141,8 @@ class Emulator:
     ours: dict[str, Any]
     reference: dict[str, Any]
     get_object: Any = None
+    #: both registries can send clients to the store with signed URLs.
+    redirects: bool = False
 
 
 @contextlib.contextmanager
@@ -190,6 +194,7 @@ def s3_emulator() -> Iterator[Emulator]:
                 }
             },
             get_object=get_object,
+            redirects=True,
         )
 
 
@@ -241,9 +246,12 @@ def swift_emulator() -> Iterator[Emulator]:
 EMULATORS = {"s3": s3_emulator, "swift": swift_emulator}
 
 
-def start_ours(workdir: Path, emulator: Emulator, threads: int, workers: int) -> ServiceProcess:
-    config = workdir / "ours.yml"
-    config.write_text(yaml.safe_dump({"bench": {**emulator.ours, "loglevel": "warning"}}))
+def start_ours(
+    workdir: Path, emulator: Emulator, threads: int, workers: int, redirect: bool = False
+) -> ServiceProcess:
+    config = workdir / ("ours-redirect.yml" if redirect else "ours.yml")
+    values = {**emulator.ours, "loglevel": "warning", "storage_redirect": redirect}
+    config.write_text(yaml.safe_dump({"bench": values}))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
@@ -267,7 +275,7 @@ def start_ours(workdir: Path, emulator: Emulator, threads: int, workers: int) ->
     return ServiceProcess(command, name="ours", url=url, ready=http_ready(url + "/v2/")).start()
 
 
-def start_reference(workdir: Path, emulator: Emulator) -> ServiceProcess:
+def start_reference(workdir: Path, emulator: Emulator, redirect: bool = False) -> ServiceProcess:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = {
@@ -277,11 +285,11 @@ def start_reference(workdir: Path, emulator: Emulator) -> ServiceProcess:
             **emulator.reference,
             "cache": {"blobdescriptor": "inmemory"},
             "delete": {"enabled": True},
-            "redirect": {"disable": True},
+            "redirect": {"disable": not redirect},
         },
         "http": {"addr": f"127.0.0.1:{port}", "secret": "cloud-bench-shared-secret"},
     }
-    path = workdir / "reference.yml"
+    path = workdir / ("reference-redirect.yml" if redirect else "reference.yml")
     path.write_text(yaml.safe_dump(config))
     return ServiceProcess(
         ["/usr/bin/docker-registry", "serve", str(path)],
@@ -335,15 +343,19 @@ def bench(url: str, pid: int, args: argparse.Namespace, out: Path, tests: str) -
 
 
 def interleaved(
-    servers: dict[str, ServiceProcess], args: argparse.Namespace, workdir: Path
+    servers: dict[str, ServiceProcess],
+    args: argparse.Namespace,
+    workdir: Path,
+    groups: list[str],
+    label: str = "",
 ) -> dict[str, dict[str, list[float]]]:
     """Each group of measures in ABBA order: a linear drift of the shared machine's load
     favours neither server. Both runs of each server are kept (the issue shows both)."""
     runs: dict[str, dict[str, list[float]]] = {kind: {} for kind in servers}
-    for group in args.groups:
+    for group in groups:
         for index, kind in enumerate(["ours", "reference", "reference", "ours"]):
             server = servers[kind]
-            out = workdir / f"{kind}-{group.replace(',', '-')}-{index}.json"
+            out = workdir / f"{kind}{label}-{group.replace(',', '-')}-{index}.json"
             for name, value in bench(server.url, server.pid, args, out, group).items():
                 runs[kind].setdefault(name, []).append(value)
     return runs
@@ -356,11 +368,30 @@ def run_backend(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
         reference = start_reference(workdir, emulator)
         try:
             requests.get(ours.url + "/v2/", timeout=5).raise_for_status()
-            runs = interleaved({"ours": ours, "reference": reference}, args, workdir)
+            runs = interleaved({"ours": ours, "reference": reference}, args, workdir, args.groups)
         finally:
             ours.stop()
             reference.stop()
+        if args.redirect and emulator.redirects:
+            redirected = redirect_runs(emulator, args, workdir)
+            for kind, values in redirected.items():
+                runs[kind]["download_redirect"] = values["download"]
     return {"emulator": emulator.name, "emulator_get_mb_s": alone, "runs": runs}
+
+
+def redirect_runs(
+    emulator: Emulator, args: argparse.Namespace, workdir: Path
+) -> dict[str, dict[str, list[float]]]:
+    """Downloads with redirects on, in both registries: the client follows a signed URL
+    and reads the blob from the emulator itself."""
+    ours = start_ours(workdir, emulator, args.threads, args.workers, redirect=True)
+    reference = start_reference(workdir, emulator, redirect=True)
+    try:
+        servers = {"ours": ours, "reference": reference}
+        return interleaved(servers, args, workdir, ["download"], "-redirect")
+    finally:
+        ours.stop()
+        reference.stop()
 
 
 def report(results: dict[str, Any], big_mib: int) -> str:
@@ -399,6 +430,11 @@ def main() -> None:
     parser.add_argument("--groups", nargs="+", default=GROUPS)
     parser.add_argument("--quick", action="store_true", help="1 rep, 5 s of wrk")
     parser.add_argument("--emulator-alone", action="store_true", help="time one GET alone")
+    parser.add_argument(
+        "--redirect",
+        action="store_true",
+        help="also downloads with storage_redirect (S3: the client follows to the emulator)",
+    )
     parser.add_argument("--json", help="write the raw results here")
     args = parser.parse_args()
     if args.quick:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from docker_registry.core.storage import (
 from docker_registry.core.storage.factory import resolve_options
 from docker_registry.drivers.s3 import OSSDriver, S3Driver, key_prefix
 from docker_registry.drivers.s3.settings import oss_settings, s3_settings
+from docker_registry.testing.conformance.fixtures import read_all
 from docker_registry.testing.services import free_port, http_ready, wait_until
 
 MIB = 1024 * 1024
@@ -102,6 +104,9 @@ def test_proxy_options_become_a_proxy_url() -> None:
         ({"s3_bucket": "b", "s3_endpoint_url": "s3.example.com"}, "s3_endpoint_url"),
         ({"s3_bucket": "b", "boto_port": 80}, "boto_port"),
         ({"s3_bucket": "b", "storage_path": "/a/../b"}, "storage_path"),
+        ({"s3_bucket": "b", "s3_read_piece_size": 1000}, "s3_read_piece_size"),
+        ({"s3_bucket": "b", "s3_read_pieces": 0}, "s3_read_pieces"),
+        ({"s3_bucket": "b", "s3_read_pieces": 17}, "s3_read_pieces"),
     ],
 )
 def test_unusable_options_fail_config_check_naming_the_key(
@@ -439,3 +444,76 @@ def test_a_ranged_read_asks_s3_for_its_range_only(make_driver):
     with driver.range_reader("/ranged/blob", 1000, 5000) as stream:
         assert stream.read() == data[1000:6000]
     assert sent == ["bytes=1000-5999"] and received == [5000]
+
+
+def _pieced(driver: S3Driver, piece_size: int, in_flight: int) -> list[str]:
+    """Read ``driver``'s large ranges in small pieces; returns the Range of every GET."""
+    driver.piece_size, driver.pieces_in_flight = piece_size, in_flight
+    sent: list[str] = []
+
+    def record(request, **_kwargs):
+        sent.append(bytes(request.headers.get("Range", b"")).decode())
+
+    driver.client.meta.events.register("before-send.s3.GetObject", record)
+    return sent
+
+
+def test_a_large_range_is_read_in_pieces_of_its_range_only(make_driver):
+    driver = make_driver()
+    data = os.urandom(1024 * 1024 + 123)
+    driver.put_content("/pieces/blob", data)
+    sent = _pieced(driver, 64 * 1024, 3)
+    start, length = 1000, 700_000
+    with driver.range_reader("/pieces/blob", start, length) as stream:
+        assert read_all(stream, 100_000) == data[start : start + length]
+    ranges = sorted((int(a), int(b)) for a, b in (r[len("bytes=") :].split("-") for r in sent))
+    assert ranges[0][0] == start and ranges[-1][1] == start + length - 1
+    assert all(end + 1 == next_start for (_, end), (next_start, _) in itertools.pairwise(ranges))
+    assert len(ranges) == -(-length // (64 * 1024))
+
+
+@pytest.mark.parametrize("change", ["delete", "overwrite"])
+def test_an_object_changed_mid_download_raises_never_mixes(make_driver, change):
+    driver = make_driver()
+    path = "/pieces/changing"
+    old = os.urandom(1024 * 1024)
+    driver.put_content(path, old)
+    _pieced(driver, 64 * 1024, 1)
+    received = bytearray()
+    with driver.range_reader(path, 0, len(old)) as stream:
+        received += stream.read(64 * 1024)
+        if change == "delete":
+            driver.delete(path)
+        else:
+            driver.put_content(path, os.urandom(len(old)))
+        with pytest.raises(StorageError) as caught:
+            while chunk := stream.read(64 * 1024):
+                received += chunk
+    assert caught.value.path == path
+    assert len(received) < len(old) and bytes(received) == old[: len(received)]
+
+
+def test_read_piece_options_reach_the_reader(make_driver):
+    assert (make_driver().piece_size, make_driver().pieces_in_flight) == (0, 4)
+    driver = make_driver(s3_read_piece_size=MIB, s3_read_pieces=2)
+    assert (driver.piece_size, driver.pieces_in_flight) == (MIB, 2)
+    data = os.urandom(3 * MIB + 5)
+    driver.put_content("/pieces/options", data)
+    sent = _pieced(driver, driver.piece_size, driver.pieces_in_flight)
+    with driver.range_reader("/pieces/options", 0, len(data)) as stream:
+        assert read_all(stream) == data
+    assert len(sent) == 4
+
+
+def test_concurrent_pieced_downloads_share_the_threads(make_driver):
+    driver = make_driver()
+    data = os.urandom(2 * MIB + 7)
+    driver.put_content("/pieces/shared", data)
+    _pieced(driver, 64 * 1024, 4)
+
+    def download(start: int) -> bool:
+        with driver.range_reader("/pieces/shared", start, len(data) - start) as stream:
+            return read_all(stream, 50_000) == data[start:]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(download, range(0, 8 * 1000, 1000)))

@@ -18,6 +18,7 @@ from docker_registry.core.storage import (
     create_driver,
     load_driver_class,
 )
+from docker_registry.core.storage.pieces import RangedBody
 from docker_registry.drivers.swift import SwiftDriver, swift_settings
 from docker_registry.drivers.swift.testing import SwiftService, TcpForwarder
 from docker_registry.testing.conformance import make_data, read_all
@@ -165,6 +166,69 @@ def test_ranged_reads_across_segments(make_driver: Make) -> None:
     assert read_all(driver.reader("/slo", 3 * MIB)) == data[3 * MIB :]
     assert read_all(driver.reader("/slo", len(data))) == b""
     driver.delete("/slo")
+
+
+def _pieced(driver: SwiftDriver, piece_size: int, in_flight: int) -> list[tuple[int, int]]:
+    """Read ``driver``'s large ranges in small pieces; returns every ranged GET made."""
+    driver.piece_size, driver.pieces_in_flight = piece_size, in_flight
+    gets: list[tuple[int, int]] = []
+    get_range = driver.get_range
+
+    def recording(key: str, offset: int, length: int) -> RangedBody | None:
+        gets.append((offset, length))
+        return get_range(key, offset, length)
+
+    driver.get_range = recording  # type: ignore[method-assign]
+    return gets
+
+
+def test_a_large_range_of_an_slo_is_read_in_pieces_of_its_range_only(make_driver: Make) -> None:
+    driver = make_driver()
+    data = make_data(3 * MIB + 100, seed=10)
+    driver.put_content("/pieces", data)
+    gets = _pieced(driver, 256 * 1024, 3)
+    start, length = MIB - 5, 2 * MIB
+    with driver.range_reader("/pieces", start, length) as stream:
+        assert read_all(stream, 100_000) == data[start : start + length]
+    piece = 256 * 1024
+    assert sorted(gets) == [(offset, piece) for offset in range(start, start + length, piece)]
+    with driver.range_reader("/pieces", len(data) - 10, MIB) as stream:
+        assert stream.read() == data[-10:]
+    with driver.range_reader("/pieces", len(data), 10) as stream:
+        assert stream.read() == b""
+
+
+def test_read_piece_options_reach_the_reader(make_driver: Make) -> None:
+    assert (make_driver().piece_size, make_driver().pieces_in_flight) == (0, 4)
+    driver = make_driver(swift_read_piece_size=MIB, swift_read_pieces=2)
+    data = make_data(3 * MIB + 5, seed=13)
+    driver.put_content("/pieces-options", data)
+    gets = _pieced(driver, driver.piece_size, driver.pieces_in_flight)
+    assert (driver.piece_size, driver.pieces_in_flight) == (MIB, 2)
+    with driver.range_reader("/pieces-options", 0, len(data)) as stream:
+        assert read_all(stream) == data
+    assert sorted(gets) == [(0, MIB), (MIB, MIB), (2 * MIB, MIB), (3 * MIB, 5)]
+
+
+@pytest.mark.parametrize("change", ["delete", "overwrite"])
+def test_an_object_changed_mid_download_raises_never_mixes(make_driver: Make, change: str) -> None:
+    driver = make_driver()
+    path = "/pieces-changing"
+    old = make_data(2 * MIB, seed=11)
+    driver.put_content(path, old)
+    _pieced(driver, 128 * 1024, 1)
+    received = bytearray()
+    with driver.range_reader(path, 0, len(old)) as stream:
+        received += stream.read(128 * 1024)
+        if change == "delete":
+            driver.delete(path)
+        else:
+            driver.put_content(path, make_data(2 * MIB, seed=12))
+        with pytest.raises(StorageError) as caught:
+            while chunk := stream.read(128 * 1024):
+                received += chunk
+    assert caught.value.path == path
+    assert len(received) < len(old) and bytes(received) == old[: len(received)]
 
 
 def test_move_of_an_slo_copies_the_manifest_not_the_data(
@@ -361,6 +425,8 @@ def test_factory_builds_the_driver_from_the_seed_keys(swift: SwiftService, conta
         ({"swift_container": "a/b"}, "swift_container"),
         ({"swift_segment_size": 0}, "swift_segment_size"),
         ({"swift_listing_limit": 10_001}, "swift_listing_limit"),
+        ({"swift_read_piece_size": 1000}, "swift_read_piece_size"),
+        ({"swift_read_pieces": 0}, "swift_read_pieces"),
     ],
 )
 def test_bad_options_are_refused_with_their_key(values: dict[str, object], key: str) -> None:

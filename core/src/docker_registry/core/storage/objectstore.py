@@ -9,6 +9,7 @@ file below a file, error context) from a few primitives a driver writes with its
     head_object(key)                  -> ObjectInfo | None
     list_objects(prefix, recursive)   -> ObjectInfo (an object) | str (a common prefix)...
     open_object(path, key, offset)    -> a stream (an offset past the end: empty)
+    get_range(key, offset, length)    -> a RangedBody (optional: large reads in pieces)
     put_object(key, data)             one request, atomic
     copy_object(source, key)          server-side
     delete_objects(keys)              missing keys are no error
@@ -37,6 +38,7 @@ from typing import Any, BinaryIO, ClassVar, TypeVar, cast
 from .driver import CHUNK_SIZE, Capability, FileInfo, FileWriter, StorageDriver
 from .errors import InvalidOffsetError, InvalidPathError, PathNotFoundError, StorageError
 from .paths import ROOT, validate_path
+from .pieces import DEFAULT_IN_FLIGHT, PieceReader, PieceThreads, RangedBody
 
 _Result = TypeVar("_Result")
 log = logging.getLogger(__name__)
@@ -208,6 +210,13 @@ class ObjectStoreDriver(StorageDriver):
     """
 
     capabilities = OfferedCapabilities()
+    #: The driver implements :meth:`get_range`: :meth:`range_reader` asks the store for
+    #: the range only, and with :attr:`piece_size` set, in pieces (see :mod:`.pieces`).
+    ranged_gets: ClassVar[bool] = False
+    #: Bytes per ranged GET of a large range (0: one GET), and pieces fetched ahead of a
+    #: reader (memory: their product); a driver sets them from its options.
+    piece_size: int = 0
+    pieces_in_flight: int = DEFAULT_IN_FLIGHT
     #: Keys handed to one :meth:`delete_objects` call (S3's maximum is 1,000).
     delete_batch: ClassVar[int] = 1000
 
@@ -217,6 +226,7 @@ class ObjectStoreDriver(StorageDriver):
         #: bytes per part of a multipart write; smaller contents are one request.
         self.part_size = part_size
         self._writable = WritableCheck(self.name)
+        self._piece_threads = PieceThreads(self.name)
 
     # -- primitives (one or two SDK calls each) ----------------------------------------
 
@@ -350,17 +360,64 @@ class ObjectStoreDriver(StorageDriver):
             raise InvalidOffsetError(
                 f"negative offset {offset}", driver=self.name, operation="reader", path=path
             )
-        return self.call(
-            "reader",
-            path,
-            functools.partial(self.open_range, path, self.key(path), offset, length),
+        key = self.key(path)
+        if not self.ranged_gets:
+            return self.call(
+                "reader", path, functools.partial(self.open_range, path, key, offset, length)
+            )
+        # NOTE: a zero-length range still asks for one byte: a missing object must raise.
+        first_length = max(1, min(length, self.piece_size or length))
+        first = self.call(
+            "reader", path, functools.partial(self.get_range, key, offset, first_length)
         )
+        if first is None:
+            return empty_stream()
+        first.read = functools.partial(self._typed_read, path, first.read)
+        return PieceReader(
+            first,
+            offset,
+            min(offset + length, first.object_size),
+            fetch=functools.partial(self._fetch_piece, path, key),
+            fail=functools.partial(self._piece_error, path),
+            threads=self._piece_threads,
+            piece_size=first_length,
+            in_flight=self.pieces_in_flight,
+        ).stream()
 
     def open_range(self, path: str, key: str, offset: int, length: int) -> BinaryIO:
         """A stream of at most ``length`` bytes of the object from ``offset``; a store
         that can ask for a byte range fetches no byte past it (the default streams from
-        ``offset`` and the caller stops reading)."""
+        ``offset`` and the caller stops reading). Unused when :attr:`ranged_gets`."""
         return self.open_object(path, key, offset)
+
+    def get_range(self, key: str, offset: int, length: int) -> RangedBody | None:
+        """One GET of the bytes ``[offset, offset + length)`` of ``key`` (fewer at the
+        object's end), its body not read yet; ``None`` when ``offset`` is at or past the
+        end. A driver implementing it sets :attr:`ranged_gets`.
+
+        :raises: the SDK's not-found error (or :class:`PathNotFoundError`) when missing.
+        """
+        raise NotImplementedError(f"{type(self).__name__} makes no ranged GETs")
+
+    def _fetch_piece(self, path: str, key: str, offset: int, length: int) -> RangedBody:
+        body = self.call("reader", path, functools.partial(self.get_range, key, offset, length))
+        if body is None:
+            raise self._piece_error(path, f"the object ended before byte {offset}")
+        body.read = functools.partial(self._typed_read, path, body.read)
+        return body
+
+    def _typed_read(
+        self, path: str, read: Callable[[int | None], bytes], size: int | None
+    ) -> bytes:
+        return bytes(self.call("read", path, functools.partial(read, size)))
+
+    def _piece_error(self, path: str, detail: str) -> StorageError:
+        return StorageError(
+            f"{detail}; the download is cut (the client retries)",
+            driver=self.name,
+            operation="read",
+            path=path,
+        )
 
     def get_content(self, path: str) -> bytes:
         with self._open(path, 0, "get_content") as stream:
@@ -502,6 +559,7 @@ class ObjectStoreDriver(StorageDriver):
 
     def close(self) -> None:
         self._writable.close()
+        self._piece_threads.close()
 
 
 class ObjectReader(io.RawIOBase):

@@ -35,6 +35,7 @@ from docker_registry.core.storage.objectstore import (
     OfferedCapabilities,
     empty_stream,
 )
+from docker_registry.core.storage.pieces import RangedBody
 
 from .cloudfront import cloudfront
 from .errors import error_code, is_not_found, translate
@@ -60,6 +61,7 @@ class S3Driver(ObjectStoreDriver):
     name = "s3"
     options: ClassVar[tuple[DriverOption, ...]] = S3_OPTIONS
     capabilities = OfferedCapabilities(Capability.REDIRECT, Capability.SNAPSHOT_READS)
+    ranged_gets = True
     log = logging.getLogger(__name__)
 
     def __init__(self, **options: Any) -> None:
@@ -81,6 +83,7 @@ class S3Driver(ObjectStoreDriver):
 
     def _setup(self, settings: S3Settings, cloudfront_option: Any = None) -> None:
         super().__init__(prefix=settings.prefix, part_size=settings.part_size)
+        self.piece_size, self.pieces_in_flight = settings.read_pieces
         self.settings = settings
         self.cloudfront = cloudfront(cloudfront_option)
         if settings.debug:
@@ -148,23 +151,34 @@ class S3Driver(ObjectStoreDriver):
                 yield ObjectInfo(item["Key"], int(item["Size"]), item["LastModified"].timestamp())
 
     def open_object(self, path: str, key: str, offset: int) -> BinaryIO:
-        return self._get(path, key, {"Range": f"bytes={offset}-"} if offset else {})
+        response = self._get(key, {"Range": f"bytes={offset}-"} if offset else {})
+        if response is None:
+            return empty_stream()
+        body = response["Body"]
+        return BodyReader(self, path, body.read, body.close).stream()
 
-    def open_range(self, path: str, key: str, offset: int, length: int) -> BinaryIO:
+    def get_range(self, key: str, offset: int, length: int) -> RangedBody | None:
         # NOTE: a closed range, so that S3 sends no byte the client did not ask for.
-        return self._get(path, key, {"Range": f"bytes={offset}-{offset + max(length, 1) - 1}"})
+        response = self._get(key, {"Range": f"bytes={offset}-{offset + length - 1}"})
+        if response is None:
+            return None
+        body = response["Body"]
+        return RangedBody(
+            body.read,
+            body.close,
+            version=response.get("ETag"),
+            object_size=int(response["ContentRange"].rpartition("/")[2]),
+        )
 
-    def _get(self, path: str, key: str, extra: dict[str, str]) -> BinaryIO:
+    def _get(self, key: str, extra: dict[str, str]) -> dict[str, Any] | None:
         try:
-            response = self.client.get_object(Bucket=self.settings.bucket, Key=key, **extra)
+            return dict(self.client.get_object(Bucket=self.settings.bucket, Key=key, **extra))
         except ClientError as exc:
             # NOTE: S3 answers 416 for a range starting at or past the end of an existing
             # object; the contract wants an empty stream there.
             if error_code(exc) == "InvalidRange":
-                return empty_stream()
+                return None
             raise
-        body = response["Body"]
-        return BodyReader(self, path, body.read, body.close).stream()
 
     def put_object(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.settings.bucket, Key=key, Body=data, **self.put_args())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from docker_registry.core.storage import DriverOption
+from docker_registry.core.storage.pieces import read_piece_options
 
 COMMON_OPTIONS = (
     DriverOption(
@@ -17,6 +18,7 @@ COMMON_OPTIONS = (
         default=16 * 1024 * 1024,
         help="bytes per multipart part, 5 MiB to 5 GiB; also the largest single PUT",
     ),
+    *read_piece_options("s3_read_piece_size", "s3_read_pieces"),
 )
 
 S3_OPTIONS: tuple[DriverOption, ...] = (

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docker_registry.core.config.errors import ConfigError
+from docker_registry.core.storage.pieces import DEFAULT_IN_FLIGHT, read_pieces
 
 MIB = 1024 * 1024
 #: S3 refuses parts smaller than this (except the last one of an upload).
@@ -44,6 +45,8 @@ class S3Settings:
     :param endpoint_url: ``None`` for AWS's own endpoints.
     :param addressing_style: ``path``, ``virtual`` or ``auto``.
     :param signature_version: ``s3v4`` or the legacy ``s3`` (SigV2).
+    :param read_pieces: ``(bytes per ranged GET, pieces in flight)`` of large downloads
+        (``0`` bytes: one GET).
     :param credential_keys: the configuration keys to name in "access denied" errors.
     :param bucket_keys: the configuration keys to name in "bucket missing" errors.
     """
@@ -58,6 +61,7 @@ class S3Settings:
     signature_version: str = "s3v4"
     encrypt: bool = False
     part_size: int = DEFAULT_PART_SIZE
+    read_pieces: tuple[int, int] = (0, DEFAULT_IN_FLIGHT)
     proxies: Mapping[str, str] = field(default_factory=dict)
     debug: bool = False
     credential_keys: str = "s3_access_key/s3_secret_key"
@@ -183,6 +187,7 @@ def s3_settings(values: Mapping[str, Any]) -> S3Settings:
         signature_version="s3" if use_sigv4 is False else "s3v4",
         encrypt=bool(values.get("s3_encrypt")),
         part_size=_part_size(values.get("s3_part_size")),
+        read_pieces=read_pieces(values, "s3_read_piece_size", "s3_read_pieces"),
         proxies=_proxies(values, scheme),
         debug=bool(values.get("boto_debug")),
     )
@@ -224,6 +229,7 @@ def oss_settings(values: Mapping[str, Any]) -> S3Settings:
         secret_key=values.get("oss_accesskey") or None,
         addressing_style="path" if _is_ip_or_localhost(hostname) else "virtual",
         part_size=_part_size(values.get("s3_part_size")),
+        read_pieces=read_pieces(values, "s3_read_piece_size", "s3_read_pieces"),
         credential_keys="oss_accessid/oss_accesskey",
         bucket_keys="oss_bucket",
     )

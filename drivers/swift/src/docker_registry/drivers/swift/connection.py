@@ -20,6 +20,7 @@ from swiftclient.client import ClientException, Connection
 
 from docker_registry.core.config.errors import ConfigError
 from docker_registry.core.storage import DriverOption, PathNotFoundError, StorageError
+from docker_registry.core.storage.pieces import DEFAULT_IN_FLIGHT, read_piece_options, read_pieces
 
 #: Auth versions swiftclient speaks (v1 = tempauth/swauth, 2 and 3 = Keystone).
 AUTH_VERSIONS = ("1", "2", "3")
@@ -50,6 +51,7 @@ SWIFT_OPTIONS = (
     DriverOption("swift_retries", int, default=5, help="retries of a failed request"),
     DriverOption("swift_timeout", float, default=60.0, help="seconds per request"),
     DriverOption("storage_path", str, default="/registry", help="object name prefix"),
+    *read_piece_options("swift_read_piece_size", "swift_read_pieces"),
 )
 
 
@@ -75,6 +77,8 @@ class SwiftSettings:
     create_container: bool
     retries: int
     timeout: float | None
+    #: ``(bytes per ranged GET, pieces in flight)`` of large downloads (0 bytes: one GET).
+    read_pieces: tuple[int, int] = (0, DEFAULT_IN_FLIGHT)
 
     def connect(self) -> Connection:
         """A new, not yet authenticated, swiftclient connection."""
@@ -154,6 +158,7 @@ def swift_settings(values: Mapping[str, Any]) -> SwiftSettings:
         create_container=bool(values.get("swift_create_container")),
         retries=5 if values.get("swift_retries") is None else int(values["swift_retries"]),
         timeout=values.get("swift_timeout"),
+        read_pieces=read_pieces(values, "swift_read_piece_size", "swift_read_pieces"),
     )
 
 

@@ -37,6 +37,7 @@ from docker_registry.core.storage.objectstore import (
     OfferedCapabilities,
     empty_stream,
 )
+from docker_registry.core.storage.pieces import RangedBody
 
 from .connection import (
     SWIFT_OPTIONS,
@@ -70,10 +71,12 @@ class SwiftDriver(ObjectStoreDriver):
     # ETag, and an SLO's segments go with a delete, so a reader open across an overwrite
     # or a delete may fail (never mixes); see the conformance suite.
     capabilities = OfferedCapabilities(Capability.REDIRECT)
+    ranged_gets = True
 
     def __init__(self, **options: Any) -> None:
         self.settings: SwiftSettings = swift_settings(self.with_defaults(options))
         super().__init__(prefix=self.settings.prefix, part_size=self.settings.segment_size)
+        self.piece_size, self.pieces_in_flight = self.settings.read_pieces
         self.pool = ConnectionPool(self.settings)
         self._containers_checked = False
 
@@ -179,6 +182,40 @@ class SwiftDriver(ObjectStoreDriver):
 
         reader = BodyReader(self, path, body.read, release)
         return cast(BinaryIO, io.BufferedReader(reader, READ_CHUNK))
+
+    def get_range(self, key: str, offset: int, length: int) -> RangedBody | None:
+        headers = {"Range": f"bytes={offset}-{offset + length - 1}"}
+        conn = self.pool.acquire()
+        try:
+            answer, body = once_more_on_404(
+                conn.get_object,
+                self.settings.container,
+                key,
+                resp_chunk_size=READ_CHUNK,
+                headers=headers,
+            )
+        except Exception as exc:
+            self.pool.release(conn)
+            if status_of(exc) == 416:
+                return None
+            raise
+
+        def release() -> None:
+            body.close()
+            self.pool.release(conn)
+
+        content_range = answer.get("content-range")
+        if content_range:
+            object_size = int(content_range.rpartition("/")[2])
+        else:
+            # NOTE: a 200 is the whole object: fine only when it is the range asked for.
+            object_size = int(answer.get("content-length", 0))
+            if offset or object_size > length:
+                release()
+                raise StorageError(
+                    f"the store answered the whole object to a GET of {headers['Range']}"
+                )
+        return RangedBody(body.read, release, answer.get("etag"), object_size)
 
     def put_object(self, key: str, data: bytes) -> None:
         self.replace(
