@@ -12,7 +12,7 @@ import pytest
 from docker_registry.core import hookimpl
 from docker_registry.core.app import create_app
 from docker_registry.core.config import ConfigError, Settings
-from docker_registry.core.coordination import LocalCoordinator, LockTimeout
+from docker_registry.core.coordination import EVERY_KEY, LocalCoordinator, LockTimeout
 from docker_registry.core.hookspecs import CoordinationBackendSpec
 from docker_registry.core.storage import Storage
 from docker_registry.core.storage.inmemory import InMemoryDriver
@@ -192,3 +192,56 @@ def test_processes_starting_at_once_agree_on_the_upload_secret(tmp_path):
         worker.join(60)
         assert worker.exitcode == 0
     assert len(secrets_seen) == 1
+
+
+def test_every_key_makes_the_tag_caches_forget_every_repository(tmp_path):
+    # A backend that may have missed announcements (Redis came back) sends EVERY_KEY:
+    # a tag moved by another host meanwhile must show at once, not after the TTL.
+    index = "application/vnd.oci.image.index.v1+json"
+    coordinators: list[LocalCoordinator] = []
+
+    class Separate(LocalCoordinator):
+        """One per application: announcements never cross (two hosts, no backend)."""
+
+        @classmethod
+        def from_registry(cls, registry):
+            coordinators.append(cls("test", str(tmp_path / str(len(coordinators)))))
+            return coordinators[-1]
+
+    class Plugin:
+        @hookimpl
+        def registry_coordination_backends(self):
+            yield CoordinationBackendSpec("separate", Separate.from_registry, "test")
+
+    storage = Storage(InMemoryDriver())
+    settings = Settings.from_mapping(
+        {"storage": "inmemory", "v2_tag_cache_ttl": 600, "coordination": {"backend": "separate"}}
+    )
+    here, elsewhere = (
+        falcon.testing.TestClient(create_app(settings, storage=storage, extra_plugins=[Plugin()]))
+        for _ in range(2)
+    )
+
+    def push(client, name: str, annotation: str) -> str:
+        body = f'{{"schemaVersion": 2, "mediaType": "{index}", "manifests": [], '
+        body += f'"annotations": {{"v": "{annotation}"}}}}'
+        answer = client.simulate_put(
+            f"/v2/{name}/manifests/latest", body=body, headers={"Content-Type": index}
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.headers["Docker-Content-Digest"]
+
+    def served_here() -> dict[str, str]:
+        return {
+            name: here.simulate_get(
+                f"/v2/{name}/manifests/latest", headers={"Accept": index}
+            ).headers["Docker-Content-Digest"]
+            for name in ("team/app", "team/db")
+        }
+
+    first = {name: push(here, name, "1") for name in ("team/app", "team/db")}
+    assert served_here() == first
+    moved = {name: push(elsewhere, name, "2") for name in first}
+    assert served_here() == first, "cached here, and the move was not announced here"
+    coordinators[0].announce("v2-tags", EVERY_KEY)
+    assert served_here() == moved

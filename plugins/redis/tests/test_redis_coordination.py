@@ -15,7 +15,7 @@ import pytest
 
 from docker_registry.core.app import create_app
 from docker_registry.core.config import ConfigError, Settings
-from docker_registry.core.coordination import CoordinationError, LockTimeout
+from docker_registry.core.coordination import EVERY_KEY, CoordinationError, LockTimeout
 from docker_registry.core.storage import Storage
 from docker_registry.core.storage.inmemory import InMemoryDriver
 from docker_registry.plugins.redis.coordination import RedisCoordinator
@@ -92,14 +92,49 @@ def test_announcements_reach_the_other_coordinators(redis_url):
     speaker, hearer = coordinator(redis_url, namespace), coordinator(redis_url, namespace)
     heard: list[str] = []
     arrived = threading.Event()
-    hearer.listen("v2-tags", lambda key: (heard.append(key), arrived.set()))
+    hearer.listen("v2-tags", lambda key: (heard.append(key), key != EVERY_KEY and arrived.set()))
     deadline = time.monotonic() + 10
     # NOTE: the subscriber connects in the background; announce until it hears one.
     while not arrived.is_set() and time.monotonic() < deadline:
         speaker.announce("v2-tags", "team/app")
         arrived.wait(0.2)
     hearer.close()
-    assert heard and set(heard) == {"team/app"}
+    # NOTE: EVERY_KEY is what a fresh subscription hears first (see the next test).
+    assert set(heard) - {EVERY_KEY} == {"team/app"}
+
+
+def test_a_subscriber_that_lost_redis_tells_its_listeners_to_forget_everything(own_redis):
+    # Pub/sub keeps nothing for an absent subscriber: what was announced while the
+    # subscriber's connection was down is lost, so after it subscribes again its caches
+    # must drop everything (EVERY_KEY), or they would serve a moved tag until its TTL.
+    server = own_redis()
+    namespace = f"test-{uuid.uuid4().hex}:"
+    speaker, hearer = coordinator(server.url, namespace), coordinator(server.url, namespace)
+    heard: list[str] = []
+    changed = threading.Condition()
+
+    def forget(key: str) -> None:
+        with changed:
+            heard.append(key)
+            changed.notify_all()
+
+    hearer.listen("v2-tags", forget)
+    with changed:
+        assert changed.wait_for(lambda: EVERY_KEY in heard, 10), "first subscription"
+        del heard[:]
+    # NOTE: the subscriber's connection is cut by the server, as a restart or a network
+    # failure would; an announcement in between reaches nobody.
+    speaker.client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    speaker.announce("v2-tags", "team/app")
+    with changed:
+        assert changed.wait_for(lambda: EVERY_KEY in heard, 15), heard
+    deadline = time.monotonic() + 10
+    with changed:
+        while "team/app" not in heard and time.monotonic() < deadline:
+            speaker.announce("v2-tags", "team/app")
+            changed.wait(0.2)
+    hearer.close()
+    assert "team/app" in heard, "announcements reach it again after the reconnect"
 
 
 def test_tag_caches_follow_a_tag_moved_by_another_host(redis_url):

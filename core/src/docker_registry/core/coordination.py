@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 DEFAULT_LOCK_TTL = 60.0
 #: Seconds to wait for a lock before giving up.
 DEFAULT_LOCK_WAIT = 30.0
+#: The key of an announcement that anything cached in its topic may have changed (no
+#: repository name or digest can be it): a listener forgets everything of the topic.
+EVERY_KEY = "*"
 
 
 class CoordinationError(Exception):
@@ -74,7 +77,11 @@ class Coordinator(Protocol):
         """Tell every process that what it caches about ``key`` in ``topic`` changed."""
 
     def listen(self, topic: str, forget: Callable[[str], None]) -> None:
-        """Call ``forget(key)`` for each announcement of ``topic`` (this process's too)."""
+        """Call ``forget(key)`` for each announcement of ``topic`` (this process's too).
+
+        ``key`` is :data:`EVERY_KEY` when the backend may have missed announcements (its
+        connection was lost, or it only just subscribed): forget everything of ``topic``.
+        """
 
     def close(self) -> None:
         """Stop listening; release connections."""

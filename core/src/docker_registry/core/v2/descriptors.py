@@ -8,7 +8,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from ..coordination import host_directory
+from ..coordination import EVERY_KEY, host_directory
 from ..storage.descriptors import GENERATION_FILE, TOPIC, DescriptorCache, HostGeneration
 from . import layout
 
@@ -39,7 +39,7 @@ def use_descriptor_cache(
         if coordinator is None:
             return
         try:
-            coordinator.announce(TOPIC, "*")
+            coordinator.announce(TOPIC, EVERY_KEY)
         except Exception:
             log.warning(
                 "could not announce a blob or link removal to the other hosts: their "

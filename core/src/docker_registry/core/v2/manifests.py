@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..coordination import EVERY_KEY
 from ..inputs import loads_json
 from ..storage import PathNotFoundError, Storage
 from . import layout
@@ -400,6 +401,10 @@ class ManifestStore:
         return tags
 
     def _forget_tags(self, name: str) -> None:
+        if name == EVERY_KEY:
+            self._tags.clear()
+            self._resolved.clear()
+            return
         self._tags.pop(name, None)
         self._resolved.pop(name, None)
 

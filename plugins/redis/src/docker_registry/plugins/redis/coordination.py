@@ -14,6 +14,9 @@ Configured by the ``coordination`` section::
 - A job's turn is a key ``SET NX PX period``: whoever sets it runs the job this period.
 - Announcements are ``PUBLISH`` on ``<namespace>:<topic>``; each process has one
   subscriber thread that calls its listeners, and reconnects when Redis comes back.
+  Pub/sub keeps nothing for an absent subscriber: after each (re)subscription the
+  listeners of the channel hear :data:`~docker_registry.core.coordination.EVERY_KEY`
+  (forget everything), so no announcement sent while disconnected is lost.
 
 Keys and channels carry the storage's identity (``coordination:<driver>:<storage_path>``),
 so one Redis may serve several registries. What it does not give: fencing. A holder
@@ -38,6 +41,7 @@ from docker_registry.core.config import ConfigError
 from docker_registry.core.coordination import (
     DEFAULT_LOCK_TTL,
     DEFAULT_LOCK_WAIT,
+    EVERY_KEY,
     CoordinationError,
     LockTimeout,
     coordination_section,
@@ -208,6 +212,7 @@ class RedisCoordinator:
                     channels = list(self._listeners)
                 pubsub.subscribe(*channels)
                 self._pubsub = pubsub
+                self._missed(channels)
                 delay = 0.1
                 while not self._closed.is_set():
                     message = pubsub.get_message(timeout=1.0)
@@ -218,12 +223,19 @@ class RedisCoordinator:
                         missing = [c for c in self._listeners if c not in subscribed]
                     if missing:
                         pubsub.subscribe(*missing)
+                        self._missed(missing)
             except (redis.RedisError, OSError) as exc:
                 if self._closed.is_set():
                     return
                 log.warning("coordination subscriber lost Redis (%s); reconnecting", exc)
                 self._closed.wait(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _missed(self, channels: list[str]) -> None:
+        """Tell the listeners of ``channels`` that announcements may have been missed
+        (sent before this subscription, or while Redis was away)."""
+        for channel in channels:
+            self._dispatch({"channel": channel, "data": EVERY_KEY})
 
     def _dispatch(self, message: Mapping[str, Any]) -> None:
         channel, key = _text(message["channel"]), _text(message["data"])
