@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from swiftclient.client import ClientException
 
 from docker_registry.core.config import load_settings
 from docker_registry.core.config.errors import ConfigError
@@ -20,7 +21,9 @@ from docker_registry.core.storage import (
 )
 from docker_registry.core.storage.pieces import RangedBody
 from docker_registry.drivers.swift import SwiftDriver, swift_settings
+from docker_registry.drivers.swift.connection import translate
 from docker_registry.drivers.swift.testing import SwiftService, TcpForwarder
+from docker_registry.drivers.swift.writer import SwiftFileWriter
 from docker_registry.testing.conformance import make_data, read_all
 
 from .conftest import SMALL_SEGMENTS
@@ -148,6 +151,106 @@ def test_append_to_a_large_plain_object_copies_it_server_side(
     assert driver.get_content("/plain") == first + b"tail"
     driver.delete("/plain")
     assert segments(driver) == []
+
+
+def test_concatenate_copies_chunks_server_side(
+    make_driver: Make, segments: Segments, swift: SwiftService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upload's chunks become the blob inside Swift: none is read back by the driver,
+    and the blob shares no segment with them (they are deleted right after)."""
+    driver = make_driver()
+    chunks = [
+        make_data(size, seed=20 + index)
+        for index, size in enumerate([2 * MIB + 5, MIB, 3 * MIB // 2, MIB // 3])
+    ]
+    paths = [f"/_uploads/u/chunks/{index}" for index in range(len(chunks))]
+    for path, chunk in zip(paths, chunks, strict=True):
+        driver.put_content(path, chunk)
+
+    def no_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a chunk was read back through the driver")
+
+    monkeypatch.setattr(driver, "open_object", no_read)
+    monkeypatch.setattr(driver, "get_range", no_read)
+    driver.concatenate(paths, "/blobs/joined")
+    monkeypatch.undo()
+    driver.delete("/_uploads")
+    assert _is_slo(swift, driver, "/blobs/joined")
+    assert driver.get_content("/blobs/joined") == b"".join(chunks)
+    assert driver.stat("/blobs/joined").size == sum(map(len, chunks))
+    driver.delete("/blobs")
+    assert segments(driver) == []
+
+
+def test_a_chunk_below_the_segment_minimum_is_streamed(make_driver: Make) -> None:
+    """Only the last segment of an SLO may be under 1 MiB: a small chunk in the middle
+    goes through the buffer, and the bytes are the same."""
+    driver = make_driver()
+    chunks = [make_data(MIB // 2, seed=30), make_data(2 * MIB, seed=31), b"end"]
+    paths = [f"/_uploads/v/chunks/{index}" for index in range(len(chunks))]
+    for path, chunk in zip(paths, chunks, strict=True):
+        driver.put_content(path, chunk)
+    driver.concatenate(paths, "/blobs/small-first")
+    assert driver.get_content("/blobs/small-first") == b"".join(chunks)
+    driver.delete("/_uploads")
+    driver.delete("/blobs")
+
+
+def test_a_spooled_file_goes_up_from_the_file(
+    make_driver: Make,
+    segments: Segments,
+    swift: SwiftService,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """adopt_file sends segments (and a small file's one PUT) read from the file itself,
+    never through the writer's memory buffer."""
+    driver = make_driver()
+    big = make_data(3 * MIB + MIB // 2, seed=40)
+    small = make_data(MIB // 4, seed=41)
+    (tmp_path / "big").write_bytes(big)
+    (tmp_path / "small").write_bytes(small)
+
+    def no_buffer(*args: object, **kwargs: object) -> None:
+        raise AssertionError("bytes went through the writer's buffer")
+
+    monkeypatch.setattr(driver, "put_object", no_buffer)
+    monkeypatch.setattr(SwiftFileWriter, "upload_part", no_buffer)
+    driver.adopt_file(str(tmp_path / "big"), "/blobs/big")
+    driver.adopt_file(str(tmp_path / "small"), "/blobs/small")
+    monkeypatch.undo()
+    assert _is_slo(swift, driver, "/blobs/big")
+    assert len(segments(driver)) == 4, "three full segments and the rest"
+    assert driver.get_content("/blobs/big") == big
+    assert not _is_slo(swift, driver, "/blobs/small")
+    assert driver.get_content("/blobs/small") == small
+    driver.delete("/blobs")
+    assert segments(driver) == []
+
+
+def test_a_segment_failing_mid_file_leaves_nothing(
+    make_driver: Make, segments: Segments, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One of several segments in flight fails: the others end, every segment sent is
+    deleted, and nothing is visible at the path."""
+    driver = make_driver()
+    source = tmp_path / "body"
+    source.write_bytes(make_data(6 * MIB, seed=42))
+    real = SwiftFileWriter._put_segment
+
+    def third_fails(writer: SwiftFileWriter, name: str, body: object, length: int) -> str:
+        if name.endswith("00000003"):
+            raise ConnectionError("the proxy went away")
+        return real(writer, name, body, length)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SwiftFileWriter, "_put_segment", third_fails)
+    with pytest.raises(StorageError) as failure:
+        driver.adopt_file(str(source), "/blobs/broken")
+    assert failure.value.path == "/blobs/broken"
+    monkeypatch.undo()
+    assert segments(driver) == []
+    with pytest.raises(PathNotFoundError):
+        driver.stat("/blobs/broken")
 
 
 # -- reads, moves, listings, redirects ---------------------------------------------------
@@ -415,6 +518,35 @@ def test_factory_builds_the_driver_from_the_seed_keys(swift: SwiftService, conta
     driver.put_content("/ping", b"pong")
     assert driver.get_content("/ping") == b"pong"
     driver.delete("/ping")
+
+
+def test_a_refused_request_on_an_auth_account_is_not_called_an_authentication_error() -> None:
+    """Swift account paths read ``AUTH_<project>``: a 400 (say, a manifest whose segment
+    changed) names the Swift error, not the credentials."""
+    settings = swift_settings(
+        SwiftDriver.with_defaults(
+            {
+                "swift_container": "c",
+                "swift_authurl": "http://proxy/auth/v1.0",
+                "swift_user": "test:tester",
+                "swift_password": "testing",
+            }
+        )
+    )
+    refused = ClientException(
+        "Object PUT failed",
+        http_scheme="http",
+        http_host="proxy",
+        http_path="/v1/AUTH_test/c/blob",
+        http_status=400,
+        http_response_content=b"Errors: Etag Mismatch",
+    )
+    error = translate(refused, settings, driver="swift", operation="commit", path="/blob")
+    assert "authentication" not in str(error)
+    assert "Swift error: Object PUT failed" in str(error)
+    expired = ClientException("Auth GET failed", http_status=401)
+    error = translate(expired, settings, driver="swift", operation="stat", path="/blob")
+    assert "authentication refused" in str(error) and "swift_password" in str(error)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ file below a file, error context) from a few primitives a driver writes with its
     open_object(path, key, offset)    -> a stream (an offset past the end: empty)
     get_range(key, offset, length)    -> a RangedBody (optional: large reads in pieces)
     put_object(key, data)             one request, atomic
+    put_file(key, local_path, size)   the same from a local file (optional: streamed)
     copy_object(source, key)          server-side
     delete_objects(keys)              missing keys are no error
     open_writer(path, append)         -> an ObjectWriter
@@ -50,6 +51,8 @@ CHECK_THREADS = 16
 KNOWN_DIRECTORY_SECONDS = 60.0
 #: Paths a driver remembers as no file (the least recently confirmed are dropped first).
 KNOWN_DIRECTORIES = 4096
+#: Parts of local files one driver sends at once (shared by all its writers).
+PART_THREADS = 4
 
 #: States of an :class:`ObjectWriter`: OPEN, then exactly one of the others, for good.
 OPEN, COMMITTED, CANCELLED, BROKEN = "open", "committed", "cancelled", "broken"
@@ -227,6 +230,8 @@ class ObjectStoreDriver(StorageDriver):
         self.part_size = part_size
         self._writable = WritableCheck(self.name)
         self._piece_threads = PieceThreads(self.name)
+        self._part_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._part_pool_lock = threading.Lock()
 
     # -- primitives (one or two SDK calls each) ----------------------------------------
 
@@ -275,6 +280,13 @@ class ObjectStoreDriver(StorageDriver):
     def signed_url(self, key: str, method: str) -> str:
         """A signed, expiring URL of ``key`` (only asked when REDIRECT is offered)."""
         raise NotImplementedError(f"{type(self).__name__} declares no redirects")
+
+    def put_file(self, key: str, local_path: str, size: int) -> None:
+        """Store the ``size`` bytes of the local file ``local_path`` at ``key`` in one
+        atomic request. This default reads the file into :meth:`put_object`; a store
+        whose SDK sends a stream overrides it with a :class:`FileSlice` (no copy held)."""
+        with open(local_path, "rb") as source:
+            self.put_object(key, source.read(size))
 
     # -- hooks with defaults -----------------------------------------------------------
 
@@ -349,6 +361,15 @@ class ObjectStoreDriver(StorageDriver):
         """Tell the write check that ``path`` is gone (a subclass overriding ``delete`` or
         ``move`` calls it): the folders above may be empty now."""
         self._writable.removed(path)
+
+    def part_threads(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The threads sending parts of local files (see :meth:`ObjectWriter.send_together`)."""
+        with self._part_pool_lock:
+            if self._part_pool is None:
+                self._part_pool = concurrent.futures.ThreadPoolExecutor(
+                    PART_THREADS, thread_name_prefix=f"{self.name}-parts"
+                )
+            return self._part_pool
 
     # -- the contract ------------------------------------------------------------------
 
@@ -446,10 +467,20 @@ class ObjectStoreDriver(StorageDriver):
     def adopt_file(self, local_path: str, path: str, *, durable: bool = True) -> None:
         """Upload the local file ``local_path`` (a spooled request body) to ``path``.
 
-        PERF: the parts go from the file itself (:meth:`ObjectWriter.write_file`): no
-        part is held in memory, and a store that takes numbered parts receives several
-        at once.
+        PERF: the bytes go from the file itself: below :attr:`part_size` in one request
+        (:meth:`put_file`), above it in parts (:meth:`ObjectWriter.write_file`); no part
+        is held in memory where the SDK streams, and a store that takes numbered parts
+        receives several at once.
         """
+        size = os.path.getsize(local_path)
+        if size < self.part_size:
+            self.check_writable(path, "adopt_file")
+            self.call(
+                "adopt_file",
+                path,
+                functools.partial(self.put_file, self.key(path), local_path, size),
+            )
+            return
         writer = self.writer(path)
         with writer:
             writer.write_file(local_path, last=True)
@@ -517,9 +548,14 @@ class ObjectStoreDriver(StorageDriver):
         self.check_writable(destination, "move")
         self.call("move", source, functools.partial(self.copy_object, info, self.key(destination)))
         try:
-            self.call("move", source, functools.partial(self.delete_objects, [info.key]))
+            self.call("move", source, functools.partial(self.delete_moved, info))
         finally:
             self.removed(source)
+
+    def delete_moved(self, source: ObjectInfo) -> None:
+        """Delete the source of a finished :meth:`move` (by default like any object; a
+        store whose copy shares parts with the source keeps those)."""
+        self.delete_objects([source.key])
 
     def delete(self, path: str) -> None:
         try:
@@ -560,6 +596,8 @@ class ObjectStoreDriver(StorageDriver):
     def close(self) -> None:
         self._writable.close()
         self._piece_threads.close()
+        if self._part_pool is not None:
+            self._part_pool.shutdown(wait=False)
 
 
 class ObjectReader(io.RawIOBase):
@@ -741,11 +779,31 @@ class ObjectWriter(FileWriter):
     def upload_file_parts(self, local_path: str, slices: Sequence[tuple[int, int]]) -> None:
         """Send each ``(offset, length)`` slice of the local file as the next part, in
         order. This default reads one slice at a time into :meth:`upload_part`; a store
-        that numbers its parts sends several at once from :class:`FileSlice` streams."""
+        that numbers its parts sends several at once from :class:`FileSlice` streams
+        (:meth:`send_together`)."""
         with open(local_path, "rb") as source:
             for offset, length in slices:
                 source.seek(offset)
                 self.upload_part(source.read(length))
+
+    def send_together(self, sends: Sequence[Callable[[], _Result]]) -> list[_Result]:
+        """Run ``sends`` on the driver's part threads; their results, in order.
+
+        PERF: parts read from a file need no memory of their own, so several are in
+        flight at once (bounded by :func:`part_threads`, shared by all requests). On a
+        failure, sends not yet started are dropped, and the first failure is raised
+        once every started one has ended (the caller then discards the upload).
+        """
+        pool = self._driver.part_threads()
+        running = [pool.submit(send) for send in sends]
+        concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_EXCEPTION)
+        for future in running:
+            future.cancel()
+        concurrent.futures.wait(running)
+        for future in running:
+            if not future.cancelled() and (failure := future.exception()) is not None:
+                raise failure
+        return [future.result() for future in running]
 
     # -- the template --------------------------------------------------------------------
 

@@ -17,9 +17,7 @@ the source.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, ClassVar
 
 import boto3
@@ -30,6 +28,7 @@ from botocore.exceptions import ClientError
 from docker_registry.core.storage import Capability, DriverOption, StorageError
 from docker_registry.core.storage.objectstore import (
     BodyReader,
+    FileSlice,
     ObjectInfo,
     ObjectStoreDriver,
     OfferedCapabilities,
@@ -45,8 +44,6 @@ from .writer import S3FileWriter
 
 #: Seconds a redirect URL stays valid (the seed's value).
 REDIRECT_EXPIRES = 1200
-#: Parts of uploads from local files in flight at once, per driver (all requests).
-PART_THREADS = 4
 
 
 class S3Driver(ObjectStoreDriver):
@@ -109,8 +106,6 @@ class S3Driver(ObjectStoreDriver):
             region_name=settings.region,
         )
         self.client = session.client("s3", endpoint_url=settings.endpoint_url, config=config)
-        self._part_pool: ThreadPoolExecutor | None = None
-        self._part_pool_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -183,6 +178,16 @@ class S3Driver(ObjectStoreDriver):
     def put_object(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.settings.bucket, Key=key, Body=data, **self.put_args())
 
+    def put_file(self, key: str, local_path: str, size: int) -> None:
+        with FileSlice(local_path, 0, size) as body:
+            self.client.put_object(
+                Bucket=self.settings.bucket,
+                Key=key,
+                Body=body,
+                ContentLength=size,
+                **self.put_args(),
+            )
+
     def copy_object(self, source: ObjectInfo, key: str) -> None:
         copy_source = {"Bucket": self.settings.bucket, "Key": source.key}
         if source.size <= MAX_PART_SIZE:
@@ -222,13 +227,6 @@ class S3Driver(ObjectStoreDriver):
     def open_writer(self, path: str, append: bool) -> S3FileWriter:
         return S3FileWriter(self, path, append)
 
-    def part_threads(self) -> ThreadPoolExecutor:
-        """The threads sending parts of local files (created on first use)."""
-        with self._part_pool_lock:
-            if self._part_pool is None:
-                self._part_pool = ThreadPoolExecutor(PART_THREADS, thread_name_prefix="s3-parts")
-            return self._part_pool
-
     def signed_url(self, key: str, method: str) -> str:
         """A presigned URL valid for 20 minutes (``GET`` or ``HEAD``); with ``cloudfront``,
         the distribution's signed URL of the object instead."""
@@ -245,6 +243,4 @@ class S3Driver(ObjectStoreDriver):
 
     def close(self) -> None:
         super().close()
-        if self._part_pool is not None:
-            self._part_pool.shutdown(wait=False)
         self.client.close()

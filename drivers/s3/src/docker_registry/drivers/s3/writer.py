@@ -18,8 +18,8 @@ blob) copies its sources the same way: S3 assembles the object, no byte comes ba
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from concurrent import futures
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from docker_registry.core.storage.objectstore import FileSlice, ObjectInfo, ObjectWriter
@@ -80,23 +80,14 @@ class S3FileWriter(ObjectWriter):
                 )
             return {"PartNumber": number, "ETag": response["ETag"]}
 
-        # PERF: parts read from the file need no memory of their own: several are in
-        # flight at once (bounded by the driver's part threads, shared by all requests).
-        pool = self._s3.part_threads()
-        sending = [
-            pool.submit(send, first + index, offset, length)
-            for index, (offset, length) in enumerate(slices)
-        ]
-        # NOTE: on a failure, parts not yet started are dropped; every part ends before
-        # the caller discards the upload.
-        futures.wait(sending, return_when=futures.FIRST_EXCEPTION)
-        for future in sending:
-            future.cancel()
-        futures.wait(sending)
-        for future in sending:
-            if not future.cancelled() and (failure := future.exception()) is not None:
-                raise failure
-        self._parts.extend(future.result() for future in sending)
+        self._parts.extend(
+            self.send_together(
+                [
+                    functools.partial(send, first + index, offset, length)
+                    for index, (offset, length) in enumerate(slices)
+                ]
+            )
+        )
 
     def copy_part(self, source: ObjectInfo) -> None:
         # NOTE: 5 GiB is the most one part copy may take.

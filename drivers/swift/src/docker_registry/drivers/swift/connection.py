@@ -226,7 +226,8 @@ def translate(
     status = status_of(exc)
     if status == 404:
         return PathNotFoundError(**context)
-    if status == 401 or (isinstance(exc, ClientException) and "auth" in str(exc).lower()):
+    # NOTE: the message without the URL: account paths read AUTH_<project>.
+    if status == 401 or (isinstance(exc, ClientException) and "auth" in exc.msg.lower()):
         return StorageError(
             f"authentication refused ({exc}): check swift_authurl, swift_user, "
             "swift_password, swift_auth_version (or swift_auth_token)",

@@ -29,9 +29,10 @@ from requests.exceptions import RequestException
 from swiftclient.client import ClientException, Connection
 from swiftclient.utils import generate_temp_url
 
-from docker_registry.core.storage import Capability, PathNotFoundError, StorageError
+from docker_registry.core.storage import Capability, StorageError
 from docker_registry.core.storage.objectstore import (
     BodyReader,
+    FileSlice,
     ObjectInfo,
     ObjectStoreDriver,
     OfferedCapabilities,
@@ -226,6 +227,13 @@ class SwiftDriver(ObjectStoreDriver):
             new_segments=(),
         )
 
+    def put_file(self, key: str, local_path: str, size: int) -> None:
+        def put(conn: Connection) -> None:
+            with FileSlice(local_path, 0, size) as body:
+                conn.put_object(self.settings.container, key, body, content_length=size)
+
+        self.replace(key, put, new_segments=())
+
     def copy_object(self, source: ObjectInfo, key: str) -> None:
         slo = is_slo(source.native)
         segments = [entry["path"] for entry in self.manifest(source.key)] if slo else []
@@ -273,15 +281,14 @@ class SwiftDriver(ObjectStoreDriver):
         query = signed.partition("?")[2]
         return f"{parts.scheme}://{parts.netloc}{urllib.parse.quote(object_path)}?{query}"
 
-    def move(self, source: str, destination: str) -> None:
-        info = self.head(source, "move")
-        if info is None:
-            raise PathNotFoundError(driver=self.name, operation="move", path=source)
-        self.check_writable(destination, "move")
-        self.call("move", source, lambda: self.copy_object(info, self.key(destination)))
+    def delete_moved(self, source: ObjectInfo) -> None:
         # NOTE: a plain DELETE of the source manifest keeps the segments it shares with
-        # the destination.
-        self.call("move", source, lambda: self._delete(self.settings.container, info.key))
+        # the destination (copy_object copied the manifest only).
+        try:
+            self._delete(self.settings.container, source.key)
+        except Exception as exc:
+            if status_of(exc) != 404:
+                raise
 
     # -- Static Large Objects (shared with the writer) ---------------------------------
 

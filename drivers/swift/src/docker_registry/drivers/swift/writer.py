@@ -16,7 +16,10 @@ is unreachable at that moment the writer remembers them, and ``close()`` tries a
 
 Appending keeps the stored content: a small plain object is read back into the buffer, a
 larger one is copied server-side into the segments container, and a Static Large Object
-contributes its segment list as is.
+contributes its segment list as is. ``concatenate`` (an upload's chunks joined into its
+blob) copies each chunk of 1 MiB or more the same way (:meth:`SwiftFileWriter.copy_part`):
+no byte comes back to the registry. A spooled request body goes up as segments read from
+its file, several at once (:meth:`SwiftFileWriter.upload_file_parts`), none held in memory.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ import io
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from docker_registry.core.storage import PathNotFoundError, StorageError
-from docker_registry.core.storage.objectstore import ObjectWriter
+from docker_registry.core.storage.objectstore import FileSlice, ObjectInfo, ObjectWriter
 
 from .reader import is_slo
 
@@ -37,6 +41,9 @@ if TYPE_CHECKING:
     from .driver import SwiftDriver
 
 log = logging.getLogger(__name__)
+#: Swift's smallest segment but the last one (the proxy's ``min_segment_size`` before
+#: Swift 2.11, and the size below which newer proxies rate-limit segments).
+MIN_SEGMENT_SIZE = 1024 * 1024
 
 
 class SwiftFileWriter(ObjectWriter):
@@ -46,6 +53,10 @@ class SwiftFileWriter(ObjectWriter):
     :param path: the storage path written.
     :param append: start from the content currently stored at ``path``.
     """
+
+    copy_part_min: ClassVar[int | None] = MIN_SEGMENT_SIZE
+    # NOTE: an SLO's segments need not be equal: the rest of a file is a segment too.
+    short_last_part: ClassVar[bool] = True
 
     def __init__(self, driver: SwiftDriver, path: str, append: bool = False) -> None:
         super().__init__(driver, path)
@@ -58,6 +69,8 @@ class SwiftFileWriter(ObjectWriter):
         self._segments: list[dict[str, Any]] = []
         #: names of segments this writer uploaded (to delete on cancel).
         self._owned: list[str] = []
+        #: segment names given so far (several are named before any is sent).
+        self._named = 0
         if append:
             self._step("writer", self._load_existing)
 
@@ -72,11 +85,32 @@ class SwiftFileWriter(ObjectWriter):
 
     def upload_part(self, part: bytes) -> None:
         name = self._next_segment()
+        self._add_segment(name, self._put_segment(name, io.BytesIO(part), len(part)), len(part))
+
+    def upload_file_parts(self, local_path: str, slices: Sequence[tuple[int, int]]) -> None:
+        names = [self._next_segment() for _ in slices]
+
+        def send(name: str, offset: int, length: int) -> str:
+            with FileSlice(local_path, offset, length) as body:
+                return self._put_segment(name, body, length)
+
+        etags = self.send_together(
+            [
+                functools.partial(send, name, offset, length)
+                for name, (offset, length) in zip(names, slices, strict=True)
+            ]
+        )
+        for name, etag, (_, length) in zip(names, etags, slices, strict=True):
+            self._add_segment(name, etag, length)
+
+    def copy_part(self, source: ObjectInfo) -> None:
+        # NOTE: a COPY of an SLO stores its content as one plain object: the new segment
+        # shares nothing with the source, which may be deleted right after.
+        name = self._next_segment()
         with self._swift.pool.connection() as conn:
-            etag = conn.put_object(
-                self._segment_container, name, io.BytesIO(part), content_length=len(part)
-            )
-        self._add_segment(name, etag, len(part))
+            conn.copy_object(self._container, source.key, f"/{self._segment_container}/{name}")
+            etag = conn.head_object(self._segment_container, name)["etag"]
+        self._add_segment(name, etag, source.size)
 
     def put_whole(self, data: bytes) -> None:
         self._swift.put_object(self._key, data)
@@ -119,13 +153,18 @@ class SwiftFileWriter(ObjectWriter):
 
     # -- internals ---------------------------------------------------------------------
 
+    def _put_segment(self, name: str, body: io.IOBase, length: int) -> str:
+        with self._swift.pool.connection() as conn:
+            return str(conn.put_object(self._segment_container, name, body, content_length=length))
+
     def _delete(self, name: str) -> None:
         with self._swift.pool.connection() as conn:
             conn.delete_object(self._segment_container, name)
 
     def _next_segment(self) -> str:
         # NOTE: owned before the upload: a PUT that fails may still have stored it.
-        name = f"{self._segment_prefix}{len(self._segments) + 1:08d}"
+        self._named += 1
+        name = f"{self._segment_prefix}{self._named:08d}"
         self._owned.append(name)
         return name
 
@@ -144,9 +183,5 @@ class SwiftFileWriter(ObjectWriter):
         elif info.size < self._part_size:
             self._buffer += self._swift.get_content(self._path)
         else:
-            name = self._next_segment()
-            with self._swift.pool.connection() as conn:
-                conn.copy_object(self._container, self._key, f"/{self._segment_container}/{name}")
-                etag = conn.head_object(self._segment_container, name)["etag"]
-            self._add_segment(name, etag, info.size)
+            self.copy_part(info)
         self._size = info.size
