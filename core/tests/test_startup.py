@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from docker_registry.testing.cli import modules_of_an_app
+
 #: A driver whose constructor refuses its database, as an out-of-tree SQLite driver did.
 NOT_A_DATABASE = """
 from docker_registry.core.storage import DriverOption, StorageError
@@ -207,3 +209,17 @@ def test_wsgi_entry_point_logs_one_line_and_answers_503(write_config, broken_db_
     assert len(lines) == 1, result.stderr
     assert "docker-registry: start-up error:" in lines[0]
     assert "/nonexistent.db: file is not a database" in lines[0]
+
+
+def test_a_worker_imports_password_and_token_libraries_only_when_configured(tmp_path):
+    # PERF: PyJWT, cryptography and bcrypt cost ~9 MiB in every worker; the htpasswd and
+    # bearer backends load them when chosen, not because they are offered.
+    plain = modules_of_an_app({"storage": "inmemory"})
+    assert {"jwt", "cryptography", "bcrypt"}.isdisjoint(plain), plain
+    assert "falcon" in plain
+    accounts = tmp_path / "htpasswd"
+    accounts.write_text("")
+    chosen = modules_of_an_app(
+        {"storage": "inmemory", "auth_backend": "htpasswd", "htpasswd": {"path": str(accounts)}}
+    )
+    assert "bcrypt" in chosen

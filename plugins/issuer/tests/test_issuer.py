@@ -19,6 +19,7 @@ from issuersupport import ISSUER, PASSWORDS, SERVICE, basic
 
 from docker_registry.core.access.bearer import certificate_keys, libtrust_key_id
 from docker_registry.core.config import ConfigError
+from docker_registry.testing.cli import modules_of_an_app
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -300,3 +301,9 @@ def test_workers_that_each_generated_a_key_verify_each_others_tokens(make_issuer
     assert response.status_code == 404, response.text
     bundle = second.client.simulate_get("/token/certificate.pem").content
     assert len(certificate_keys(bundle)) == 2
+
+
+def test_no_token_library_is_imported_without_a_token_issuer():
+    # PERF: PyJWT and cryptography cost ~9 MiB in every worker; installed but not
+    # configured, the issuer plugin must not load them.
+    assert {"jwt", "cryptography"}.isdisjoint(modules_of_an_app({"storage": "inmemory"}))

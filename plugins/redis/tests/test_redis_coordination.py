@@ -19,6 +19,7 @@ from docker_registry.core.coordination import EVERY_KEY, CoordinationError, Lock
 from docker_registry.core.storage import Storage
 from docker_registry.core.storage.inmemory import InMemoryDriver
 from docker_registry.plugins.redis.coordination import RedisCoordinator
+from docker_registry.testing.cli import modules_of_an_app
 from docker_registry.testing.coordination import count_under_lock
 
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -193,3 +194,9 @@ def test_a_redis_backend_without_a_server_names_the_key():
     settings = Settings.from_mapping({"storage": "inmemory", "coordination": {"backend": "redis"}})
     with pytest.raises(ConfigError, match=r"coordination\.url"):
         create_app(settings, storage=Storage(InMemoryDriver()))
+
+
+def test_redis_is_imported_only_where_a_redis_backend_is_configured():
+    # PERF: redis-py costs ~5 MiB in every worker of a registry that has the plugin
+    # installed but uses neither its cache nor its coordination.
+    assert "redis" not in modules_of_an_app({"storage": "inmemory"})

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import falcon
 
+from .access.authorizer import AuthBackend
 from .config.keys import core as keys
 from .config.options import Option
 from .hookspecs import AuthBackendSpec, CoordinationBackendSpec, hookimpl
@@ -35,17 +36,23 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     install(app, registry)
 
 
-@hookimpl
-def registry_auth_backends() -> Iterable[AuthBackendSpec]:
-    from .access.bearer import BearerAuth
+def _htpasswd_auth(registry: Registry) -> AuthBackend:
     from .access.htpasswd import HtpasswdAuth
 
-    yield AuthBackendSpec(
-        "htpasswd", HtpasswdAuth.from_registry, "HTTP Basic: htpasswd -B file + access list"
-    )
-    yield AuthBackendSpec(
-        "bearer", BearerAuth.from_registry, "Docker registry tokens (JWT, Bearer challenges)"
-    )
+    return HtpasswdAuth.from_registry(registry)
+
+
+def _bearer_auth(registry: Registry) -> AuthBackend:
+    # PERF: PyJWT, cryptography and bcrypt (~9 MiB per process) only where tokens are used.
+    from .access.bearer import BearerAuth
+
+    return BearerAuth.from_registry(registry)
+
+
+@hookimpl
+def registry_auth_backends() -> Iterable[AuthBackendSpec]:
+    yield AuthBackendSpec("htpasswd", _htpasswd_auth, "HTTP Basic: htpasswd -B file + access list")
+    yield AuthBackendSpec("bearer", _bearer_auth, "Docker registry tokens (JWT, Bearer challenges)")
 
 
 @hookimpl

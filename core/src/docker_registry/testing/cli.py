@@ -3,6 +3,7 @@ distribution that declares options (a plugin checks its own keys where it is ins
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,3 +34,19 @@ def config_check(directory: Path, text: str) -> tuple[Path, subprocess.Completed
 def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     """The ``configuration error`` lines of a check."""
     return [line for line in result.stderr.splitlines() if "configuration error" in line]
+
+
+def modules_of_an_app(values: dict[str, object]) -> set[str]:
+    """The top-level modules a fresh interpreter holds once it built the application for
+    the settings ``values`` (with every installed plugin), as a worker does at start."""
+    script = (
+        "import json, sys\n"
+        "from docker_registry.core.app import create_app\n"
+        "from docker_registry.core.config import Settings\n"
+        f"create_app(Settings.from_mapping(json.loads({json.dumps(json.dumps(values))})))\n"
+        "print(json.dumps(sorted({name.partition('.')[0] for name in sys.modules})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    return set(json.loads(result.stdout.splitlines()[-1]))

@@ -15,6 +15,7 @@ the registry trusts this issuer's keys and sends clients to this endpoint.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import falcon
 
@@ -22,8 +23,10 @@ from docker_registry.core.config import ConfigError
 from docker_registry.core.hookspecs import hookimpl
 from docker_registry.core.registry import Registry
 
-from .issuer import CertificateResource, JwksResource, TokenIssuer, TokenResource
 from .options import registry_options as registry_options  # the hook, re-exported
+
+if TYPE_CHECKING:
+    from .issuer import TokenIssuer
 
 __all__ = ["TokenIssuer", "registry_routes"]
 
@@ -41,6 +44,9 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
             "expected a mapping (path, key, certificate, algorithm, expiration...)",
             key="token_issuer",
         )
+    # PERF: PyJWT and cryptography (~9 MiB per process) only where an issuer runs.
+    from .issuer import CertificateResource, JwksResource, TokenIssuer, TokenResource
+
     issuer = TokenIssuer.from_registry(registry, section)
     registry.services["token_issuer"] = issuer
     app.add_route(issuer.path, TokenResource(issuer))
@@ -51,3 +57,11 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     use_issuer = getattr(registry.access.backend, "use_issuer", None)
     if use_issuer is not None:
         use_issuer(issuer.path, issuer.keys.public_keys)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TokenIssuer":
+        from .issuer import TokenIssuer
+
+        return TokenIssuer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from docker_registry.core.registry import Registry
 
     from .cache import RedisCache
+    from .coordination import RedisCoordinator
     from .descriptors import RedisDescriptors
     from .diff_queue import RedisDiffQueue
 
@@ -77,13 +78,19 @@ def registry_cache_backends() -> Iterable[CacheBackendSpec]:
     yield CacheBackendSpec("redis", create_cache, "Redis LRU cache of small files (cache_lru)")
 
 
-@hookimpl
-def registry_coordination_backends() -> Iterable[CoordinationBackendSpec]:
+def create_coordinator(registry: Registry) -> RedisCoordinator:
+    """The ``redis`` coordination backend for ``registry`` (see :mod:`.coordination`)."""
+    # PERF: redis-py (~5 MiB per process) only where a Redis backend is configured.
     from .coordination import RedisCoordinator
 
+    return RedisCoordinator.from_registry(registry)
+
+
+@hookimpl
+def registry_coordination_backends() -> Iterable[CoordinationBackendSpec]:
     yield CoordinationBackendSpec(
         "redis",
-        RedisCoordinator.from_registry,
+        create_coordinator,
         "several hosts on one storage: Redis locks, job turns and pub/sub invalidation",
     )
 
@@ -94,6 +101,9 @@ def registry_shared_descriptors(registry: Registry) -> RedisDescriptors | None:
     ``coordination.descriptor_ttl`` is 0 (another backend: ``None``)."""
     from docker_registry.core.coordination import coordination_section
 
+    section = coordination_section(registry.settings.get("coordination"))
+    if section.get("backend") != "redis":
+        return None
     from .coordination import RedisCoordinator
     from .descriptors import RedisDescriptors
     from .options import DESCRIPTOR_TTL
@@ -101,7 +111,6 @@ def registry_shared_descriptors(registry: Registry) -> RedisDescriptors | None:
     coordinator = registry.coordinator
     if not isinstance(coordinator, RedisCoordinator):
         return None
-    section = coordination_section(registry.settings.get("coordination"))
     ttl: float = DESCRIPTOR_TTL.value_of(section.get("descriptor_ttl"))
     if ttl <= 0:
         return None
