@@ -47,4 +47,6 @@ PASSTHROUGH_OPTIONS = (
     DriverOption("swift_create_container", bool),
     DriverOption("swift_retries", int),
     DriverOption("swift_timeout", float),
+    DriverOption("swift_read_piece_size", int),
+    DriverOption("swift_read_pieces", int),
 )
