@@ -449,6 +449,39 @@ def test_a_part_failing_from_a_local_file_leaves_nothing(tmp_path) -> None:
         store.stat("/broken")
 
 
+class _CopyingWriter(_PartsWriter):
+    """Copies objects of at least 3 bytes as parts (recorded), like S3's part copies."""
+
+    copy_part_min = 3
+
+    def copy_parts(self, sources: Sequence[ObjectInfo]) -> None:
+        self.calls.append("copy_parts " + " ".join(source.key for source in sources))
+        self.parts.extend(self.store.objects[source.key][0] for source in sources)
+
+
+class _CopyingStore(_MemoryStore):
+    last_writer: _CopyingWriter
+
+    def open_writer(self, path: str, append: bool) -> _PartsWriter:
+        self.last_writer = _CopyingWriter(self, path, append)
+        return self.last_writer
+
+
+def test_concatenate_copies_the_leading_parts_together_and_streams_the_rest() -> None:
+    store = _CopyingStore(part_size=4)
+    contents = {"/a": b"aaaa", "/empty": b"", "/b": b"bbb", "/c": b"cc", "/d": b"dddd", "/e": b"e"}
+    for path, content in contents.items():
+        store.put_content(path, content)
+    store.concatenate(list(contents), "/joined")
+    assert store.get_content("/joined") == b"".join(contents.values())
+    writer_calls = [call for call in store.last_writer.calls if call != "upload_part"]
+    assert writer_calls == ["copy_parts registry/a registry/b", "complete"]
+    # A short object may be the last part: nothing follows it.
+    store.concatenate(["/a", "/c"], "/short-last")
+    assert store.last_writer.calls == ["copy_parts registry/a registry/c", "complete"]
+    assert store.get_content("/short-last") == b"aaaacc"
+
+
 def test_file_info_is_one_head_and_no_directory() -> None:
     store = _MemoryStore()
     store.put_content("/a/b", b"12345")

@@ -490,19 +490,19 @@ class ObjectStoreDriver(StorageDriver):
         """Join ``sources`` into one object at ``destination``.
 
         PERF: where the writer can copy parts inside the store (S3's
-        ``upload_part_copy``), a source big enough to be a part never leaves the store:
-        an upload's chunks become the blob by a multipart upload of copies, completed
-        server-side. Smaller sources (and every source on other stores) are streamed.
+        ``upload_part_copy``, Swift's ``COPY`` into segments), a source big enough to be
+        a part never leaves the store: an upload's chunks become the blob by copies made
+        together and assembled server-side. Smaller sources (and every source on other
+        stores) are streamed.
         """
         infos = [self.head(source, "concatenate") for source in sources]
         for source, info in zip(sources, infos, strict=True):
             if info is None:
                 raise PathNotFoundError(driver=self.name, operation="concatenate", path=source)
+        found = [(source, info) for source, info in zip(sources, infos, strict=True) if info]
         writer = self.writer(destination)
         with writer:
-            for index, (source, info) in enumerate(zip(sources, infos, strict=True)):
-                assert info is not None
-                writer.append_object(source, info, last=index == len(sources) - 1)
+            writer.append_objects(found)
             writer.commit()
 
     def stat(self, path: str) -> FileInfo:
@@ -724,7 +724,7 @@ class ObjectWriter(FileWriter):
     :meth:`~ObjectStoreDriver.call`) and :attr:`multipart`; an append starts from the
     current object in its constructor (by copying parts server-side where it can). A
     store that can make a part of another object sets :attr:`copy_part_min` and
-    implements :meth:`copy_part` (see :meth:`append_object`).
+    implements :meth:`copy_parts` (see :meth:`append_objects`).
     """
 
     #: The smallest object :meth:`copy_part` may take as a part that is not the last
@@ -771,9 +771,10 @@ class ObjectWriter(FileWriter):
     def discard(self) -> None:
         """Drop what the store holds uncommitted; calling it again is harmless."""
 
-    def copy_part(self, source: ObjectInfo) -> None:
-        """Make the whole of ``source`` the next part(s), inside the store (only called
-        when :attr:`copy_part_min` is set and no byte is buffered)."""
+    def copy_parts(self, sources: Sequence[ObjectInfo]) -> None:
+        """Make the whole of each of ``sources`` the next part(s), in order, inside the
+        store (only called when :attr:`copy_part_min` is set and no byte is buffered;
+        several copies may run at once, see :meth:`send_together`)."""
         raise NotImplementedError(f"{type(self).__name__} copies no parts")
 
     def upload_file_parts(self, local_path: str, slices: Sequence[tuple[int, int]]) -> None:
@@ -857,27 +858,31 @@ class ObjectWriter(FileWriter):
                 while chunk := source.read(CHUNK_SIZE):
                     self.write(chunk)
 
-    def append_object(self, path: str, info: ObjectInfo, *, last: bool = False) -> None:
-        """Append the object ``info`` (at storage path ``path``) of the same store.
+    def append_objects(self, objects: Sequence[tuple[str, ObjectInfo]]) -> None:
+        """Append ``objects`` (storage path and object of the same store), in order.
 
-        Copied inside the store when it can be a part of its own (nothing buffered, and
-        big enough to be followed by other parts, or ``last``: nothing will follow);
-        otherwise streamed through :meth:`write`. Both give the same bytes.
+        The leading objects that can be parts of their own (nothing buffered, each big
+        enough to be followed by other parts, or the last) are copied inside the store,
+        together (:meth:`copy_parts`); from the first that cannot, every object is
+        streamed through :meth:`write` (its bytes land in the buffer). Both give the
+        same bytes.
         """
         self._check_open("concatenate")
+        objects = [(path, info) for path, info in objects if info.size]
         minimum = self.copy_part_min
-        if (
-            info.size
-            and minimum is not None
-            and not self._buffer
-            and (last or info.size >= minimum)
-        ):
-            self._step("concatenate", functools.partial(self.copy_part, info))
-            self._size += info.size
-            return
-        with self._driver.reader(path) as stream:
-            while chunk := stream.read(CHUNK_SIZE):
-                self.write(chunk)
+        copied: list[ObjectInfo] = []
+        if minimum is not None and not self._buffer:
+            for index, (_, info) in enumerate(objects):
+                if info.size < minimum and index != len(objects) - 1:
+                    break
+                copied.append(info)
+        if copied:
+            self._step("concatenate", functools.partial(self.copy_parts, copied))
+            self._size += sum(info.size for info in copied)
+        for path, _ in objects[len(copied) :]:
+            with self._driver.reader(path) as stream:
+                while chunk := stream.read(CHUNK_SIZE):
+                    self.write(chunk)
 
     def commit(self) -> None:
         self._check_open("commit")

@@ -5,7 +5,7 @@
     upload_part() ─> create_multipart_upload (once), upload_part N      (streamed)
     upload_file_parts() ─> the same, from slices of a local file, several at once
     put_whole() ───> one put_object (nothing was sent)
-    copy_part() ───> upload_part_copy of another object (ranges of 5 GiB at most)
+    copy_parts() ──> upload_part_copy of other objects (ranges of 5 GiB at most), together
     complete() ────> upload the rest as the last part, complete_multipart_upload
     discard() ─────> abort_multipart_upload (S3 discards every part)
 
@@ -89,10 +89,35 @@ class S3FileWriter(ObjectWriter):
             )
         )
 
-    def copy_part(self, source: ObjectInfo) -> None:
+    def copy_parts(self, sources: Sequence[ObjectInfo]) -> None:
+        upload_id = self._ensure_upload()
         # NOTE: 5 GiB is the most one part copy may take.
-        for start in range(0, source.size, MAX_PART_SIZE):
-            self._copy_part(start, min(start + MAX_PART_SIZE, source.size) - 1, source.key)
+        ranges = [
+            (source.key, start, min(start + MAX_PART_SIZE, source.size) - 1)
+            for source in sources
+            for start in range(0, source.size, MAX_PART_SIZE)
+        ]
+        first = len(self._parts) + 1
+
+        def copy(number: int, key: str, start: int, end: int) -> dict[str, Any]:
+            response = self._s3.client.upload_part_copy(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": self._bucket, "Key": key},
+                CopySourceRange=f"bytes={start}-{end}",
+            )
+            return {"PartNumber": number, "ETag": response["CopyPartResult"]["ETag"]}
+
+        self._parts.extend(
+            self.send_together(
+                [
+                    functools.partial(copy, first + index, key, start, end)
+                    for index, (key, start, end) in enumerate(ranges)
+                ]
+            )
+        )
 
     def put_whole(self, data: bytes) -> None:
         self._s3.put_object(self._key, data)
@@ -124,7 +149,7 @@ class S3FileWriter(ObjectWriter):
             return
         if head.size >= MIN_PART_SIZE:
             # PERF: the old bytes never leave S3.
-            self.copy_part(head)
+            self.copy_parts([head])
         elif head.size:
             self._buffer += self._s3.get_content(self._path)
         self._size = head.size
@@ -136,16 +161,3 @@ class S3FileWriter(ObjectWriter):
             )
             self._upload_id = response["UploadId"]
         return self._upload_id
-
-    def _copy_part(self, start: int, end: int, key: str) -> None:
-        response = self._s3.client.upload_part_copy(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._ensure_upload(),
-            PartNumber=len(self._parts) + 1,
-            CopySource={"Bucket": self._bucket, "Key": key},
-            CopySourceRange=f"bytes={start}-{end}",
-        )
-        self._parts.append(
-            {"PartNumber": len(self._parts) + 1, "ETag": response["CopyPartResult"]["ETag"]}
-        )

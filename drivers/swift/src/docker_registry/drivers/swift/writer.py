@@ -17,9 +17,10 @@ is unreachable at that moment the writer remembers them, and ``close()`` tries a
 Appending keeps the stored content: a small plain object is read back into the buffer, a
 larger one is copied server-side into the segments container, and a Static Large Object
 contributes its segment list as is. ``concatenate`` (an upload's chunks joined into its
-blob) copies each chunk of 1 MiB or more the same way (:meth:`SwiftFileWriter.copy_part`):
-no byte comes back to the registry. A spooled request body goes up as segments read from
-its file, several at once (:meth:`SwiftFileWriter.upload_file_parts`), none held in memory.
+blob) copies each chunk of 1 MiB or more the same way, several at once
+(:meth:`SwiftFileWriter.copy_parts`): no byte comes back to the registry. A spooled
+request body goes up as segments read from its file, several at once
+(:meth:`SwiftFileWriter.upload_file_parts`), none held in memory.
 """
 
 from __future__ import annotations
@@ -103,14 +104,24 @@ class SwiftFileWriter(ObjectWriter):
         for name, etag, (_, length) in zip(names, etags, slices, strict=True):
             self._add_segment(name, etag, length)
 
-    def copy_part(self, source: ObjectInfo) -> None:
-        # NOTE: a COPY of an SLO stores its content as one plain object: the new segment
-        # shares nothing with the source, which may be deleted right after.
-        name = self._next_segment()
-        with self._swift.pool.connection() as conn:
-            conn.copy_object(self._container, source.key, f"/{self._segment_container}/{name}")
-            etag = conn.head_object(self._segment_container, name)["etag"]
-        self._add_segment(name, etag, source.size)
+    def copy_parts(self, sources: Sequence[ObjectInfo]) -> None:
+        names = [self._next_segment() for _ in sources]
+
+        def copy(name: str, key: str) -> str:
+            # NOTE: a COPY of an SLO stores its content as one plain object: the new
+            # segment shares nothing with the source, which may be deleted right after.
+            with self._swift.pool.connection() as conn:
+                conn.copy_object(self._container, key, f"/{self._segment_container}/{name}")
+                return str(conn.head_object(self._segment_container, name)["etag"])
+
+        etags = self.send_together(
+            [
+                functools.partial(copy, name, source.key)
+                for name, source in zip(names, sources, strict=True)
+            ]
+        )
+        for name, etag, source in zip(names, etags, sources, strict=True):
+            self._add_segment(name, etag, source.size)
 
     def put_whole(self, data: bytes) -> None:
         self._swift.put_object(self._key, data)
@@ -183,5 +194,5 @@ class SwiftFileWriter(ObjectWriter):
         elif info.size < self._part_size:
             self._buffer += self._swift.get_content(self._path)
         else:
-            self.copy_part(info)
+            self.copy_parts([info])
         self._size = info.size
