@@ -118,3 +118,37 @@ def test_an_unreachable_store_during_the_check_remembers_nothing(
     with pytest.raises(StorageError, match="cannot reach the S3 endpoint"):
         driver.put_content("/a/b/c", b"lost")
     assert driver._writable._unknown(["/a", "/a/b"], 0.0) == ["/a", "/a/b"]
+
+
+def test_a_redirect_to_a_blob_the_registry_knows_sends_no_request(
+    make_driver: Callable[..., S3Driver], tmp_path
+) -> None:
+    # The v2 blob GET has just found the blob (descriptor cache): signing a URL is local,
+    # a HEAD would only repeat the question (one round trip per pull on AWS).
+    from docker_registry.core.storage import Storage
+    from docker_registry.core.storage.descriptors import DescriptorCache, HostGeneration
+    from docker_registry.core.v2 import layout
+
+    driver = make_driver(storage_path="/signing")
+    storage = Storage(driver)
+    storage.use_descriptors(
+        DescriptorCache(
+            cacheable=layout.is_descriptor,
+            affects=layout.may_hold_descriptors,
+            generation=HostGeneration(str(tmp_path / "generation")),
+            capacity=10,
+        )
+    )
+    path = layout.blob_data("sha256", "ab" * 32)
+    storage.put_content(path, b"layer")
+    with counted(driver) as calls:
+        cold = storage.redirect_url(path)
+    assert calls == Counter({"HeadObject": 1}), "not cached yet: the driver checks"
+    storage.stat(path)
+    with counted(driver) as calls:
+        warm = storage.redirect_url(path)
+    assert calls == Counter()
+    assert cold and warm and "X-Amz-Signature" in warm
+    storage.delete(path)
+    with pytest.raises(PathNotFoundError):
+        storage.redirect_url(path)

@@ -297,6 +297,12 @@ class StorageDriver(abc.ABC):
         """
         return None
 
+    def redirect_url_of_file(self, path: str, method: str = "GET") -> str | None:
+        """:meth:`redirect_url` of a path the caller knows holds a file (the registry's
+        blob-descriptor cache answered for it): a driver may skip its own existence
+        check. This default is :meth:`redirect_url`."""
+        return self.redirect_url(path, method)
+
     #: A local directory where callers may create files for :meth:`adopt_file` to take
     #: over cheaply (the file driver: its staging directory, on the same filesystem as
     #: the data), or ``None``: callers then use the system's temporary directory.

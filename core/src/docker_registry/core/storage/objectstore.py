@@ -589,6 +589,12 @@ class ObjectStoreDriver(StorageDriver):
             return None
         if self.head(path, "redirect_url") is None:
             raise PathNotFoundError(driver=self.name, operation="redirect_url", path=path)
+        return self.redirect_url_of_file(path, method)
+
+    def redirect_url_of_file(self, path: str, method: str = "GET") -> str | None:
+        # PERF: signing is local: no request to the store (the caller knows the file).
+        if Capability.REDIRECT not in self.capabilities:
+            return None
         return self.call(
             "redirect_url", path, functools.partial(self.signed_url, self.key(path), method)
         )

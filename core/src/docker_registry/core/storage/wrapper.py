@@ -219,6 +219,17 @@ class Storage:
                 self.cache.invalidate(path, recursive=True)
 
     def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        """See :meth:`StorageDriver.redirect_url`; a path the descriptor cache holds is
+        known to be a file, so the driver is spared its existence check."""
+        descriptors = self.descriptors
+        if (
+            descriptors is not None
+            and descriptors.cacheable(path)
+            and descriptors.find(path)[0] is not None
+        ):
+            return self._call(
+                "redirect_url", path, lambda: self.driver.redirect_url_of_file(path, method)
+            )
         return self._call("redirect_url", path, lambda: self.driver.redirect_url(path, method))
 
     def exists(self, path: str, *, fresh: bool = False) -> bool:
