@@ -30,7 +30,7 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from docker_registry.core.storage import PathNotFoundError, StorageError
@@ -89,39 +89,25 @@ class SwiftFileWriter(ObjectWriter):
         self._add_segment(name, self._put_segment(name, io.BytesIO(part), len(part)), len(part))
 
     def upload_file_parts(self, local_path: str, slices: Sequence[tuple[int, int]]) -> None:
-        names = [self._next_segment() for _ in slices]
-
-        def send(name: str, offset: int, length: int) -> str:
+        def send(offset: int, length: int, name: str) -> str:
             with FileSlice(local_path, offset, length) as body:
                 return self._put_segment(name, body, length)
 
-        etags = self.send_together(
-            [
-                functools.partial(send, name, offset, length)
-                for name, (offset, length) in zip(names, slices, strict=True)
-            ]
+        self._segments_together(
+            [(length, functools.partial(send, offset, length)) for offset, length in slices]
         )
-        for name, etag, (_, length) in zip(names, etags, slices, strict=True):
-            self._add_segment(name, etag, length)
 
     def copy_parts(self, sources: Sequence[ObjectInfo]) -> None:
-        names = [self._next_segment() for _ in sources]
-
-        def copy(name: str, key: str) -> str:
+        def copy(key: str, name: str) -> str:
             # NOTE: a COPY of an SLO stores its content as one plain object: the new
             # segment shares nothing with the source, which may be deleted right after.
             with self._swift.pool.connection() as conn:
                 conn.copy_object(self._container, key, f"/{self._segment_container}/{name}")
                 return str(conn.head_object(self._segment_container, name)["etag"])
 
-        etags = self.send_together(
-            [
-                functools.partial(copy, name, source.key)
-                for name, source in zip(names, sources, strict=True)
-            ]
+        self._segments_together(
+            [(source.size, functools.partial(copy, source.key)) for source in sources]
         )
-        for name, etag, source in zip(names, etags, sources, strict=True):
-            self._add_segment(name, etag, source.size)
 
     def put_whole(self, data: bytes) -> None:
         self._swift.put_object(self._key, data)
@@ -163,6 +149,16 @@ class SwiftFileWriter(ObjectWriter):
             raise StorageError(f"{len(remaining)} segments left in {self._segment_container}")
 
     # -- internals ---------------------------------------------------------------------
+
+    def _segments_together(self, sends: Sequence[tuple[int, Callable[[str], str]]]) -> None:
+        """Store the next segments at once: each ``(size, send)`` stores one under the
+        name it is given and returns its ETag; listed in order once all are stored."""
+        names = [self._next_segment() for _ in sends]
+        etags = self.send_together(
+            [functools.partial(send, name) for name, (_, send) in zip(names, sends, strict=True)]
+        )
+        for name, etag, (size, _) in zip(names, etags, sends, strict=True):
+            self._add_segment(name, etag, size)
 
     def _put_segment(self, name: str, body: io.IOBase, length: int) -> str:
         with self._swift.pool.connection() as conn:
