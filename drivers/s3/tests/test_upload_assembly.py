@@ -6,10 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import os
-import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -23,6 +20,7 @@ from docker_registry.core.v2.digests import parse_digest
 from docker_registry.core.v2.errors import DigestInvalid
 from docker_registry.core.v2.uploads import UploadStore
 from docker_registry.drivers.s3 import S3Driver
+from docker_registry.drivers.s3.testing import counted
 
 MIB = 1024 * 1024
 #: Spools stay alive while their test runs (a collected spool removes its file).
@@ -39,22 +37,6 @@ def received(data: bytes) -> Any:
 
 def digest_of(data: bytes) -> Any:
     return parse_digest("sha256:" + hashlib.sha256(data).hexdigest())
-
-
-@contextmanager
-def counted(driver: S3Driver) -> Iterator[Counter[str]]:
-    calls: Counter[str] = Counter()
-    lock = threading.Lock()
-
-    def count(model, **_: object) -> None:
-        with lock:
-            calls[model.name] += 1
-
-    driver.client.meta.events.register("before-call.s3", count)
-    try:
-        yield calls
-    finally:
-        driver.client.meta.events.unregister("before-call.s3", count)
 
 
 @pytest.fixture

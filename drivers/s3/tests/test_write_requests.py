@@ -4,32 +4,14 @@ asked again, and the guard against a file below a file still holds."""
 from __future__ import annotations
 
 import concurrent.futures
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import pytest
 
 from docker_registry.core.storage import PathNotFoundError, StorageError
 from docker_registry.drivers.s3 import S3Driver
-
-
-@contextmanager
-def counted(driver: S3Driver) -> Iterator[Counter[str]]:
-    """Count the S3 operations ``driver`` sends while the block runs."""
-    calls: Counter[str] = Counter()
-    lock = threading.Lock()
-
-    def count(model, **_: object) -> None:
-        with lock:
-            calls[model.name] += 1
-
-    driver.client.meta.events.register("before-call.s3", count)
-    try:
-        yield calls
-    finally:
-        driver.client.meta.events.unregister("before-call.s3", count)
+from docker_registry.drivers.s3.testing import counted
 
 
 def blob(number: int) -> str:

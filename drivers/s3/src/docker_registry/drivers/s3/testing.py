@@ -6,13 +6,20 @@ needs pytest, and nothing runs at import time (moto itself is the ``[test]`` ext
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from docker_registry.testing.services import ServiceProcess, free_port, http_ready
 
-__all__ = ["ACCESS_KEY", "REGION", "SECRET_KEY", "s3_client", "start_moto"]
+if TYPE_CHECKING:
+    from .driver import S3Driver
+
+__all__ = ["ACCESS_KEY", "REGION", "SECRET_KEY", "counted", "s3_client", "start_moto"]
 
 #: moto accepts any credentials; these only have to be well-formed.
 ACCESS_KEY = "testing-access-key"
@@ -42,3 +49,21 @@ def s3_client(url: str) -> Any:
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
     )
+
+
+@contextmanager
+def counted(driver: S3Driver) -> Iterator[Counter[str]]:
+    """Count the S3 operations (``PutObject``, ``UploadPart``...) ``driver`` sends while
+    the block runs, from any thread."""
+    calls: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def count(model: Any, **_: object) -> None:
+        with lock:
+            calls[model.name] += 1
+
+    driver.client.meta.events.register("before-call.s3", count)
+    try:
+        yield calls
+    finally:
+        driver.client.meta.events.unregister("before-call.s3", count)
