@@ -15,7 +15,7 @@ from docker_registry.core.storage import (
     InvalidPathError,
     PathNotFoundError,
     StorageError,
-    objectstore,
+    writecheck,
 )
 from docker_registry.core.storage.objectstore import (
     BodyReader,
@@ -25,9 +25,8 @@ from docker_registry.core.storage.objectstore import (
     ObjectStoreDriver,
     ObjectWriter,
     OfferedCapabilities,
-    WritableCheck,
-    ancestors,
 )
+from docker_registry.core.storage.writecheck import WritableCheck, ancestors
 from docker_registry.testing.conformance import BaseDriverTests
 
 
@@ -128,10 +127,10 @@ def test_known_folders_are_asked_again_after_a_while(
     check: WritableCheck, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [1000.0]
-    monkeypatch.setattr(objectstore.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(writecheck.time, "monotonic", lambda: clock[0])
     store = _Store()
     check.check("/a/b", "commit", store.has_children, store.file_at)
-    clock[0] += objectstore.KNOWN_DIRECTORY_SECONDS - 1
+    clock[0] += writecheck.KNOWN_DIRECTORY_SECONDS - 1
     store.probed.clear()
     check.check("/a/c", "commit", store.has_children, store.file_at)
     assert store.probed == [("/a/c", "commit")]
@@ -169,7 +168,7 @@ def test_a_file_written_at_a_known_folder_is_forgotten(check: WritableCheck) -> 
 
 
 def test_known_folders_are_bounded(check: WritableCheck, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(objectstore, "KNOWN_DIRECTORIES", 3)
+    monkeypatch.setattr(writecheck, "KNOWN_DIRECTORIES", 3)
     store = _Store()
     for name in "abcde":
         check.check(f"/{name}/file", "commit", store.has_children, store.file_at)
