@@ -24,6 +24,7 @@ import pytest
 import requests
 import yaml
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -219,6 +220,17 @@ def shoot(browser: webdriver.Chrome, shots: Path, name: str) -> None:
     browser.set_window_size(1200, 900)
 
 
+def wait_for_text(browser: webdriver.Chrome, text: str) -> None:
+    """Wait until the page's main element shows ``text``.
+
+    A click or submit replaces the page: the element found just before the new page
+    arrives is stale when read, which only means "not there yet".
+    """
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda b: text in b.find_element(By.TAG_NAME, "main").text
+    )
+
+
 def test_repository_list_and_search(served, browser, shots):
     text = visit(browser, f"{served.url}/ui/")
     for name in ("demo/app", "demo/multiarch", "legacy/tool"):
@@ -228,9 +240,7 @@ def test_repository_list_and_search(served, browser, shots):
     search = browser.find_element(By.ID, "q")
     assert browser.find_element(By.CSS_SELECTOR, "label[for=q]").text == "Search repositories"
     search.send_keys("multi", Keys.ENTER)
-    WebDriverWait(browser, 10).until(
-        lambda b: "matching" in b.find_element(By.TAG_NAME, "main").text
-    )
+    wait_for_text(browser, "matching")
     found = browser.find_element(By.TAG_NAME, "main").text
     assert "demo/multiarch" in found and "demo/app" not in found and "legacy/tool" not in found
 
@@ -262,15 +272,13 @@ def test_image_page_shows_config_layers_referrers_and_copies_the_pull_command(
     shoot(browser, shots, "image")
     button = browser.find_element(By.CSS_SELECTOR, "button[aria-label='Copy the podman command']")
     button.click()
-    WebDriverWait(browser, 10).until(lambda b: "Copied" in b.find_element(By.TAG_NAME, "main").text)
+    wait_for_text(browser, "Copied")
     pasted = browser.execute_async_script(
         "const done = arguments[0];navigator.clipboard.readText().then(done, e => done(String(e)));"
     )
     assert pasted == command
     browser.find_element(By.LINK_TEXT, served.sbom_digest[:19]).click()
-    WebDriverWait(browser, 10).until(
-        lambda b: "Artifact type" in b.find_element(By.TAG_NAME, "main").text
-    )
+    wait_for_text(browser, "Artifact type")
     artifact = browser.find_element(By.TAG_NAME, "main").text
     assert SBOM_TYPE in artifact and "sbom.spdx.json" in artifact
     assert f"oras pull --plain-http {served.host}/demo/app@{served.sbom_digest}" in artifact
@@ -283,9 +291,7 @@ def test_index_page_lists_its_platforms(served, browser, shots):
     assert served.index_digest in text
     shoot(browser, shots, "index")
     browser.find_element(By.XPATH, "//th[normalize-space()='linux/arm64']/../td[1]//a").click()
-    WebDriverWait(browser, 10).until(
-        lambda b: "Image config" in b.find_element(By.TAG_NAME, "main").text
-    )
+    wait_for_text(browser, "Image config")
     assert "Platform\nlinux/arm64" in browser.find_element(By.TAG_NAME, "main").text
 
 
@@ -294,9 +300,7 @@ def test_v1_repository_and_image(served, browser, shots):
     assert "legacy/tool" in text and "latest" in text and V1_TOP[:12] in text
     shoot(browser, shots, "v1-repository")
     browser.find_element(By.LINK_TEXT, V1_TOP[:12]).click()
-    WebDriverWait(browser, 10).until(
-        lambda b: "Ancestry" in b.find_element(By.TAG_NAME, "main").text
-    )
+    wait_for_text(browser, "Ancestry")
     image = browser.find_element(By.TAG_NAME, "main").text
     assert V1_TOP in image and V1_BASE[:12] in image and "(this image)" in image
     shoot(browser, shots, "v1-image")
@@ -358,9 +362,7 @@ def test_delete_a_tag_from_the_browser(served, browser, shots):
     pusher.image("demo/app", "old", seed="old")
     visit(browser, f"{served.url}/ui/v2/demo/app")
     browser.find_element(By.CSS_SELECTOR, "button[aria-label='Delete tag old']").click()
-    WebDriverWait(browser, 10).until(
-        lambda b: "Deleted" in b.find_element(By.TAG_NAME, "main").text
-    )
+    wait_for_text(browser, "Deleted")
     assert "Deleted tag old from demo/app." in browser.find_element(By.TAG_NAME, "main").text
     tags = requests.get(f"{served.url}/v2/demo/app/tags/list", timeout=10).json()["tags"]
     assert "old" not in tags and "1.0" in tags
