@@ -24,7 +24,7 @@ import pytest
 import requests
 import yaml
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -223,11 +223,13 @@ def shoot(browser: webdriver.Chrome, shots: Path, name: str) -> None:
 def wait_for_text(browser: webdriver.Chrome, text: str) -> None:
     """Wait until the page's main element shows ``text``.
 
-    A click or submit replaces the page: the element found just before the new page
-    arrives is stale when read, which only means "not there yet".
+    A click or submit replaces the page while this asks: the text is read in the page
+    by one script (no element handle to go stale), and an error of a page being
+    replaced only means "not there yet" (the wait still fails after 10 s).
     """
-    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda b: text in b.find_element(By.TAG_NAME, "main").text
+    read_main = "const main = document.querySelector('main'); return main ? main.innerText : '';"
+    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: text in (b.execute_script(read_main) or "")
     )
 
 
