@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import time
+from collections.abc import Callable, Sequence
 
 import falcon.testing
 import pytest
@@ -372,3 +373,50 @@ def test_a_failed_publish_keeps_the_session_usable():
     assert uploads.finish("a", upload_id, state, parse_digest(sha(b"abc")), None) == 3
     with pytest.raises(BlobUploadUnknown):
         uploads.offset("a", upload_id, state)
+
+
+class _RivalDriver(InMemoryDriver):
+    """Runs ``rival(sources, destination)`` (another request on the same session) just
+    before a join."""
+
+    rival: Callable[[Sequence[str], str], object] | None = None
+
+    def join(self, sources: Sequence[str], destination: str) -> None:
+        rival, self.rival = self.rival, None
+        if rival is not None:
+            rival(sources, destination)
+        super().join(sources, destination)
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_a_session_finished_by_another_request_during_the_join(chunks):
+    """Two PUTs finishing one session: the join of the later one finds the chunks gone;
+    the blob the first published is its answer too."""
+    driver = _RivalDriver()
+    storage = Storage(driver)
+    uploads = UploadStore(storage, BlobStore(storage))
+    data = b"raced" * 300
+    value = parse_digest(sha(data))
+    upload_id, state = uploads.start("a")
+    step = len(data) // chunks + 1
+    for start in range(0, len(data), step):
+        uploads.append("a", upload_id, state, request_body(io.BytesIO(data[start : start + step])))
+    # NOTE: the other request's join of the same chunks ends first.
+    driver.rival = lambda sources, destination: InMemoryDriver.join(driver, sources, destination)
+    assert uploads.finish("a", upload_id, state, value, None) == len(data)
+    assert storage.get_content(layout.blob_data("sha256", value.hex)) == data
+    assert BlobStore(storage).linked("a", value)
+
+
+def test_a_session_cancelled_during_the_join_is_unknown_not_missing():
+    driver = _RivalDriver()
+    storage = Storage(driver)
+    uploads = UploadStore(storage, BlobStore(storage))
+    upload_id, state = uploads.start("a")
+    for part in (b"one", b"two"):
+        uploads.append("a", upload_id, state, request_body(io.BytesIO(part)))
+    driver.rival = lambda *_: storage.delete(layout.upload_chunks_dir("a", upload_id))
+    with pytest.raises(BlobUploadUnknown) as unknown:
+        uploads.finish("a", upload_id, state, parse_digest(sha(b"onetwo")), None)
+    assert "cancelled by another request" in (unknown.value.description or "")
+    assert not storage.exists(layout.blob_data("sha256", sha(b"onetwo")[7:]))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import urllib.parse
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -178,6 +180,135 @@ def test_concatenate_copies_chunks_server_side(
     assert _is_slo(swift, driver, "/blobs/joined")
     assert driver.get_content("/blobs/joined") == b"".join(chunks)
     assert driver.stat("/blobs/joined").size == sum(map(len, chunks))
+    driver.delete("/blobs")
+    assert segments(driver) == []
+
+
+def _adopted_chunks(
+    driver: SwiftDriver, tmp_path: Path, sizes: list[int], upload: str = "u"
+) -> tuple[list[str], list[bytes]]:
+    """Chunks adopted the way the core stores an upload's PATCH bodies."""
+    paths, chunks = [], []
+    for index, size in enumerate(sizes):
+        chunk = make_data(size, seed=60 + index)
+        local = tmp_path / f"{upload}-{index}.body"
+        local.write_bytes(chunk)
+        path = f"/_uploads/{upload}/chunks/{index}"
+        driver.adopt_file(str(local), path, durable=False)
+        paths.append(path)
+        chunks.append(chunk)
+    return paths, chunks
+
+
+def test_join_lists_the_chunks_segments_and_copies_only_plain_chunks(
+    make_driver: Make,
+    segments: Segments,
+    swift: SwiftService,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chunks of 1 MiB or more are adopted as SLOs; the blob's manifest lists their
+    segments (none is copied or read), a small last chunk is copied server-side, and
+    the chunks are gone afterwards."""
+    driver = make_driver(swift_segment_size=4 * MIB)
+    paths, chunks = _adopted_chunks(driver, tmp_path, [2 * MIB + 5, MIB, 5 * MIB, MIB // 3])
+    assert [_is_slo(swift, driver, path) for path in paths] == [True, True, True, False]
+    before = set(segments(driver))
+    assert len(before) == 4, "one segment per chunk, two for the chunk above 4 MiB"
+
+    def no_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a chunk was read back through the driver")
+
+    monkeypatch.setattr(driver, "open_object", no_read)
+    monkeypatch.setattr(driver, "get_range", no_read)
+    driver.join(paths, "/blobs/joined")
+    monkeypatch.undo()
+    after = set(segments(driver))
+    assert before < after and len(after - before) == 1, "only the plain chunk was copied"
+    for path in paths:
+        with pytest.raises(PathNotFoundError):
+            driver.stat(path)
+    assert _is_slo(swift, driver, "/blobs/joined")
+    assert driver.get_content("/blobs/joined") == b"".join(chunks)
+    with pytest.raises(PathNotFoundError):
+        driver.delete("/_uploads")
+    driver.delete("/blobs")
+    assert segments(driver) == []
+
+
+def test_a_refused_join_puts_the_chunks_back(
+    make_driver: Make, segments: Segments, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store refuses the blob's manifest: the chunks are readable again, nothing is
+    at the destination, no copy is left, and the same join works once the store does."""
+    driver = make_driver(swift_segment_size=4 * MIB)
+    paths, chunks = _adopted_chunks(driver, tmp_path, [MIB + 7, 2 * MIB, 100])
+    before = set(segments(driver))
+    real = driver.put_manifest
+    blob_key = driver.key("/blobs/refused")
+
+    def refuse_the_blob(key: str, entries: list[dict[str, object]], conn: object) -> None:
+        if key == blob_key:
+            raise ClientException("the proxy refused the manifest", http_status=503)
+        real(key, entries, conn)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(driver, "put_manifest", refuse_the_blob)
+    with pytest.raises(StorageError) as failure:
+        driver.join(paths, "/blobs/refused")
+    assert (failure.value.driver, failure.value.path) == ("swift", "/blobs/refused")
+    monkeypatch.undo()
+    with pytest.raises(PathNotFoundError):
+        driver.stat("/blobs/refused")
+    assert [driver.get_content(path) for path in paths] == chunks
+    assert set(segments(driver)) == before, "the copy of the plain chunk was deleted"
+    driver.join(paths, "/blobs/refused")
+    assert driver.get_content("/blobs/refused") == b"".join(chunks)
+    driver.delete("/blobs")
+    assert segments(driver) == []
+
+
+def test_two_joins_of_the_same_chunks_at_once(
+    make_driver: Make, segments: Segments, tmp_path: Path
+) -> None:
+    """Two requests finishing one upload: one join wins, the other finds a chunk gone
+    (PathNotFoundError); the blob is whole and no segment is shared or lost."""
+    driver = make_driver(swift_segment_size=4 * MIB)
+    for attempt in range(3):
+        paths, chunks = _adopted_chunks(
+            driver, tmp_path, [MIB, 2 * MIB, 3 * MIB, 10], upload=f"race{attempt}"
+        )
+        barrier = threading.Barrier(2)
+
+        def join(paths: list[str] = paths, barrier: threading.Barrier = barrier) -> str:
+            barrier.wait()
+            try:
+                driver.join(paths, "/blobs/raced")
+            except PathNotFoundError:
+                return "vanished"
+            return "joined"
+
+        with ThreadPoolExecutor(2) as pool:
+            outcomes = sorted(pool.map(lambda _: join(), range(2)))
+        assert outcomes == ["joined", "vanished"], outcomes
+        assert driver.get_content("/blobs/raced") == b"".join(chunks)
+        left = [path for path in paths if driver.file_info(path) is not None]
+        assert left == [], (attempt, left)
+    driver.delete("/blobs")
+    assert segments(driver) == [], "no segment was left behind or shared"
+
+
+def test_a_join_that_cannot_make_one_manifest_copies_every_chunk(
+    make_driver: Make, segments: Segments, tmp_path: Path
+) -> None:
+    """A chunk under 1 MiB in the middle cannot be a segment: every chunk is copied,
+    the bytes are the same and the chunks (with their segments) are gone."""
+    driver = make_driver(swift_segment_size=4 * MIB)
+    paths, chunks = _adopted_chunks(driver, tmp_path, [2 * MIB, MIB // 2, MIB])
+    driver.join(paths, "/blobs/copied")
+    assert driver.get_content("/blobs/copied") == b"".join(chunks)
+    for path in paths:
+        with pytest.raises(PathNotFoundError):
+            driver.stat(path)
     driver.delete("/blobs")
     assert segments(driver) == []
 

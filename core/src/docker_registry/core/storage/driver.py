@@ -13,6 +13,7 @@ entry name is the ``storage:`` value of the configuration.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar
@@ -338,6 +339,28 @@ class StorageDriver(abc.ABC):
                     while chunk := stream.read(CHUNK_SIZE):
                         writer.write(chunk)
             writer.commit()
+
+    def join(self, sources: Sequence[str], destination: str) -> None:
+        """Move the files at ``sources``, one after the other, into one file at
+        ``destination`` (an upload's chunks becoming its blob).
+
+        Durable and atomic like a committed :meth:`writer`; the sources are gone
+        afterwards. A driver may reuse the sources' storage for the destination instead
+        of copying it (Swift: their segments); that is why the sources go. If it fails,
+        ``destination`` is unchanged and the sources stay; a process killed in the
+        middle may lose the sources (never the destination's previous content). This
+        default is :meth:`move` for one source, else :meth:`concatenate` then a
+        :meth:`delete` of each source.
+
+        :raises PathNotFoundError: a source is missing (nothing is written).
+        """
+        if len(sources) == 1:
+            self.move(sources[0], destination)
+            return
+        self.concatenate(sources, destination)
+        for source in sources:
+            with contextlib.suppress(PathNotFoundError):
+                self.delete(source)
 
     def close(self) -> None:  # noqa: B027 - optional hook with an empty default
         """Release connections and other resources held by the driver."""

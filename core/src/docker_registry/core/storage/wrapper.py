@@ -171,6 +171,24 @@ class Storage:
             if self.cache is not None:
                 self.cache.invalidate(destination)
 
+    def join(self, sources: Sequence[str], destination: str) -> None:
+        """See :meth:`StorageDriver.join`."""
+
+        def join() -> None:
+            for source in sources:
+                paths.validate_path(source)
+            self.driver.join(sources, destination)
+
+        try:
+            self._call("join", destination, join)
+        finally:
+            if self.descriptors is not None:
+                for source in sources:
+                    self.descriptors.forget(source)
+            if self.cache is not None:
+                for path in (*sources, destination):
+                    self.cache.invalidate(path)
+
     def stat(self, path: str, *, fresh: bool = False) -> FileInfo:
         """See :meth:`StorageDriver.stat`; ``fresh``: ask storage even when the answer is
         cached (a check that guards a write, such as a manifest's blobs after GC)."""

@@ -323,7 +323,7 @@ class UploadStore:
             if cached is None:
                 cached = _hash_file(self.storage, chain[0], digest)
             _verify(cached, digest)
-            self._publish(name, digest, lambda: self.storage.move(chain[0], target), upload_id)
+            self._publish(name, digest, lambda: self.storage.join(chain, target), upload_id)
             size = offset
         elif not chain and body is not None:
             size = self.put_monolithic(name, digest, body, length, upload_id=upload_id)
@@ -335,9 +335,9 @@ class UploadStore:
             size = offset
         elif body is None and cached is not None:
             # PERF: the hash is known: the storage joins the chunks (in the kernel on the
-            # file driver) while the blob is linked.
+            # file driver, by reusing their segments on Swift) while the blob is linked.
             _verify(cached, digest)
-            self._publish(name, digest, lambda: self.storage.concatenate(chain, target), upload_id)
+            self._publish(name, digest, lambda: self.storage.join(chain, target), upload_id)
             size = offset
         else:
             hasher = digest.hasher()
@@ -502,11 +502,23 @@ class UploadStore:
         if upload_id is not None:
             finished = layout.UPLOAD_FINISHED
             side.append(self._pool.submit(self._mark_closed, name, upload_id, finished))
+        target = layout.blob_data(digest.algorithm, digest.hex)
         try:
             # NOTE: a file is asked for, not a directory: a directory there (never made by
             # the registry) makes the commit refuse, as the driver's write check does.
-            if not self.storage.is_file(layout.blob_data(digest.algorithm, digest.hex)):
+            if not self.storage.is_file(target):
                 commit()
+        except PathNotFoundError as exc:
+            # NOTE: a chunk vanished under the join: another request finished (or
+            # cancelled) this session first; the blob it published is this one's too.
+            if upload_id is None or not self.storage.is_file(target):
+                for future in side:
+                    future.exception()
+                if upload_id is None:
+                    raise
+                raise BlobUploadUnknown(
+                    f"upload {upload_id} was finished or cancelled by another request"
+                ) from exc
         except BaseException:
             for future in side:
                 future.exception()

@@ -578,6 +578,54 @@ class BaseWriterTests(BaseDriverFixtures):
             driver.concatenate([f"{base}/one", f"{base}/missing"], f"{base}/joined")
         assert driver.get_content(f"{base}/joined") == b"previous"
 
+    def test_join_moves_files_into_one_in_order(self, driver: StorageDriver, base: str) -> None:
+        parts = [make_data(LARGE_SIZE), NON_UTF8, b"", make_data(1000)]
+        sources = [f"{base}/parts/{index}" for index in range(len(parts))]
+        for source, part in zip(sources, parts, strict=True):
+            driver.put_content(source, part)
+        driver.put_content(f"{base}/joined", b"previous")
+        driver.join(sources, f"{base}/joined")
+        assert _digest(read_all(driver.reader(f"{base}/joined"))) == _digest(b"".join(parts))
+        for source in sources:
+            with pytest.raises(PathNotFoundError):
+                driver.stat(source)
+
+    def test_join_of_one_file_moves_it(self, driver: StorageDriver, base: str) -> None:
+        driver.put_content(f"{base}/only", NON_UTF8)
+        driver.join([f"{base}/only"], f"{base}/joined")
+        assert driver.get_content(f"{base}/joined") == NON_UTF8
+        with pytest.raises(PathNotFoundError):
+            driver.stat(f"{base}/only")
+
+    def test_join_with_a_missing_source_writes_nothing_and_keeps_the_others(
+        self, driver: StorageDriver, base: str
+    ) -> None:
+        driver.put_content(f"{base}/one", b"one")
+        driver.put_content(f"{base}/joined", b"previous")
+        with pytest.raises(PathNotFoundError):
+            driver.join([f"{base}/one", f"{base}/missing"], f"{base}/joined")
+        assert driver.get_content(f"{base}/joined") == b"previous"
+        assert driver.get_content(f"{base}/one") == b"one"
+
+    def test_join_of_chunks_adopted_not_yet_durable(
+        self, driver: StorageDriver, base: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        """An upload's chunks (spooled bodies adopted with ``durable=False``) joined into
+        its blob; deleting the upload's folder afterwards leaves the blob whole."""
+        chunks = [make_data(size, seed=70 + size) for size in (2 * MIB + 3, 3 * MIB // 2, 77)]
+        sources = []
+        for index, chunk in enumerate(chunks):
+            local = _spool_file(driver, tmp_path_factory, chunk)
+            driver.adopt_file(local, f"{base}/upload/chunks/{index}", durable=False)
+            sources.append(f"{base}/upload/chunks/{index}")
+            if os.path.exists(local):
+                os.unlink(local)
+        driver.put_content(f"{base}/upload/startedat", b"0")
+        driver.join(sources, f"{base}/blob")
+        driver.delete(f"{base}/upload")
+        assert _digest(read_all(driver.reader(f"{base}/blob"))) == _digest(b"".join(chunks))
+        assert driver.stat(f"{base}/blob").size == sum(map(len, chunks))
+
 
 def _spool_file(
     driver: StorageDriver, tmp_path_factory: pytest.TempPathFactory, data: bytes

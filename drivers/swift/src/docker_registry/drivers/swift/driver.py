@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import urllib.parse
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, cast
@@ -29,7 +30,7 @@ from requests.exceptions import RequestException
 from swiftclient.client import ClientException, Connection
 from swiftclient.utils import generate_temp_url
 
-from docker_registry.core.storage import Capability, StorageError
+from docker_registry.core.storage import Capability, PathNotFoundError, StorageError
 from docker_registry.core.storage.objectstore import (
     BodyReader,
     FileSlice,
@@ -48,8 +49,9 @@ from .connection import (
     swift_settings,
     translate,
 )
+from .joins import join_reusing_segments
 from .reader import http_date, is_slo, iso_date, once_more_on_404
-from .writer import SwiftFileWriter
+from .writer import MIN_SEGMENT_SIZE, SwiftFileWriter
 
 log = logging.getLogger(__name__)
 #: Bytes per read of an object's body.
@@ -254,7 +256,7 @@ class SwiftDriver(ObjectStoreDriver):
 
     def delete_objects(self, keys: Sequence[str]) -> None:
         for key in keys:
-            segments = self._segments_of(key)
+            segments = self.segments_of(key)
             try:
                 self._delete(self.settings.container, key)
             except Exception as exc:
@@ -262,6 +264,39 @@ class SwiftDriver(ObjectStoreDriver):
                     continue
                 raise
             self._delete_segments(segments)
+
+    def adopt_file(self, local_path: str, path: str, *, durable: bool = True) -> None:
+        """See :meth:`StorageDriver.adopt_file`.
+
+        PERF: a file that is not ``durable`` (an upload's chunk, joined or moved later)
+        of :data:`MIN_SEGMENT_SIZE` or more is stored as an SLO of one segment, so that
+        :meth:`join` lists its segment in the blob's manifest instead of copying it.
+        """
+        size = os.path.getsize(local_path)
+        if durable or not MIN_SEGMENT_SIZE <= size < self.part_size:
+            super().adopt_file(local_path, path, durable=durable)
+            return
+        writer = SwiftFileWriter(self, path, segment_size=size)
+        with writer:
+            writer.write_file(local_path, last=True)
+            writer.commit()
+
+    def join(self, sources: Sequence[str], destination: str) -> None:
+        """See :meth:`StorageDriver.join`.
+
+        PERF: chunks adopted with ``durable=False`` are SLOs; the destination's manifest
+        lists their segments, and only plain sources are copied (server-side, see
+        :mod:`.joins`). Where that cannot make one manifest, :meth:`concatenate` copies
+        every source, then they are deleted.
+        """
+        infos = [self.head(source, "join") for source in sources]
+        found: list[ObjectInfo] = []
+        for source, info in zip(sources, infos, strict=True):
+            if info is None:
+                raise PathNotFoundError(driver=self.name, operation="join", path=source)
+            found.append(info)
+        if not join_reusing_segments(self, list(zip(sources, found, strict=True)), destination):
+            super().join(sources, destination)
 
     def open_writer(self, path: str, append: bool) -> SwiftFileWriter:
         return SwiftFileWriter(self, path, append)
@@ -307,6 +342,18 @@ class SwiftDriver(ObjectStoreDriver):
             for entry in json.loads(body)
         ]
 
+    def put_manifest(self, key: str, segments: list[dict[str, Any]], conn: Connection) -> None:
+        """Store an SLO manifest listing ``segments`` (:meth:`manifest`'s entries) at ``key``."""
+        manifest = json.dumps(segments).encode()
+        conn.put_object(
+            self.settings.container,
+            key,
+            io.BytesIO(manifest),
+            content_length=len(manifest),
+            query_string="multipart-manifest=put",
+            headers={"Content-Type": "application/octet-stream"},
+        )
+
     def replace(
         self, key: str, put: Callable[[Connection], object], new_segments: Collection[str]
     ) -> None:
@@ -315,12 +362,12 @@ class SwiftDriver(ObjectStoreDriver):
         The segments of the version being replaced are deleted unless the new version
         lists them too (an append reuses them).
         """
-        old = self._segments_of(key)
+        old = self.segments_of(key)
         with self.pool.connection() as conn:
             put(conn)
         self._delete_segments([segment for segment in old if segment not in set(new_segments)])
 
-    def _segments_of(self, key: str) -> list[str]:
+    def segments_of(self, key: str) -> list[str]:
         """Segment paths of the SLO at ``key`` ([] for a plain object or nothing)."""
         info = self.head_object(key)
         if info is None or not is_slo(info.native):

@@ -18,7 +18,9 @@ Appending keeps the stored content: a small plain object is read back into the b
 larger one is copied server-side into the segments container, and a Static Large Object
 contributes its segment list as is. ``concatenate`` (an upload's chunks joined into its
 blob) copies each chunk of 1 MiB or more the same way, several at once
-(:meth:`SwiftFileWriter.copy_parts`): no byte comes back to the registry. A spooled
+(:meth:`SwiftFileWriter.copy_parts`): no byte comes back to the registry. ``join``
+copies none at all where the chunks are SLOs: their segments are reused
+(:meth:`SwiftFileWriter.reuse_segments`, see :mod:`.joins`). A spooled
 request body goes up as segments read from its file, several at once
 (:meth:`SwiftFileWriter.upload_file_parts`), none held in memory.
 """
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -53,14 +54,24 @@ class SwiftFileWriter(ObjectWriter):
     :param driver: the driver that owns the connections.
     :param path: the storage path written.
     :param append: start from the content currently stored at ``path``.
+    :param segment_size: bytes per segment, when not ``swift_segment_size``.
     """
 
     copy_part_min: ClassVar[int | None] = MIN_SEGMENT_SIZE
     # NOTE: an SLO's segments need not be equal: the rest of a file is a segment too.
     short_last_part: ClassVar[bool] = True
 
-    def __init__(self, driver: SwiftDriver, path: str, append: bool = False) -> None:
+    def __init__(
+        self,
+        driver: SwiftDriver,
+        path: str,
+        append: bool = False,
+        *,
+        segment_size: int | None = None,
+    ) -> None:
         super().__init__(driver, path)
+        if segment_size is not None:
+            self._part_size = segment_size
         self._swift = driver
         settings = driver.settings
         self._container = settings.container
@@ -109,6 +120,13 @@ class SwiftFileWriter(ObjectWriter):
             [(source.size, functools.partial(copy, source.key)) for source in sources]
         )
 
+    def reuse_segments(self, entries: Sequence[dict[str, Any]]) -> None:
+        """Append existing segments (entries of another manifest) as they are: listed,
+        not owned, so a cancel leaves them (see :mod:`.joins`)."""
+        self._check_open("join")
+        self._segments.extend(entries)
+        self._size += sum(int(entry["size_bytes"]) for entry in entries)
+
     def put_whole(self, data: bytes) -> None:
         self._swift.put_object(self._key, data)
         self._owned = []
@@ -116,17 +134,9 @@ class SwiftFileWriter(ObjectWriter):
     def complete(self, rest: bytes) -> None:
         if rest:
             self.upload_part(rest)
-        manifest = json.dumps(self._segments).encode()
         self._swift.replace(
             self._key,
-            lambda conn: conn.put_object(
-                self._container,
-                self._key,
-                io.BytesIO(manifest),
-                content_length=len(manifest),
-                query_string="multipart-manifest=put",
-                headers={"Content-Type": "application/octet-stream"},
-            ),
+            functools.partial(self._swift.put_manifest, self._key, self._segments),
             new_segments=[entry["path"] for entry in self._segments],
         )
         self._owned = []
