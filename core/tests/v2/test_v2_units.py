@@ -420,3 +420,44 @@ def test_a_session_cancelled_during_the_join_is_unknown_not_missing():
         uploads.finish("a", upload_id, state, parse_digest(sha(b"onetwo")), None)
     assert "cancelled by another request" in (unknown.value.description or "")
     assert not storage.exists(layout.blob_data("sha256", sha(b"onetwo")[7:]))
+
+
+def test_chunks_another_process_received_are_hashed_then_joined_not_rewritten():
+    """The closing PUT lands on a process that saw none of the chunks (another worker or
+    host): it reads them once to check the digest, then storage joins them; no writer
+    ever streams the blob's bytes again."""
+
+    class Recording(InMemoryDriver):
+        joined: list[str] = []
+        joining = False
+        writers = 0
+
+        def join(self, sources: Sequence[str], destination: str) -> None:
+            self.joined.append(destination)
+            self.joining = True
+            try:
+                super().join(sources, destination)
+            finally:
+                self.joining = False
+
+        def writer(self, path: str, append: bool = False):
+            if path.startswith("/docker/registry/v2/blobs/") and not self.joining:
+                self.writers += 1
+            return super().writer(path, append)
+
+    driver = Recording()
+    storage = Storage(driver)
+    receiving, closing = (UploadStore(storage, BlobStore(storage), b"secret") for _ in range(2))
+    data = bytes(range(256)) * 40
+    upload_id, state = receiving.start("a")
+    for start in range(0, len(data), 4096):
+        part = data[start : start + 4096]
+        receiving.append("a", upload_id, state, request_body(io.BytesIO(part)))
+    value = parse_digest(sha(data))
+    with pytest.raises(DigestInvalid):
+        closing.finish("a", upload_id, state, parse_digest(sha(data + b"!")), None)
+    assert closing.finish("a", upload_id, state, value, None) == len(data)
+    target = layout.blob_data("sha256", value.hex)
+    assert storage.get_content(target) == data
+    assert driver.joined == [target] and driver.writers == 0
+    assert not storage.exists(layout.upload_chunks_dir("a", upload_id))

@@ -25,6 +25,7 @@ chunk files it was computed from, and anything else is hashed again from storage
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -317,27 +318,29 @@ class UploadStore:
     ) -> int:
         """Verify and publish a session's content (see :meth:`finish`); return its size."""
         target = layout.blob_data(digest.algorithm, digest.hex)
-        if body is None and len(chain) == 1:
-            # PERF: a single chunk becomes the blob by a rename, no copy. Chunk files
-            # never change once written, so the hash checked is the published content's.
-            if cached is None:
-                cached = _hash_file(self.storage, chain[0], digest)
-            _verify(cached, digest)
-            self._publish(name, digest, lambda: self.storage.join(chain, target), upload_id)
-            size = offset
-        elif not chain and body is not None:
+        if not chain and body is not None:
             size = self.put_monolithic(name, digest, body, length, upload_id=upload_id)
-        elif body is None and cached is not None and assembly is not None:
-            # PERF: the chunks were joined as they arrived: the blob is a rename away.
+        elif body is None and chain:
+            # PERF: chunk files never change once written, so the hash checked is the
+            # published content's: one this process did not keep is read from the
+            # chunks (never their bytes written again), then the storage joins them (a
+            # rename of one, in the kernel on the file driver, inside the store on
+            # object stores) while the blob is linked.
+            if cached is None:
+                try:
+                    cached = _hash_files(self.storage, chain, digest)
+                except PathNotFoundError as exc:
+                    raise BlobUploadUnknown(
+                        f"upload {upload_id} was finished or cancelled by another request"
+                    ) from exc
             _verify(cached, digest)
-            joined = assembly.path
-            self._publish(name, digest, lambda: self.storage.adopt_file(joined, target), upload_id)
-            size = offset
-        elif body is None and cached is not None:
-            # PERF: the hash is known: the storage joins the chunks (in the kernel on the
-            # file driver, by reusing their segments on Swift) while the blob is linked.
-            _verify(cached, digest)
-            self._publish(name, digest, lambda: self.storage.join(chain, target), upload_id)
+            if assembly is not None:
+                # PERF: the chunks were joined as they arrived: the blob is a rename away.
+                joined = assembly.path
+                commit = functools.partial(self.storage.adopt_file, joined, target)
+            else:
+                commit = functools.partial(self.storage.join, chain, target)
+            self._publish(name, digest, commit, upload_id)
             size = offset
         else:
             hasher = digest.hasher()
@@ -699,10 +702,11 @@ def _hash_stream(stream: BinaryIO, hasher: Any) -> None:
         hasher.update(chunk)
 
 
-def _hash_file(storage: Storage, path: str, digest: Digest):
+def _hash_files(storage: Storage, paths: tuple[str, ...], digest: Digest):
     hasher = digest.hasher()
-    with storage.reader(path) as stream:
-        _hash_stream(stream, hasher)
+    for path in paths:
+        with storage.reader(path) as stream:
+            _hash_stream(stream, hasher)
     return hasher
 
 

@@ -14,13 +14,14 @@ import os
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.signers import CloudFrontSigner
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from docker_registry.core.config import ConfigError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 KEYS = ("base", "keyid", "keysecret")
 
@@ -34,6 +35,9 @@ class CloudFront:
     key: rsa.RSAPrivateKey
 
     def _sign(self, message: bytes) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         return self.key.sign(message, padding.PKCS1v15(), hashes.SHA1())
 
     def signed_url(self, key: str, expires_in: int) -> str:
@@ -46,6 +50,11 @@ class CloudFront:
 
 
 def _load_key(value: str) -> rsa.RSAPrivateKey:
+    # PERF: cryptography (and the bcrypt it pulls in) costs a worker about 8 MiB: it is
+    # loaded only where a cloudfront section is configured.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     text = value.strip()
     if "-----BEGIN" not in text:
         if not os.path.isfile(text):

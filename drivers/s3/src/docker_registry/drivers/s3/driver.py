@@ -20,7 +20,6 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, ClassVar
 
-import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -39,6 +38,7 @@ from docker_registry.core.storage.pieces import RangedBody
 from .cloudfront import cloudfront
 from .errors import error_code, is_not_found, translate
 from .options import S3_OPTIONS
+from .session import s3_session
 from .settings import MAX_PART_SIZE, S3Settings, s3_settings, with_defaults
 from .writer import S3FileWriter
 
@@ -100,7 +100,7 @@ class S3Driver(ObjectStoreDriver):
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        session = boto3.session.Session(
+        session = s3_session(
             aws_access_key_id=settings.access_key,
             aws_secret_access_key=settings.secret_key,
             region_name=settings.region,
