@@ -11,7 +11,6 @@ caches tags for ``v2_tag_cache_ttl`` (see docs/architecture.md, "Serving").
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -64,7 +63,7 @@ def serve(
         from .ops.lifecycle import EarlyReload
 
         early = EarlyReload()
-        _limit_malloc_arenas()
+        _tune_memory()
         served = make_app()
         _start_spool_sweeper(settings, served.spool_directory)
         server = _create_server(served, settings, threads, host=host, port=port)
@@ -230,7 +229,7 @@ def _worker(
     # NOTE: replaces the supervisor's forwarding handler; a SIGHUP forwarded while this
     # worker starts is applied once it serves.
     early = EarlyReload()
-    _limit_malloc_arenas()
+    _tune_memory()
     served = make_app()
     if announce is not None:
         announce()
@@ -400,16 +399,12 @@ def _forget_worker(pid: int) -> None:
         log.warning("could not remove the metrics files of worker %d: %s", pid, exc)
 
 
-#: glibc's ``mallopt`` parameter for the number of malloc arenas.
-_M_ARENA_MAX = -8
+def _tune_memory() -> None:
+    """glibc's allocator for MiB transfers, in a serving process (see :mod:`.memory`)."""
+    from . import memory
 
-
-def _limit_malloc_arenas(arenas: int = 2) -> None:
-    """Memory: glibc gives each busy thread its own arena, which keeps the MiB-sized
-    transfer buffers it freed; two arenas took a worker's peak over a 256 MiB upload and
-    download from 80 to 65 MiB at the same speed. Other C libraries are left alone."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
+    memory.limit_arenas()
+    memory.Trimmer().start()
 
 
 def _describe(status: int) -> str:

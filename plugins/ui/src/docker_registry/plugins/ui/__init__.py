@@ -12,6 +12,8 @@ protected against cross-site requests (:mod:`.csrf`).
 from __future__ import annotations
 
 import re
+import threading
+from typing import TYPE_CHECKING, Any
 
 import falcon
 
@@ -20,7 +22,9 @@ from docker_registry.core.registry import Registry
 
 from .keys import registry_options as registry_options  # the hook, re-exported
 from .options import UiOptions
-from .pages import UiSink
+
+if TYPE_CHECKING:
+    from .pages import UiSink
 
 __all__ = ["UiOptions", "UiSink", "registry_routes"]
 
@@ -31,9 +35,45 @@ def registry_routes(app: falcon.App, registry: Registry) -> None:
     options = UiOptions.from_settings(registry.settings)
     if not options.enabled:
         return
-    sink = UiSink(registry, options)
+    sink = PagesOnFirstVisit(registry, options)
     registry.services["ui"] = sink
     # NOTE: every page decides access itself, with the API route it shows (.viewer);
     # the delete forms are POSTs, which the route table would refuse as unknown writes.
     registry.access.open_prefix(options.prefix + "/")
     app.add_sink(sink, prefix=re.compile(rf"{re.escape(options.prefix)}(?:/|$)"))
+
+
+class PagesOnFirstVisit:
+    """The UI's sink: its :class:`~.pages.UiSink` is built on the first request under the
+    prefix.
+
+    PERF: the pages bring Jinja2 and the templates (about 3 MiB); a worker that never
+    renders one (most of them, behind a load balancer) never holds them.
+    """
+
+    def __init__(self, registry: Registry, options: UiOptions) -> None:
+        self._registry = registry
+        self._options = options
+        self._pages: UiSink | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def pages(self) -> UiSink:
+        with self._lock:
+            if self._pages is None:
+                from .pages import UiSink
+
+                self._pages = UiSink(self._registry, self._options)
+            return self._pages
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **params: Any) -> None:
+        self.pages(req, resp, **params)
+
+
+def __getattr__(name: str) -> Any:
+    # NOTE: UiSink stays importable from the package without loading it at start.
+    if name == "UiSink":
+        from .pages import UiSink
+
+        return UiSink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
