@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from waitress.channel import HTTPChannel
+from waitress.buffers import ReadOnlyFileBasedBuffer
+from waitress.channel import ClientDisconnected, HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.task import ErrorTask, WSGITask
 
 from .access_log import log_server_answer
 from .middleware import new_request_id
 from .proxies import PEER_KEY
+from .sendbuffer import SendBuffer
 from .spool import BodyGate, BodySpool, TapFinder
 
 #: Socket read size: waitress's 8 KiB default caps uploads far below disk speed.
@@ -125,7 +127,8 @@ class LoggedErrorTask(ErrorTask):
 
 
 class PlainHTTPChannel(HTTPChannel):
-    """A waitress channel that hangs up on a TLS handshake at once.
+    """A waitress channel that hangs up on a TLS handshake at once, and sends responses
+    from the blocks the application wrote (:class:`~.sendbuffer.SendBuffer`).
 
     Clients such as skopeo and podman try HTTPS first; waitress would wait for a request
     line that never comes, and the client only falls back to plain HTTP after its own
@@ -135,6 +138,37 @@ class PlainHTTPChannel(HTTPChannel):
     _first_data = True
     task_class = PeerRecordingTask
     error_task_class = LoggedErrorTask
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outbufs = [SendBuffer()]
+
+    def write_soon(self, data: Any) -> int:
+        """waitress 3's ``write_soon`` with :class:`~.sendbuffer.SendBuffer` as the
+        writable buffer (a file from ``wsgi.file_wrapper`` is queued as it is)."""
+        if not self.connected:
+            raise ClientDisconnected
+        if not data:
+            return 0
+        with self.outbuf_lock:
+            self._flush_outbufs_below_high_watermark()
+            if not self.connected:
+                raise ClientDisconnected
+            num_bytes = len(data)
+            if isinstance(data, ReadOnlyFileBasedBuffer):
+                self.outbufs.append(data)
+                self.outbufs.append(SendBuffer())
+            else:
+                if not isinstance(self.outbufs[-1], SendBuffer):
+                    self.outbufs.append(SendBuffer())
+                self.outbufs[-1].append(data)
+            self.current_outbuf_count = 0
+            self.total_outbufs_len += num_bytes
+            if self.total_outbufs_len >= self.adj.send_bytes:
+                flushed, exception = self._flush_exception(self._flush_some, do_close=False)
+                if exception or not flushed or self.total_outbufs_len >= self.adj.send_bytes:
+                    self.server.pull_trigger()
+            return num_bytes
 
     def received(self, data: bytes) -> bool:
         if self._first_data and data:
