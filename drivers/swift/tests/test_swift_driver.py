@@ -270,12 +270,13 @@ def test_a_refused_join_puts_the_chunks_back(
 def test_two_joins_of_the_same_chunks_at_once(
     make_driver: Make, segments: Segments, tmp_path: Path
 ) -> None:
-    """Two requests finishing one upload: one join wins, the other finds a chunk gone
-    (PathNotFoundError); the blob is whole and no segment is shared or lost."""
+    """Two requests finishing one upload: one join finds a chunk gone (PathNotFoundError),
+    or Swift lets both delete it and both store the same manifest; either way the blob is
+    whole, the chunks are gone and no segment is left behind or shared."""
     driver = make_driver(swift_segment_size=4 * MIB)
     for attempt in range(3):
         paths, chunks = _adopted_chunks(
-            driver, tmp_path, [MIB, 2 * MIB, 3 * MIB, 10], upload=f"race{attempt}"
+            driver, tmp_path, [MIB, 2 * MIB, 3 * MIB, MIB + 10], upload=f"race{attempt}"
         )
         barrier = threading.Barrier(2)
 
@@ -289,7 +290,7 @@ def test_two_joins_of_the_same_chunks_at_once(
 
         with ThreadPoolExecutor(2) as pool:
             outcomes = sorted(pool.map(lambda _: join(), range(2)))
-        assert outcomes == ["joined", "vanished"], outcomes
+        assert outcomes in (["joined", "vanished"], ["joined", "joined"]), outcomes
         assert driver.get_content("/blobs/raced") == b"".join(chunks)
         left = [path for path in paths if driver.file_info(path) is not None]
         assert left == [], (attempt, left)

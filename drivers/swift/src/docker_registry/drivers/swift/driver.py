@@ -258,7 +258,7 @@ class SwiftDriver(ObjectStoreDriver):
         for key in keys:
             segments = self.segments_of(key)
             try:
-                self._delete(self.settings.container, key)
+                self.delete_one(self.settings.container, key)
             except Exception as exc:
                 if status_of(exc) == 404:
                     continue
@@ -320,7 +320,7 @@ class SwiftDriver(ObjectStoreDriver):
         # NOTE: a plain DELETE of the source manifest keeps the segments it shares with
         # the destination (copy_object copied the manifest only).
         try:
-            self._delete(self.settings.container, source.key)
+            self.delete_one(self.settings.container, source.key)
         except Exception as exc:
             if status_of(exc) != 404:
                 raise
@@ -374,7 +374,7 @@ class SwiftDriver(ObjectStoreDriver):
             return []
         return [entry["path"] for entry in self.manifest(key)]
 
-    def _delete(self, container: str, name: str) -> None:
+    def delete_one(self, container: str, name: str) -> None:
         """One plain DELETE (an SLO's segments stay)."""
         with self.pool.connection() as conn:
             conn.delete_object(container, name)
@@ -383,7 +383,7 @@ class SwiftDriver(ObjectStoreDriver):
         for segment in segments:
             container, _, name = segment.lstrip("/").partition("/")
             try:
-                self._delete(container, name)
+                self.delete_one(container, name)
             except (ClientException, RequestException) as exc:
                 # NOTE: never fail the caller: the new version is already in place.
                 if status_of(exc) != 404:

@@ -15,8 +15,10 @@ of an SLO takes its segments), so the chunks' manifests go before the blob's is 
 
 If the store refuses step 3, the manifests deleted in step 2 are stored again (unless the
 blob now lists their segments), so the client may retry. A chunk found gone in step 2 is
-another join's (two requests finishing one upload; Swift may let both delete a chunk):
-that join stores the segments, and this one only fails, putting nothing back. A process
+another join's (two requests finishing one upload): that join stores the segments,
+and this one only fails, putting nothing back. Swift may also let both delete every
+chunk: both then store the same segments at the blob, the second replacing the first
+(only the copies of plain chunks the first made may stay unreferenced). A process
 killed between steps 2 and 3 leaves their segments unreferenced in the segments
 container: space, never another object's bytes.
 """
@@ -60,6 +62,7 @@ def join_reusing_segments(
     if plan is None:
         return False
     key = driver.key(destination)
+    container = driver.settings.container
     consumed: list[_Source] = []
     writer = SwiftFileWriter(driver, destination)
     try:
@@ -69,7 +72,9 @@ def join_reusing_segments(
                 for source in plan:
                     path, info, manifest = source
                     if manifest is not None:
-                        driver.call("join", path, functools.partial(_delete_only, driver, info.key))
+                        # NOTE: a plain DELETE: the segments stay; a 404 is raised.
+                        delete = functools.partial(driver.delete_one, container, info.key)
+                        driver.call("join", path, delete)
                         consumed.append(source)
                 writer.commit()
             except PathNotFoundError:
@@ -124,12 +129,6 @@ def _append(writer: SwiftFileWriter, plan: Sequence[_Source]) -> None:
         writer.reuse_segments(manifest)
     if plain:
         writer.append_objects(plain)
-
-
-def _delete_only(driver: SwiftDriver, key: str) -> None:
-    """One plain DELETE of ``key`` (an SLO's segments stay; a 404 is raised)."""
-    with driver.pool.connection() as conn:
-        conn.delete_object(driver.settings.container, key)
 
 
 def _put_back(driver: SwiftDriver, consumed: Sequence[_Source], key: str) -> None:

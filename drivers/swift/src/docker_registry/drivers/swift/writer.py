@@ -146,7 +146,8 @@ class SwiftFileWriter(ObjectWriter):
         remaining = []
         for name in self._owned:
             try:
-                self._swift.call("cancel", self._path, functools.partial(self._delete, name))
+                delete = functools.partial(self._swift.delete_one, self._segment_container, name)
+                self._swift.call("cancel", self._path, delete)
             except PathNotFoundError:
                 pass
             except StorageError as exc:
@@ -173,10 +174,6 @@ class SwiftFileWriter(ObjectWriter):
     def _put_segment(self, name: str, body: io.IOBase, length: int) -> str:
         with self._swift.pool.connection() as conn:
             return str(conn.put_object(self._segment_container, name, body, content_length=length))
-
-    def _delete(self, name: str) -> None:
-        with self._swift.pool.connection() as conn:
-            conn.delete_object(self._segment_container, name)
 
     def _next_segment(self) -> str:
         # NOTE: owned before the upload: a PUT that fails may still have stored it.
