@@ -330,9 +330,7 @@ class UploadStore:
                 try:
                     cached = _hash_files(self.storage, chain, digest)
                 except PathNotFoundError as exc:
-                    raise BlobUploadUnknown(
-                        f"upload {upload_id} was finished or cancelled by another request"
-                    ) from exc
+                    raise _taken_by_another(upload_id) from exc
             _verify(cached, digest)
             if assembly is not None:
                 # PERF: the chunks were joined as they arrived: the blob is a rename away.
@@ -519,9 +517,7 @@ class UploadStore:
                     future.exception()
                 if upload_id is None:
                     raise
-                raise BlobUploadUnknown(
-                    f"upload {upload_id} was finished or cancelled by another request"
-                ) from exc
+                raise _taken_by_another(upload_id) from exc
         except BaseException:
             for future in side:
                 future.exception()
@@ -700,6 +696,11 @@ def range_header(offset: int) -> str:
 def _hash_stream(stream: BinaryIO, hasher: Any) -> None:
     while chunk := stream.read(CHUNK_SIZE):
         hasher.update(chunk)
+
+
+def _taken_by_another(upload_id: str) -> BlobUploadUnknown:
+    """The answer to a request whose session's chunks another request took first."""
+    return BlobUploadUnknown(f"upload {upload_id} was finished or cancelled by another request")
 
 
 def _hash_files(storage: Storage, paths: tuple[str, ...], digest: Digest):

@@ -59,12 +59,15 @@ class PagesOnFirstVisit:
 
     @property
     def pages(self) -> UiSink:
-        with self._lock:
-            if self._pages is None:
-                from .pages import UiSink
+        pages = self._pages
+        if pages is None:
+            with self._lock:
+                if self._pages is None:
+                    from .pages import UiSink
 
-                self._pages = UiSink(self._registry, self._options)
-            return self._pages
+                    self._pages = UiSink(self._registry, self._options)
+                pages = self._pages
+        return pages
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **params: Any) -> None:
         self.pages(req, resp, **params)
