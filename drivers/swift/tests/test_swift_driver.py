@@ -47,6 +47,16 @@ def _is_slo(swift: SwiftService, driver: SwiftDriver, path: str) -> bool:
     return _headers(swift, driver, path).get("x-static-large-object") == "True"
 
 
+def _forbid_reads(driver: SwiftDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any object read through ``driver`` fails the test (until ``monkeypatch.undo()``)."""
+
+    def no_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a chunk was read back through the driver")
+
+    monkeypatch.setattr(driver, "open_object", no_read)
+    monkeypatch.setattr(driver, "get_range", no_read)
+
+
 # -- segmented writes ------------------------------------------------------------------
 
 
@@ -168,12 +178,7 @@ def test_concatenate_copies_chunks_server_side(
     paths = [f"/_uploads/u/chunks/{index}" for index in range(len(chunks))]
     for path, chunk in zip(paths, chunks, strict=True):
         driver.put_content(path, chunk)
-
-    def no_read(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a chunk was read back through the driver")
-
-    monkeypatch.setattr(driver, "open_object", no_read)
-    monkeypatch.setattr(driver, "get_range", no_read)
+    _forbid_reads(driver, monkeypatch)
     driver.concatenate(paths, "/blobs/joined")
     monkeypatch.undo()
     driver.delete("/_uploads")
@@ -215,12 +220,7 @@ def test_join_lists_the_chunks_segments_and_copies_only_plain_chunks(
     assert [_is_slo(swift, driver, path) for path in paths] == [True, True, True, False]
     before = set(segments(driver))
     assert len(before) == 4, "one segment per chunk, two for the chunk above 4 MiB"
-
-    def no_read(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a chunk was read back through the driver")
-
-    monkeypatch.setattr(driver, "open_object", no_read)
-    monkeypatch.setattr(driver, "get_range", no_read)
+    _forbid_reads(driver, monkeypatch)
     driver.join(paths, "/blobs/joined")
     monkeypatch.undo()
     after = set(segments(driver))
